@@ -1,0 +1,47 @@
+"""What the supervisor hands to a session actor, and the handle it keeps on each request."""
+
+from __future__ import annotations
+
+import contextvars
+
+import attrs
+import trio
+from starlette.types import Receive, Scope, Send
+
+from actors.reasons import RequestOutcome
+
+
+@attrs.define(eq=False)
+class RequestTicket:
+    """The ASGI handler's handle on one request it handed to an actor.
+
+    It is the only mutable part of a message: the handler cancels through it (client
+    disconnect) and waits on it; the actor records how the request ended.
+    """
+
+    is_stream: bool = False
+    """A GET: a long-lived server-to-client stream that a drain closes at once instead of awaiting."""
+    cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    done: trio.Event = attrs.Factory(trio.Event)
+    outcome: RequestOutcome | None = None
+
+    def finish(self, outcome: RequestOutcome) -> None:
+        """Record the outcome once; later calls (a reject racing a kill) keep the first."""
+        if self.outcome is None:
+            self.outcome = outcome
+        self.done.set()
+
+
+@attrs.frozen
+class ServeRequest:
+    """Serve one HTTP request of this session through its transport.
+
+    `context` is the ASGI handler's contextvars context: the request task runs in it so the
+    SDK's auth context (`get_access_token()`) and tracing still see the request.
+    """
+
+    scope: Scope
+    receive: Receive
+    send: Send
+    context: contextvars.Context
+    ticket: RequestTicket

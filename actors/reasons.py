@@ -1,0 +1,39 @@
+"""Why sessions close and how requests end: the vocabulary of stats, logs and docs."""
+
+from __future__ import annotations
+
+import enum
+
+
+class CloseReason(enum.Enum):
+    """Why a session actor ended; every closed session has exactly one."""
+
+    CLIENT_DELETE = "client_delete"
+    """The client sent DELETE for its session."""
+    IDLE = "idle"
+    """No request was in flight for the idle timeout."""
+    CLOSED = "closed"
+    """An operator or the embedding application called close_session()."""
+    KILLED = "killed"
+    """Hard cancellation through kill(): no drain, in-flight requests get an error answer."""
+    CRASHED = "crashed"
+    """The session's server loop raised or ended on its own."""
+    SHUTDOWN = "shutdown"
+    """The supervisor shut down."""
+    FAILED_OPEN = "failed_open"
+    """The opening initialize request was refused, failed, timed out or the client left."""
+
+
+class RequestOutcome(enum.Enum):
+    """How one HTTP request handed to an actor ended."""
+
+    COMPLETED = "completed"
+    """The transport answered it."""
+    CLIENT_GONE = "client_gone"
+    """The client disconnected before the answer was complete; the request task was cancelled."""
+    ABORTED = "aborted"
+    """The actor was killed, crashed or ran out of drain time with the request in flight."""
+    REJECTED = "rejected"
+    """It was still in the mailbox when the actor began to close; it never reached the transport."""
+    FAILED = "failed"
+    """The transport raised: a bug in the SDK or in us, answered with a JSON-RPC error."""

@@ -1,0 +1,344 @@
+"""One MCP session as a trio actor: a task with a mailbox that owns the SDK transport and server loop.
+
+Structure does the bookkeeping. Requests run as children of the actor's request nursery, so the
+live request count is that nursery's child count, "wait for in-flight requests" is leaving the
+nursery, and the idle deadline is one cancel-scope deadline: `inf` while anything is in flight or
+queued, `last completion + idle_timeout` otherwise.
+
+Close ordering (graceful): deregister -> close the mailbox and reject what is left in it -> close
+the standalone GET stream -> wait for in-flight requests up to the grace -> cancel the server loop
+(the SDK then answers each remaining request with a JSON-RPC error carrying its id) -> after the
+kill grace cancel the request nursery -> shielded, bounded `transport.terminate()` -> leave
+`connect()`. `kill()` skips straight to cancelling everything; the ASGI handler answers for it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from typing import Any, Protocol
+
+import attrs
+import trio
+from mcp.server.lowlevel.server import Server
+from mcp.server.runner import serve_loop
+from mcp.server.streamable_http import EventStore, StreamableHTTPServerTransport
+
+from actors.log import SessionLog
+from actors.messages import RequestTicket, ServeRequest
+from actors.reasons import CloseReason, RequestOutcome
+from actors.state import ActorEvent, ActorState, accepts_requests, next_state
+
+logger = logging.getLogger(__name__)
+
+CLEANUP_TIMEOUT = 5.0
+"""Upper bound for shielded cleanup (transport termination): a hung cleanup must not wedge shutdown."""
+
+
+class ActorHooks(Protocol):
+    """What an actor tells its owner; kept narrow so actors do not depend on the supervisor."""
+
+    def actor_closing(self, actor: SessionActor) -> None:
+        """The actor stopped taking requests: forget its id now, so it answers 404 at once."""
+
+    def actor_stopped(self, actor: SessionActor) -> None:
+        """The actor task is about to end: nothing of the session is left."""
+
+
+@attrs.frozen
+class TransportOptions:
+    """How each session's SDK transport is built."""
+
+    json_response: bool = False
+    event_store: EventStore | None = None
+    retry_interval: int | None = None
+
+
+class Admission(enum.Enum):
+    """Answer of `SessionActor.submit`: why a request was or was not handed over."""
+
+    ACCEPTED = "accepted"
+    GONE = "gone"
+    """The actor is closing or closed: answer like an unknown session (404)."""
+    BUSY = "busy"
+    """The mailbox stayed full for the whole wait: answer 503 with Retry-After."""
+
+
+class SessionActor:
+    """The actor of one MCP session; created and owned by a supervisor nursery."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        server: Server[Any],
+        lifespan_state: Any,
+        hooks: ActorHooks,
+        transport_options: TransportOptions,
+        idle_timeout: float | None,
+        mailbox_size: int,
+        kill_grace: float,
+        principal: object = None,
+    ) -> None:
+        self.session_id = session_id
+        self.principal = principal
+        self.log = SessionLog(logger, session_id)
+        self._server = server
+        self._lifespan_state = lifespan_state
+        self._hooks = hooks
+        self._idle_timeout = idle_timeout
+        self._kill_grace = kill_grace
+        self._state = ActorState.STARTING
+        self.close_reason: CloseReason | None = None
+        self.transport = StreamableHTTPServerTransport(
+            mcp_session_id=session_id,
+            is_json_response_enabled=transport_options.json_response,
+            event_store=transport_options.event_store,
+            # Host/Origin checks run once at the front of the ASGI app, for every request.
+            security_settings=None,
+            retry_interval=transport_options.retry_interval,
+            idle_timeout=None,
+        )
+        self._mailbox_send, self._mailbox_receive = trio.open_memory_channel[ServeRequest](mailbox_size)
+        # Cancel scopes exist before the task enters them, so a close or kill that comes while
+        # the actor is still starting takes effect the moment it gets there.
+        self._life_scope = trio.CancelScope()
+        """Cancelled by kill(): ends everything at once."""
+        self._mailbox_scope = trio.CancelScope()
+        """Around the mailbox loop; its deadline is the idle deadline; cancelled when closing begins."""
+        self._serve_scope = trio.CancelScope()
+        """Around the SDK server loop; its deadline is the end of the drain grace."""
+        self._requests_scope = trio.CancelScope()
+        """Around the request nursery; its deadline is the drain grace plus the kill grace."""
+        self._requests: trio.Nursery | None = None
+        self._streams: set[RequestTicket] = set()
+        """Open GET streams: a drain ends them instead of waiting for them."""
+        self.ready = trio.Event()
+        """Set once the actor runs (or, if it never got there, once it stopped)."""
+        self.stopped = trio.Event()
+        self.created_at = trio.current_time()
+
+    # ---------------------------------------------------------------- what others may ask
+
+    @property
+    def state(self) -> ActorState:
+        return self._state
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now (GET streams included): the request nursery's child count."""
+        return len(self._requests.child_tasks) if self._requests is not None else 0
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting in the mailbox or waiting for room in it."""
+        stats = self._mailbox_send.statistics()
+        return stats.current_buffer_used + stats.tasks_waiting_send
+
+    @property
+    def idle_deadline(self) -> float:
+        """trio time at which the idle timeout fires (`inf` while busy or without timeout)."""
+        return self._mailbox_scope.deadline
+
+    async def submit(self, message: ServeRequest, timeout: float) -> Admission:
+        """Hand a request to this actor, waiting at most `timeout` for room in the mailbox.
+
+        From the caller's registry lookup to here there is no checkpoint, and the first thing
+        done is to suspend the idle deadline, so the idle timeout cannot reap a session that a
+        request was just routed to.
+        """
+        if not self._admit():
+            return Admission.GONE
+        try:
+            with trio.move_on_after(timeout):
+                await self._mailbox_send.send(message)
+                return Admission.ACCEPTED
+            return Admission.BUSY
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return Admission.GONE
+        finally:
+            self._refresh_idle_deadline(finishing_child=False)
+
+    def begin_close(self, reason: CloseReason, grace: float) -> None:
+        """Start a graceful close: deregister, stop the mailbox, and set the drain deadlines.
+
+        Synchronous so that, the moment it returns, the id answers 404 and nothing new gets
+        in. Calling it again (shutdown after close_session) can only shorten the deadlines.
+        """
+        first = self._state in (ActorState.STARTING, ActorState.RUNNING)
+        self._state = next_state(self._state, ActorEvent.CLOSE)
+        if self._state is ActorState.CLOSED:
+            return
+        if first:
+            self.close_reason = reason
+            self.log.info("closing (%s, grace %.3gs)", reason.value, grace)
+            self._hooks.actor_closing(self)
+            self._mailbox_send.close()
+            self._mailbox_scope.cancel()
+        drain_end = trio.current_time() + max(grace, 0.0)
+        self._serve_scope.deadline = min(self._serve_scope.deadline, drain_end)
+        self._requests_scope.deadline = min(self._requests_scope.deadline, drain_end + self._kill_grace)
+        if grace <= 0 or reason is CloseReason.KILLED:
+            # Nothing to wait for: end the streams now as well.
+            self._end_streams()
+
+    def kill(self) -> None:
+        """Hard cancellation: no drain. Every in-flight request is answered by its ASGI handler."""
+        if self._state is ActorState.CLOSED:
+            return
+        self.begin_close(CloseReason.KILLED, 0.0)
+        self._life_scope.cancel()
+
+    # ---------------------------------------------------------------- the actor task
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The actor's whole life; `task_status.started()` once requests may be handed over."""
+        try:
+            with self._life_scope:
+                async with (
+                    self.transport.connect() as (read_stream, write_stream),
+                    trio.open_nursery() as loop_nursery,
+                ):
+                    loop_nursery.start_soon(self._run_server_loop, read_stream, write_stream)
+                    try:
+                        with self._requests_scope:
+                            async with trio.open_nursery() as requests:
+                                self._requests = requests
+                                self._state = next_state(self._state, ActorEvent.STARTED)
+                                task_status.started()
+                                self.ready.set()
+                                await self._process_mailbox()
+                                self._after_mailbox()
+                            # Leaving the nursery waited for every in-flight request.
+                    finally:
+                        # Cancel the loop before terminating, and terminate while the loop
+                        # still unwinds: its final shielded writes then fail fast instead
+                        # of blocking on a router that is going away.
+                        self._serve_scope.cancel()
+                        with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                            await self.transport.terminate()
+        except Exception:
+            # Whatever broke, it breaks this session only.
+            self.log.exception("actor failed")
+            if self.close_reason is None:
+                self.close_reason = CloseReason.CRASHED
+        finally:
+            if self.close_reason is None:
+                # Cancelled from outside (the supervisor nursery itself): a shutdown.
+                self.close_reason = CloseReason.SHUTDOWN
+                self._hooks.actor_closing(self)
+            self._state = next_state(self._state, ActorEvent.STOPPED)
+            self._requests = None
+            self.log.info("stopped (%s)", self.close_reason.value)
+            self._hooks.actor_stopped(self)
+            self.ready.set()
+            self.stopped.set()
+
+    async def _process_mailbox(self) -> None:
+        """Spawn each request as a child task until closing begins or the idle deadline fires."""
+        if self._idle_timeout is not None and self._mailbox_scope.deadline == math.inf:
+            self._refresh_idle_deadline(finishing_child=False)
+        with self._mailbox_scope:
+            async for message in self._mailbox_receive:
+                self._spawn(message)
+
+    def _after_mailbox(self) -> None:
+        """The mailbox loop ended: by a close, or by the idle deadline (then close now)."""
+        if self.close_reason is None:
+            self.log.info("idle for %ss", self._idle_timeout)
+            self.begin_close(CloseReason.IDLE, 0.0)
+        self._reject_leftovers()
+        self._end_streams()
+
+    def _spawn(self, message: ServeRequest) -> None:
+        """Start the request as a child task inside the caller's contextvars context."""
+        ticket = message.ticket
+        if ticket.cancel_scope.cancel_called:
+            # The client left while the request waited in the mailbox.
+            ticket.finish(RequestOutcome.CLIENT_GONE)
+            return
+        if not accepts_requests(self._state):
+            # Never hand a request to a transport whose loop has ended.
+            ticket.finish(RequestOutcome.REJECTED)
+            return
+        assert self._requests is not None
+        if ticket.is_stream:
+            self._streams.add(ticket)
+        message.context.run(self._requests.start_soon, self._serve_request, message)
+
+    async def _serve_request(self, message: ServeRequest) -> None:
+        ticket = message.ticket
+        outcome = RequestOutcome.ABORTED
+        try:
+            with ticket.cancel_scope:
+                await self.transport.handle_request(message.scope, message.receive, message.send)
+                outcome = RequestOutcome.COMPLETED
+            if ticket.cancel_scope.cancelled_caught:
+                # Cancelled through the ticket: the client left, or a drain ended its stream.
+                outcome = RequestOutcome.CLIENT_GONE if not ticket.is_stream else RequestOutcome.COMPLETED
+        except Exception:
+            self.log.exception("transport raised while serving a request")
+            outcome = RequestOutcome.FAILED
+        finally:
+            ticket.finish(outcome)
+            self._streams.discard(ticket)
+            self._refresh_idle_deadline(finishing_child=True)
+
+    async def _run_server_loop(self, read_stream: Any, write_stream: Any) -> None:
+        """Run the SDK server loop; if it crashes or ends on its own, only this session ends."""
+        try:
+            with self._serve_scope:
+                await serve_loop(
+                    self._server,
+                    read_stream,
+                    write_stream,
+                    lifespan_state=self._lifespan_state,
+                    session_id=self.session_id,
+                )
+        except Exception:
+            self.log.exception("server loop crashed")
+            self._fail(CloseReason.CRASHED)
+            return
+        if not self._serve_scope.cancel_called and self._state is not ActorState.CLOSED:
+            self.log.warning("server loop ended on its own")
+            self._fail(CloseReason.CRASHED)
+
+    def _fail(self, reason: CloseReason) -> None:
+        """No loop answers any more: close at once and cancel what is in flight."""
+        self.begin_close(reason, 0.0)
+        self._requests_scope.cancel()
+
+    # ---------------------------------------------------------------- bookkeeping by structure
+
+    def _admit(self) -> bool:
+        """Suspend the idle deadline for a request about to be queued; False if closing."""
+        if not accepts_requests(self._state) or self._mailbox_scope.cancel_called:
+            return False
+        self._mailbox_scope.deadline = math.inf
+        return True
+
+    def _refresh_idle_deadline(self, *, finishing_child: bool) -> None:
+        """Restart the idle countdown if nothing is in flight or queued any more."""
+        if self._idle_timeout is None or not accepts_requests(self._state):
+            return
+        # A finishing request task is still among the nursery's children while it runs this.
+        running = self.in_flight - (1 if finishing_child else 0)
+        if running > 0 or self.queued > 0:
+            return
+        self._mailbox_scope.deadline = trio.current_time() + self._idle_timeout
+
+    def _reject_leftovers(self) -> None:
+        """Answer what is still in the mailbox as rejected: it never reached the transport."""
+        while True:
+            try:
+                message = self._mailbox_receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            message.ticket.finish(RequestOutcome.REJECTED)
+        self._mailbox_receive.close()
+
+    def _end_streams(self) -> None:
+        """End the standalone GET stream(s): a drain must not wait for them."""
+        for ticket in list(self._streams):
+            ticket.cancel_scope.cancel()

@@ -1,0 +1,404 @@
+"""The supervisor's ASGI app: checks a request, routes it to its session actor, and answers for it.
+
+Each handler waits for its request to finish. It is the single reader of `receive`, so it sees
+the client leave (hypercorn never cancels an app task on disconnect) and cancels that request's
+task in the actor. Whatever happens to the actor, the handler completes the answer.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+from mcp.server.transport_security import TransportSecurityMiddleware
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
+
+from actors.messages import RequestTicket, ServeRequest
+from actors.reasons import CloseReason, RequestOutcome
+from actors.session_actor import Admission, SessionActor
+from actors.state import ActorState
+from supervisor.envelope import (
+    Envelope,
+    Rejection,
+    RequestId,
+    accepts,
+    classify_body,
+    header,
+    is_handshake_era,
+    media_types,
+    valid_session_id,
+)
+from supervisor.exchange import Exchange
+from supervisor.principal import Principal, principal_of
+from supervisor.responses import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, send_error
+
+if TYPE_CHECKING:
+    from supervisor.core import SessionSupervisor
+
+logger = logging.getLogger(__name__)
+
+SESSION_HEADER = b"mcp-session-id"
+VERSION_HEADER = b"mcp-protocol-version"
+ALLOWED_METHODS = ("GET", "POST", "DELETE")
+
+
+class _Answered(Exception):
+    """Raised by checks that already sent their refusal."""
+
+
+class SupervisorApp:
+    """ASGI callable for one supervisor; serve it with hypercorn (trio worker)."""
+
+    def __init__(self, supervisor: SessionSupervisor) -> None:
+        self._supervisor = supervisor
+        self._config = supervisor.config
+        security = self._config.security
+        self._security = (
+            TransportSecurityMiddleware(security)
+            if security is not None and security.enable_dns_rebinding_protection
+            else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        guard = _StartedGuard(send)
+        try:
+            await self._handle(scope, receive, guard)
+        except Exception:
+            logger.exception("unexpected error while handling %s %s", scope.get("method"), scope.get("path"))
+            if not guard.started:
+                await send_error(send, 500, INTERNAL_ERROR, "Internal server error")
+
+    # ------------------------------------------------------------------ routing
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        config = self._config
+        if scope["path"] != config.path:
+            await send_error(send, 404, INVALID_REQUEST, "Not Found")
+            return
+        method = scope["method"]
+        if method not in ALLOWED_METHODS:
+            await send_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                "Method Not Allowed",
+                headers=[("Allow", ", ".join(ALLOWED_METHODS))],
+            )
+            return
+        if self._security is not None:
+            refusal = await self._security.validate_request(Request(scope), is_post=False)
+            if refusal is not None:
+                await send_error(send, refusal.status_code, INVALID_REQUEST, bytes(refusal.body).decode())
+                return
+
+        headers = scope["headers"]
+        if not is_handshake_era(header(headers, VERSION_HEADER)):
+            await self._stateless(scope, receive, send)
+            return
+
+        session_id = header(headers, SESSION_HEADER)
+        if session_id is not None and not valid_session_id(session_id):
+            await send_error(send, 400, INVALID_REQUEST, "Bad Request: malformed Mcp-Session-Id header")
+            return
+        principal = principal_of(scope)
+
+        if method == "DELETE":
+            await self._delete(session_id, principal, send)
+            return
+        if not accepts(header(headers, b"accept"), json_response=config.json_response, method=method):
+            await send_error(send, 406, INVALID_REQUEST, _not_acceptable(method, config.json_response))
+            return
+        if method == "GET":
+            if session_id is None:
+                await send_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID")
+                return
+            await self._to_session(session_id, principal, scope, receive, send, b"", None, is_stream=True)
+            return
+
+        # POST
+        if "application/json" not in media_types(header(headers, b"content-type")):
+            await send_error(
+                send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
+            )
+            return
+        body = await self._read_body(scope, receive, send)
+        if body is None:
+            return
+        envelope = classify_body(body)
+        if isinstance(envelope, Rejection):
+            await send_error(send, envelope.status, envelope.code, envelope.message, envelope.request_id)
+            return
+        if session_id is None:
+            if not envelope.is_initialize:
+                await send_error(
+                    send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", envelope.request_id
+                )
+                return
+            await self._open(principal, scope, receive, send, body, envelope)
+            return
+        await self._to_session(session_id, principal, scope, receive, send, body, envelope.request_id)
+
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body within the size and time limits; None once the refusal was sent."""
+        limit = self._config.max_request_body_size
+        declared = header(scope["headers"], b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await send_error(send, 413, INVALID_REQUEST, f"Payload Too Large: the limit is {limit} bytes")
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        with trio.move_on_after(self._config.body_timeout) as timer:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = bytes(message.get("body", b""))
+                size += len(chunk)
+                if size > limit:
+                    await send_error(
+                        send, 413, INVALID_REQUEST, f"Payload Too Large: the limit is {limit} bytes"
+                    )
+                    return None
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        if timer.cancelled_caught:
+            await send_error(send, 408, INVALID_REQUEST, "Request Timeout: the body did not arrive in time")
+        return None
+
+    # ------------------------------------------------------------------ the three lanes
+
+    async def _open(
+        self,
+        principal: Principal | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
+        envelope: Envelope,
+    ) -> None:
+        """A new session: admit it (or 503), serve its initialize within the open timeout."""
+        from supervisor.core import OpenRefusal
+
+        opened = await self._supervisor.open_session(principal)
+        if isinstance(opened, OpenRefusal):
+            text = (
+                "Too many open sessions" if opened is OpenRefusal.AT_CAPACITY else "Server is shutting down"
+            )
+            await _send_unavailable(send, text, envelope.request_id, self._config.retry_after)
+            return
+        actor = opened
+        if actor.state is not ActorState.RUNNING:
+            await _send_unavailable(
+                send, "Session could not be started", envelope.request_id, self._config.retry_after
+            )
+            return
+        established = False
+        try:
+            exchange, timed_out = await self._dispatch(
+                actor, scope, receive, send, body, envelope.request_id, timeout=self._config.open_timeout
+            )
+            if exchange is None:
+                return
+            established = (
+                not timed_out
+                and exchange.ticket.outcome is RequestOutcome.COMPLETED
+                and exchange.status is not None
+                and exchange.status < 400
+            )
+            if timed_out:
+                await exchange.answer_unfinished(
+                    503, INTERNAL_ERROR, "Timed out opening the session", envelope.request_id
+                )
+        finally:
+            if not established:
+                with trio.move_on_after(self._config.send_timeout, shield=True):
+                    await self._supervisor.close_actor(actor, CloseReason.FAILED_OPEN, 0.0)
+
+    async def _to_session(
+        self,
+        session_id: str,
+        principal: Principal | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
+        request_id: RequestId | None,
+        *,
+        is_stream: bool = False,
+    ) -> None:
+        actor = self._route(session_id, principal)
+        if actor is None:
+            await _send_not_found(send, request_id)
+            return
+        await self._dispatch(actor, scope, receive, send, body, request_id, is_stream=is_stream)
+
+    async def _delete(self, session_id: str | None, principal: Principal | None, send: Send) -> None:
+        """DELETE ends the session through the supervisor, so in-flight requests still get answers."""
+        if session_id is None:
+            await send_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID")
+            return
+        actor = self._route(session_id, principal)
+        if actor is None:
+            await _send_not_found(send, None)
+            return
+        await self._supervisor.close_actor(actor, CloseReason.CLIENT_DELETE, 0.0)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _stateless(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A 2026-07-28-era request: the SDK's stateless manager serves it in the supervisor's lane."""
+        body = b""
+        request_id: RequestId | None = None
+        if scope["method"] == "POST":
+            read = await self._read_body(scope, receive, send)
+            if read is None:
+                return
+            body = read
+            envelope = classify_body(body)
+            request_id = envelope.request_id if isinstance(envelope, Envelope) else None
+        ticket = RequestTicket()
+        exchange = Exchange(body, send, send_timeout=self._config.send_timeout, ticket=ticket)
+        message = ServeRequest(scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket)
+        if not self._supervisor.submit_stateless(message):
+            await _send_unavailable(send, "Server is shutting down", request_id, self._config.retry_after)
+            return
+        await self._await_ticket(exchange, receive, None)
+        self._supervisor.record_outcome(ticket.outcome, stateless=True)
+        await exchange.answer_unfinished(503, SESSION_ENDED, "Server is shutting down", request_id)
+
+    # ------------------------------------------------------------------ handing over and answering
+
+    def _route(self, session_id: str, principal: Principal | None) -> SessionActor | None:
+        """The actor for this id and principal; another principal's session looks exactly unknown."""
+        actor = self._supervisor.route(session_id)
+        if actor is None:
+            logger.info("unknown session id %s", session_id[:64])
+            return None
+        if actor.principal != principal:
+            actor.log.warning("refused a request from another principal")
+            return None
+        return actor
+
+    async def _dispatch(
+        self,
+        actor: SessionActor,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
+        request_id: RequestId | None,
+        *,
+        is_stream: bool = False,
+        timeout: float | None = None,
+    ) -> tuple[Exchange | None, bool]:
+        """Hand the request to the actor, wait for it, and complete its answer.
+
+        Returns the exchange (None if it never reached the actor) and whether `timeout` ran out.
+        """
+        ticket = RequestTicket(is_stream=is_stream)
+        exchange = Exchange(body, send, send_timeout=self._config.send_timeout, ticket=ticket)
+        message = ServeRequest(scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket)
+        admission = await self._supervisor.submit(actor, message)
+        if admission is Admission.GONE:
+            await _send_not_found(send, request_id)
+            return None, False
+        if admission is Admission.BUSY:
+            await _send_unavailable(send, "Session is busy", request_id, self._config.retry_after)
+            return None, False
+        timed_out = await self._await_ticket(exchange, receive, timeout)
+        self._supervisor.record_outcome(ticket.outcome)
+        if not timed_out:
+            await self._complete(exchange, actor, request_id)
+        return exchange, timed_out
+
+    async def _await_ticket(self, exchange: Exchange, receive: Receive, timeout: float | None) -> bool:
+        """Wait for the serving task while watching for the client to leave; True if `timeout` ran out."""
+        ticket = exchange.ticket
+        timed_out = False
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(exchange.watch_client, receive)
+                with trio.move_on_after(timeout if timeout is not None else float("inf")) as timer:
+                    await ticket.done.wait()
+                timed_out = timer.cancelled_caught
+                nursery.cancel_scope.cancel()
+        finally:
+            if not ticket.done.is_set():
+                # Timed out, or this handler itself is being cancelled (the server is stopping):
+                # the serving task must not outlive us, since it writes through our `send`.
+                ticket.cancel_scope.cancel()
+                with trio.move_on_after(self._config.send_timeout + 1.0, shield=True):
+                    await ticket.done.wait()
+        return timed_out
+
+    async def _complete(self, exchange: Exchange, actor: SessionActor, request_id: RequestId | None) -> None:
+        """Answer whatever the transport left unanswered, by how the request ended."""
+        outcome = exchange.ticket.outcome
+        if outcome is RequestOutcome.FAILED:
+            await exchange.answer_unfinished(
+                500, INTERNAL_ERROR, "Internal error while serving the request", request_id
+            )
+        elif outcome is RequestOutcome.REJECTED:
+            await exchange.answer_unfinished(
+                404, SESSION_ENDED, "Session terminated before the request was served", request_id
+            )
+        elif outcome is RequestOutcome.ABORTED or actor.state is not ActorState.RUNNING:
+            reason = actor.close_reason.value if actor.close_reason is not None else "closed"
+            await exchange.answer_unfinished(
+                404,
+                SESSION_ENDED,
+                f"Session terminated ({reason}) while the request was in flight",
+                request_id,
+            )
+        else:
+            # Completed (or a stream ended by a drain): at most the end of the body is missing.
+            await exchange.answer_unfinished(404, SESSION_ENDED, "Session terminated", None)
+
+
+class _StartedGuard:
+    """Remembers whether a response was started, so an unexpected error still gets a JSON 500."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
+async def _send_not_found(send: Send, request_id: Any) -> None:
+    await send_error(send, 404, INVALID_REQUEST, "Session not found", request_id)
+
+
+async def _send_unavailable(send: Send, text: str, request_id: Any, retry_after: int) -> None:
+    await send_error(send, 503, INTERNAL_ERROR, text, request_id, headers=[("Retry-After", str(retry_after))])
+
+
+def _not_acceptable(method: str, json_response: bool) -> str:
+    if method == "GET":
+        return "Not Acceptable: Client must accept text/event-stream"
+    if json_response:
+        return "Not Acceptable: Client must accept application/json"
+    return "Not Acceptable: Client must accept both application/json and text/event-stream"
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """The supervisor is opened around the server, so the ASGI lifespan only acknowledges."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,100 @@
+"""`mcp-supervisor serve [module:attr]`: serve an MCP server with one trio actor per session."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import attrs
+import trio
+
+from supervisor.config import SupervisorConfig
+from supervisor.core import open_supervisor
+from supervisor.loading import Served, TargetError, load_target
+from supervisor.serving import hypercorn_config, loopback_security, serve_supervisor
+
+DEMO_TARGET = "supervisor.demo:server"
+ONE_PROCESS = (
+    "mcp-supervisor serves from one process: every session is an actor in this process's memory, "
+    "so a second worker process could not see the sessions of the first. Run several instances "
+    "behind a load balancer with session affinity (the Mcp-Session-Id header) to scale out."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(prog="mcp-supervisor", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve an MCP server over Streamable HTTP")
+    serve.add_argument(
+        "target", nargs="?", default=DEMO_TARGET, help="module:attribute naming the server (default: demo)"
+    )
+    serve.add_argument("--bind", default="127.0.0.1:8000", help="host:port to listen on")
+    serve.add_argument("--path", default=None, help="the MCP endpoint path (default /mcp)")
+    serve.add_argument("--idle-timeout", type=float, default=None, help="seconds; 0 disables")
+    serve.add_argument("--max-sessions", type=int, default=None, help="cap on live sessions; 0 disables")
+    serve.add_argument(
+        "--drain-grace", type=float, default=None, help="seconds in-flight calls get at shutdown"
+    )
+    serve.add_argument("--json-response", action="store_true", default=None, help="answer POSTs with JSON")
+    serve.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
+    return parser
+
+
+def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConfig:
+    """The target's own config, overridden by what the command line sets explicitly."""
+    config = served.config
+    changes: dict[str, object] = {}
+    if options.path is not None:
+        changes["path"] = options.path
+    if options.idle_timeout is not None:
+        changes["idle_timeout"] = options.idle_timeout or None
+    if options.max_sessions is not None:
+        changes["max_sessions"] = options.max_sessions or None
+    if options.drain_grace is not None:
+        changes["drain_grace"] = options.drain_grace
+    if options.json_response:
+        changes["json_response"] = True
+    if config.security is None:
+        changes["security"] = loopback_security(options.bind)
+    return attrs.evolve(config, **changes)  # type: ignore[arg-type]
+
+
+async def serve(served: Served, config: SupervisorConfig, bind: str) -> None:
+    """Run the supervisor and hypercorn until SIGINT/SIGTERM; drain, then stop."""
+    logger = logging.getLogger("supervisor")
+    async with open_supervisor(served.server, config) as supervisor:
+
+        async def announce(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+            await serve_supervisor(supervisor, hypercorn_config(bind), task_status=task_status)
+
+        async with trio.open_nursery() as nursery:
+            urls: list[str] = await nursery.start(announce)
+            for url in urls:
+                logger.info("serving MCP on %s%s", url, config.path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mcp-supervisor` console script."""
+    options = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=options.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if options.workers != 1:
+        print(f"mcp-supervisor: --workers {options.workers} refused. {ONE_PROCESS}", file=sys.stderr)
+        return 2
+    try:
+        served = load_target(options.target)
+        config = apply_options(served, options)
+    except (TargetError, ValueError, TypeError) as error:
+        print(f"mcp-supervisor: {error}", file=sys.stderr)
+        return 2
+    trio.run(serve, served, config, options.bind)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

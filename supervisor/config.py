@@ -1,0 +1,67 @@
+"""Supervisor configuration: one frozen value, validated when it is made."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+from mcp.server.streamable_http import EventStore
+from mcp.server.transport_security import TransportSecuritySettings
+
+DEFAULT_IDLE_TIMEOUT = 30 * 60.0
+DEFAULT_MAX_SESSIONS = 10_000
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+
+
+def _positive(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a positive, finite number, got {value!r}")
+
+
+def _not_negative(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _mcp_path(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value.startswith("/"):
+        raise ValueError(f"{attribute.name} must start with '/', got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class SupervisorConfig:
+    """Everything a supervisor needs to know; defaults are those of the SDK's own manager where it has one."""
+
+    idle_timeout: float | None = attrs.field(default=DEFAULT_IDLE_TIMEOUT, validator=_positive)
+    """Seconds a session may have nothing in flight before it is closed; None disables."""
+    max_sessions: int | None = attrs.field(default=DEFAULT_MAX_SESSIONS, validator=_positive)
+    """Open sessions at most; past it a new session gets 503 with Retry-After. None removes the cap."""
+    drain_grace: float = attrs.field(default=10.0, validator=_not_negative)
+    """Seconds in-flight requests get to finish when a session closes gracefully or at shutdown."""
+    kill_grace: float = attrs.field(default=1.0, validator=_not_negative)
+    """Seconds after the drain grace (when the server loop is cancelled) before request tasks are."""
+    mailbox_size: int = attrs.field(default=64, validator=_positive)
+    """Requests that may wait in one session's mailbox before senders wait for room."""
+    mailbox_timeout: float = attrs.field(default=5.0, validator=_positive)
+    """Seconds a request waits for room in a full mailbox before it gets 503."""
+    open_timeout: float = attrs.field(default=30.0, validator=_positive)
+    """Seconds the opening initialize request may take before the new session is discarded."""
+    body_timeout: float = attrs.field(default=30.0, validator=_positive)
+    """Seconds a client may take to send a request body (a slow client cannot hold a session slot)."""
+    send_timeout: float = attrs.field(default=10.0, validator=_positive)
+    """Bound on each shielded ASGI send, so a client that does not read cannot wedge a close."""
+    retry_after: int = attrs.field(default=1, validator=_positive)
+    """Seconds sent in Retry-After with every 503."""
+    json_response: bool = False
+    """Answer POSTs with one JSON body instead of an SSE stream."""
+    event_store: EventStore | None = None
+    """Makes SSE streams resumable (Last-Event-ID), as in the SDK."""
+    retry_interval: int | None = None
+    """Milliseconds suggested to clients in SSE priming events (SSE polling); needs an event store."""
+    security: TransportSecuritySettings | None = None
+    """DNS-rebinding protection (Host/Origin allow-lists); None disables it."""
+    max_request_body_size: int = attrs.field(default=DEFAULT_MAX_BODY, validator=_positive)
+    """Bytes; a larger body gets 413 before it is parsed."""
+    path: str = attrs.field(default="/mcp", validator=_mcp_path)
+    """The MCP endpoint's path."""

@@ -1,0 +1,240 @@
+"""The supervisor: one nursery that owns every session actor, and the operations on them."""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+import functools
+import logging
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+
+from actors.messages import ServeRequest
+from actors.reasons import CloseReason, RequestOutcome
+from actors.session_actor import CLEANUP_TIMEOUT, Admission, SessionActor, TransportOptions
+from actors.state import ActorState
+from supervisor.config import SupervisorConfig
+from supervisor.loading import resolve_server
+from supervisor.principal import Principal
+from supervisor.snapshots import SessionInfo, SupervisorStats
+from supervisor.stateless import StatelessLane
+
+logger = logging.getLogger(__name__)
+
+
+class OpenRefusal(enum.Enum):
+    """Why a new session was not opened (both answered 503 with Retry-After)."""
+
+    AT_CAPACITY = "at_capacity"
+    SHUTTING_DOWN = "shutting_down"
+
+
+class SessionSupervisor:
+    """Creates, messages, idle-times-out, closes and kills session actors.
+
+    Create it with `open_supervisor`; it is an object you pass around, never a global.
+    """
+
+    def __init__(
+        self,
+        server: Server[Any],
+        config: SupervisorConfig,
+        nursery: trio.Nursery,
+        lifespan_state: Any,
+        stateless: StatelessLane,
+    ) -> None:
+        from supervisor.asgi import SupervisorApp  # the app calls back into us; import late
+
+        self.server = server
+        self.config = config
+        self._nursery = nursery
+        self._lifespan_state = lifespan_state
+        self._stateless = stateless
+        self._transport_options = TransportOptions(
+            json_response=config.json_response,
+            event_store=config.event_store,
+            retry_interval=config.retry_interval,
+        )
+        self._routable: dict[str, SessionActor] = {}
+        """Sessions that take requests: what an Mcp-Session-Id may name."""
+        self._live: dict[str, SessionActor] = {}
+        """Every actor not yet stopped, draining ones included."""
+        self._created = 0
+        self._closed: Counter[str] = Counter()
+        self._outcomes: Counter[str] = Counter()
+        self._accepting = True
+        # Actors start in the supervisor's own context, not in the context of the request that
+        # opened them: one client's auth context must not leak into a session's server loop.
+        self._context = contextvars.copy_context()
+        self.asgi_app = SupervisorApp(self)
+
+    # ------------------------------------------------------------------ inspection
+
+    def stats(self) -> SupervisorStats:
+        """A consistent snapshot: created == live + closed, per reason."""
+        states = Counter(actor.state for actor in self._live.values())
+        session_requests = sum(actor.in_flight for actor in self._live.values())
+        stateless = self._stateless.in_flight
+        return SupervisorStats(
+            live=len(self._live),
+            running=states[ActorState.RUNNING],
+            draining=states[ActorState.DRAINING],
+            in_flight=session_requests + stateless,
+            stateless_in_flight=stateless,
+            created=self._created,
+            closed=dict(self._closed),
+            requests=dict(self._outcomes),
+            accepting=self._accepting,
+        )
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every live session, draining ones included."""
+        return [_info(actor) for actor in self._live.values()]
+
+    def get(self, session_id: str) -> SessionInfo | None:
+        actor = self._live.get(session_id)
+        return _info(actor) if actor is not None else None
+
+    # ------------------------------------------------------------------ control
+
+    async def close_session(self, session_id: str, grace: float | None = None) -> bool:
+        """Close one session gracefully and wait until it is gone; False if no such session."""
+        actor = self._live.get(session_id)
+        if actor is None:
+            return False
+        await self.close_actor(actor, CloseReason.CLOSED, self.config.drain_grace if grace is None else grace)
+        return True
+
+    def kill(self, session_id: str) -> bool:
+        """Cancel a session at once; its in-flight requests still get an error answer."""
+        actor = self._live.get(session_id)
+        if actor is None:
+            return False
+        actor.kill()
+        return True
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Refuse new sessions, drain every session and the stateless lane within `grace`, then cancel."""
+        grace = self.config.drain_grace if grace is None else grace
+        if self._accepting:
+            logger.info("shutting down: %d sessions, grace %.3gs", len(self._live), grace)
+        self._accepting = False
+        for actor in list(self._live.values()):
+            actor.begin_close(CloseReason.SHUTDOWN, grace)
+        self._stateless.close(grace)
+        with trio.move_on_after(grace + self.config.kill_grace + CLEANUP_TIMEOUT + 1.0):
+            for actor in list(self._live.values()):
+                await actor.stopped.wait()
+            await self._stateless.stopped.wait()
+
+    # ------------------------------------------------------------------ used by the ASGI app
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    def route(self, session_id: str) -> SessionActor | None:
+        """The actor a session id names, if it takes requests. No checkpoint: see `submit`."""
+        return self._routable.get(session_id)
+
+    async def open_session(self, principal: Principal | None) -> SessionActor | OpenRefusal:
+        """Admit and start a new session actor; the cap is checked and the actor registered atomically."""
+        if not self._accepting:
+            return OpenRefusal.SHUTTING_DOWN
+        cap = self.config.max_sessions
+        if cap is not None and len(self._live) >= cap:
+            logger.warning("refusing a new session: %d sessions are open", len(self._live))
+            return OpenRefusal.AT_CAPACITY
+        session_id = secrets.token_hex(16)
+        actor = SessionActor(
+            session_id,
+            server=self.server,
+            lifespan_state=self._lifespan_state,
+            hooks=self,
+            transport_options=self._transport_options,
+            idle_timeout=self.config.idle_timeout,
+            mailbox_size=self.config.mailbox_size,
+            kill_grace=self.config.kill_grace,
+            principal=principal,
+        )
+        self._routable[session_id] = actor
+        self._live[session_id] = actor
+        self._created += 1
+        actor.log.info("created")
+        self._context.run(functools.partial(self._nursery.start_soon, actor.run))
+        await actor.ready.wait()
+        return actor
+
+    async def submit(self, actor: SessionActor, message: ServeRequest) -> Admission:
+        return await actor.submit(message, self.config.mailbox_timeout)
+
+    def submit_stateless(self, message: ServeRequest) -> bool:
+        return self._stateless.submit(message)
+
+    async def close_actor(self, actor: SessionActor, reason: CloseReason, grace: float) -> None:
+        actor.begin_close(reason, grace)
+        await actor.stopped.wait()
+
+    def record_outcome(self, outcome: RequestOutcome | None, *, stateless: bool = False) -> None:
+        key = "stateless" if stateless else (outcome.value if outcome is not None else "unknown")
+        self._outcomes[key] += 1
+
+    # ------------------------------------------------------------------ ActorHooks
+
+    def actor_closing(self, actor: SessionActor) -> None:
+        if self._routable.get(actor.session_id) is actor:
+            del self._routable[actor.session_id]
+
+    def actor_stopped(self, actor: SessionActor) -> None:
+        self.actor_closing(actor)
+        if self._live.pop(actor.session_id, None) is actor:
+            reason = actor.close_reason or CloseReason.SHUTDOWN
+            self._closed[reason.value] += 1
+
+
+def _info(actor: SessionActor) -> SessionInfo:
+    principal = actor.principal if isinstance(actor.principal, Principal) else None
+    return SessionInfo(
+        session_id=actor.session_id,
+        state=actor.state,
+        in_flight=actor.in_flight,
+        queued=actor.queued,
+        principal=principal,
+        created_at=actor.created_at,
+        idle_deadline=actor.idle_deadline,
+    )
+
+
+@asynccontextmanager
+async def open_supervisor(
+    server: MCPServer | Server[Any], config: SupervisorConfig | None = None
+) -> AsyncIterator[SessionSupervisor]:
+    """Run a supervisor for `server` (an MCPServer or low-level Server) for the block's duration.
+
+    The server's lifespan is entered once and shared by every session and the stateless lane.
+    Leaving the block shuts down: with the configured drain grace after a normal exit, at once
+    after an error or cancellation.
+    """
+    lowlevel = resolve_server(server)
+    config = config or SupervisorConfig()
+    async with lowlevel.lifespan(lowlevel) as lifespan_state, trio.open_nursery() as nursery:
+        lane = StatelessLane(lowlevel, config, lifespan_state)
+        await nursery.start(lane.run)
+        supervisor = SessionSupervisor(lowlevel, config, nursery, lifespan_state, lane)
+        clean_exit = False
+        try:
+            yield supervisor
+            clean_exit = True
+        finally:
+            grace = config.drain_grace if clean_exit else 0.0
+            bound = grace + config.kill_grace + CLEANUP_TIMEOUT + 2.0
+            with trio.move_on_after(bound, shield=True):
+                await supervisor.shutdown(grace)
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,118 @@
+"""Pure decisions about a request before any I/O: what the body is, which lane serves it.
+
+Sans-IO in the manner of h11: these functions look at bytes and headers and return a value;
+the ASGI app does the sending.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable
+
+import attrs
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from supervisor.responses import INVALID_REQUEST, PARSE_ERROR
+
+MAX_SESSION_ID_LENGTH = 256
+"""Longest Mcp-Session-Id we look at; ours are 32 characters."""
+
+RequestId = str | int
+
+
+class MessageKind(enum.Enum):
+    REQUEST = "request"
+    NOTIFICATION = "notification"
+    RESPONSE = "response"
+
+
+@attrs.frozen
+class Envelope:
+    """The routing facts of one JSON-RPC message; the SDK parses it fully later."""
+
+    kind: MessageKind
+    request_id: RequestId | None = None
+    method: str | None = None
+
+    @property
+    def is_initialize(self) -> bool:
+        return self.kind is MessageKind.REQUEST and self.method == "initialize"
+
+
+@attrs.frozen
+class Rejection:
+    """A precise answer to bad input: HTTP status plus the JSON-RPC error it carries."""
+
+    status: int
+    code: int
+    message: str
+    request_id: RequestId | None = None
+
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def classify_body(body: bytes) -> Envelope | Rejection:
+    """Say what a POST body is, or why it is not an acceptable JSON-RPC message."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return Rejection(400, PARSE_ERROR, "Parse error: the body is not valid JSON")
+    if isinstance(data, list):
+        return Rejection(400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported")
+    if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
+        return Rejection(400, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message")
+    method = data.get("method")
+    has_id = "id" in data
+    request_id = data.get("id")
+    if method is not None:
+        if not isinstance(method, str):
+            return Rejection(400, INVALID_REQUEST, "Invalid Request: method must be a string")
+        if not has_id:
+            return Envelope(MessageKind.NOTIFICATION, method=method)
+        if not _valid_id(request_id):
+            return Rejection(400, INVALID_REQUEST, "Invalid Request: id must be a string or an integer")
+        return Envelope(MessageKind.REQUEST, request_id=request_id, method=method)
+    if ("result" in data) != ("error" in data) and has_id:
+        return Envelope(MessageKind.RESPONSE, request_id=request_id if _valid_id(request_id) else None)
+    return Rejection(
+        400, INVALID_REQUEST, "Invalid Request: neither a request, a notification nor a response"
+    )
+
+
+def valid_session_id(value: str) -> bool:
+    """Visible ASCII only and not absurdly long: checked before any lookup or log line."""
+    return 0 < len(value) <= MAX_SESSION_ID_LENGTH and all("\x21" <= c <= "\x7e" for c in value)
+
+
+def is_handshake_era(protocol_version: str | None) -> bool:
+    """Requests without the header, or with a 2024-11-05 .. 2025-11-25 version, go to session actors."""
+    return protocol_version is None or protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """First value of a header (name in lower case), decoded as latin-1 like Starlette does."""
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def media_types(value: str | None) -> set[str]:
+    """The media types listed in an Accept or Content-Type header, lower case, parameters dropped."""
+    if not value:
+        return set()
+    return {part.split(";")[0].strip().lower() for part in value.split(",") if part.strip()}
+
+
+def accepts(accept: str | None, *, json_response: bool, method: str) -> bool:
+    """Whether the Accept header allows what the transport will answer with."""
+    types = media_types(accept)
+    wildcard = "*/*" in types
+    has_json = wildcard or bool(types & {"application/json", "application/*"})
+    has_sse = wildcard or bool(types & {"text/event-stream", "text/*"})
+    if method == "GET":
+        return has_sse
+    return has_json if json_response else has_json and has_sse

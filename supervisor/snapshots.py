@@ -1,0 +1,51 @@
+"""Frozen snapshots handed out by the supervisor: safe to keep, compare and log."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from actors.state import ActorState
+from supervisor.principal import Principal
+
+
+@attrs.frozen
+class SessionInfo:
+    """One session as it was when asked."""
+
+    session_id: str
+    state: ActorState
+    in_flight: int
+    """Requests being served (open GET streams included)."""
+    queued: int
+    """Requests waiting in the mailbox."""
+    principal: Principal | None
+    created_at: float
+    """trio clock."""
+    idle_deadline: float
+    """trio clock; inf while busy or without idle timeout."""
+
+
+@attrs.frozen
+class SupervisorStats:
+    """Counts that add up: created == live + sum(closed.values())."""
+
+    live: int
+    """Actors not yet stopped (starting, running or draining)."""
+    running: int
+    draining: int
+    in_flight: int
+    """Requests being served now, over all sessions and the stateless lane."""
+    stateless_in_flight: int
+    created: int
+    closed: Mapping[str, int]
+    """Closed sessions by close reason."""
+    requests: Mapping[str, int]
+    """Finished session requests by outcome, plus 'stateless' for the stateless lane."""
+    accepting: bool
+    """False once shutdown began: new sessions get 503."""
+
+    @property
+    def total_closed(self) -> int:
+        return sum(self.closed.values())

@@ -1,0 +1,51 @@
+"""Test helpers for users and for us, in the spirit of `trio.testing`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+
+from supervisor.config import SupervisorConfig
+from supervisor.core import SessionSupervisor, open_supervisor
+from supervisor.serving import hypercorn_config, serve_supervisor
+
+
+@attrs.frozen
+class TestServer:
+    """A supervisor served by real hypercorn (trio) on an ephemeral loopback port."""
+
+    __test__ = False  # not a pytest test class
+
+    url: str
+    """The MCP endpoint, e.g. http://127.0.0.1:54321/mcp."""
+    base_url: str
+    supervisor: SessionSupervisor
+
+
+@asynccontextmanager
+async def serve_for_test(
+    server: MCPServer | Server[Any], config: SupervisorConfig | None = None
+) -> AsyncIterator[TestServer]:
+    """Serve `server` on 127.0.0.1:0 for the block; drain and stop when it ends."""
+    config = config or SupervisorConfig()
+    stop = trio.Event()
+    async with open_supervisor(server, config) as supervisor, trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(
+            lambda task_status: serve_supervisor(
+                supervisor,
+                hypercorn_config("127.0.0.1:0", graceful_timeout=1.0),
+                shutdown_trigger=stop.wait,
+                task_status=task_status,
+            )
+        )
+        base = binds[0]
+        try:
+            yield TestServer(url=base + config.path, base_url=base, supervisor=supervisor)
+        finally:
+            stop.set()

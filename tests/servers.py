@@ -1,0 +1,59 @@
+"""MCP servers built for tests: each test gets its own, with gates it can hold and release."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+from mcp.server.mcpserver import Context, MCPServer
+
+
+@attrs.define
+class Gate:
+    """A tool call parks here: tests wait for `entered` and decide when it may go on."""
+
+    entered: trio.Event = attrs.field(factory=trio.Event)
+    release: trio.Event = attrs.field(factory=trio.Event)
+    arrivals: int = 0
+    cancelled: int = 0
+
+
+def build_server(gate: Gate | None = None) -> MCPServer:
+    """Echo, add, a `wait` tool held by the gate, a tool that notifies, and one that raises."""
+    gate = gate or Gate()
+    server: MCPServer = MCPServer("test-server")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        return text
+
+    @server.tool()
+    def add(a: float, b: float) -> float:
+        return a + b
+
+    @server.tool()
+    async def wait(label: str = "") -> str:
+        gate.arrivals += 1
+        gate.entered.set()
+        try:
+            await gate.release.wait()
+        except trio.Cancelled:
+            gate.cancelled += 1
+            raise
+        return f"released {label}"
+
+    @server.tool()
+    async def sleep(seconds: float) -> str:
+        await trio.sleep(seconds)
+        return f"slept {seconds}"
+
+    @server.tool()
+    async def countdown(n: int, ctx: Context) -> str:
+        for step in range(n):
+            await ctx.report_progress(step + 1, total=n)
+        return "liftoff"
+
+    @server.tool()
+    def explode() -> str:
+        raise RuntimeError("tool failure")
+
+    return server
