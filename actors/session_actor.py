@@ -131,6 +131,11 @@ class SessionActor:
         return len(self._requests.child_tasks) if self._requests is not None else 0
 
     @property
+    def open_streams(self) -> int:
+        """Standalone GET streams among the in-flight requests."""
+        return len(self._streams)
+
+    @property
     def queued(self) -> int:
         """Requests waiting in the mailbox or waiting for room in it."""
         stats = self._mailbox_send.statistics()

@@ -40,7 +40,7 @@ class SupervisorConfig:
     drain_grace: float = attrs.field(default=10.0, validator=_not_negative)
     """Seconds in-flight requests get to finish when a session closes gracefully or at shutdown."""
     kill_grace: float = attrs.field(default=1.0, validator=_not_negative)
-    """Seconds after the drain grace (when the server loop is cancelled) before request tasks are."""
+    """Extra seconds after the drain grace before leftover request tasks are cancelled."""
     mailbox_size: int = attrs.field(default=64, validator=_positive)
     """Requests that may wait in one session's mailbox before senders wait for room."""
     mailbox_timeout: float = attrs.field(default=5.0, validator=_positive)

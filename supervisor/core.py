@@ -205,6 +205,7 @@ def _info(actor: SessionActor) -> SessionInfo:
         session_id=actor.session_id,
         state=actor.state,
         in_flight=actor.in_flight,
+        open_streams=actor.open_streams,
         queued=actor.queued,
         principal=principal,
         created_at=actor.created_at,

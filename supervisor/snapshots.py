@@ -18,6 +18,8 @@ class SessionInfo:
     state: ActorState
     in_flight: int
     """Requests being served (open GET streams included)."""
+    open_streams: int
+    """Standalone GET streams open now."""
     queued: int
     """Requests waiting in the mailbox."""
     principal: Principal | None

@@ -1,0 +1,29 @@
+"""Fixtures: a test server with a gate, served by real hypercorn on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from supervisor.config import SupervisorConfig
+from supervisor.testing import TestServer, serve_for_test
+from tests.servers import Gate, build_server
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+async def served(gate: Gate) -> AsyncIterator[TestServer]:
+    async with serve_for_test(build_server(gate), SupervisorConfig()) as test_server:
+        yield test_server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client

@@ -1,0 +1,158 @@
+"""The core over real HTTP: real hypercorn, real mcp.Client, the SDK's own transport."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+import pytest
+import trio
+from mcp import Client
+from mcp.types import TextContent
+
+from supervisor.config import SupervisorConfig
+from supervisor.testing import TestServer, serve_for_test
+from tests.helpers import error_of, mcp_headers, open_session, rpc
+from tests.servers import Gate, build_server
+
+
+def text_of(result: Any) -> str:
+    content = result.content[0]
+    assert isinstance(content, TextContent)
+    return content.text
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_initialize_and_call(mode: Literal["legacy", "auto"], json_response: bool) -> None:
+    config = SupervisorConfig(json_response=json_response)
+    async with serve_for_test(build_server(), config) as served:
+        async with Client(served.url, mode=mode) as client:
+            assert text_of(await client.call_tool("echo", {"text": "hello"})) == "hello"
+            assert text_of(await client.call_tool("add", {"a": 2, "b": 3})) == "5.0"
+            stats = served.supervisor.stats()
+            if mode == "auto":
+                # auto negotiates the newest era the server offers: 2026-07-28, stateless.
+                assert stats.live == 0
+                assert stats.requests["stateless"] >= 2
+            else:
+                assert stats.live == 1
+                assert stats.running == 1
+        stats = served.supervisor.stats()
+        assert stats.live == 0
+        if mode == "legacy":
+            # Leaving the client sends DELETE: the session is closed by the client.
+            assert stats.created == 1
+            assert stats.closed == {"client_delete": 1}
+
+
+async def test_progress_notifications_reach_the_client(served: TestServer) -> None:
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async with Client(served.url, mode="legacy") as client:
+        result = await client.call_tool("countdown", {"n": 3}, progress_callback=on_progress)
+        assert text_of(result) == "liftoff"
+    assert seen == [1, 2, 3]
+
+
+async def test_delete_then_404(served: TestServer, http: httpx.AsyncClient) -> None:
+    session_id = await open_session(http, served.url)
+    assert served.supervisor.get(session_id) is not None
+    deleted = await http.delete(served.url, headers=mcp_headers(session_id))
+    assert deleted.status_code == 200
+    assert served.supervisor.get(session_id) is None
+    after = await http.post(served.url, content=rpc("tools/list", 2), headers=mcp_headers(session_id))
+    assert after.status_code == 404
+    error = error_of(after)
+    # The SDK's own answer for an unknown session: 404, -32600 "Session not found".
+    assert error["code"] == -32600
+    assert error["id"] == 2
+
+
+async def test_unknown_session_is_404(served: TestServer, http: httpx.AsyncClient) -> None:
+    unknown = "0" * 32
+    for method in ("POST", "GET", "DELETE"):
+        response = await http.request(
+            method,
+            served.url,
+            content=rpc("tools/list", 7) if method == "POST" else None,
+            headers=mcp_headers(unknown),
+        )
+        assert response.status_code == 404, method
+        assert error_of(response)["code"] == -32600
+
+
+async def test_non_initialize_without_session_is_400(served: TestServer, http: httpx.AsyncClient) -> None:
+    response = await http.post(served.url, content=rpc("tools/list", 3), headers=mcp_headers())
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == -32600
+    assert error["id"] == 3
+
+
+async def test_fifty_concurrent_calls_on_one_session(served: TestServer, gate: Gate) -> None:
+    async with Client(served.url, mode="legacy") as client:
+        session = served.supervisor.sessions()[0]
+        actor = served.supervisor.route(session.session_id)
+        assert actor is not None
+        results: list[str] = []
+
+        async def call(index: int) -> None:
+            results.append(text_of(await client.call_tool("wait", {"label": str(index)})))
+
+        async with trio.open_nursery() as nursery:
+            for index in range(50):
+                nursery.start_soon(call, index)
+            while gate.arrivals < 50:
+                await trio.testing.wait_all_tasks_blocked()
+            # The live count is the request nursery's own child count, nothing kept by hand;
+            # the legacy client also holds the standalone GET stream open.
+            streams = actor.open_streams
+            assert streams == 1
+            assert actor.in_flight == 50 + streams
+            assert served.supervisor.stats().in_flight == 50 + streams
+            assert served.supervisor.get(session.session_id) is not None
+            gate.release.set()
+        assert sorted(results) == sorted(f"released {index}" for index in range(50))
+        # A request task may still be closing its SSE response after the client read the result.
+        with trio.fail_after(5):
+            while actor.in_flight > actor.open_streams:
+                await trio.testing.wait_all_tasks_blocked()
+        assert actor.in_flight == actor.open_streams
+        assert served.supervisor.stats().in_flight == actor.open_streams
+
+
+async def test_max_sessions_gives_503_with_retry_after(http: httpx.AsyncClient) -> None:
+    async with serve_for_test(build_server(), SupervisorConfig(max_sessions=2)) as served:
+        await open_session(http, served.url)
+        await open_session(http, served.url)
+        response = await http.post(
+            served.url,
+            content=rpc(
+                "initialize",
+                1,
+                {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "x", "version": "0"},
+                },
+            ),
+            headers=mcp_headers(),
+        )
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        error = error_of(response)
+        assert error["id"] == 1
+        assert served.supervisor.stats().live == 2
+
+
+async def test_stateless_calls_create_no_actor(served: TestServer) -> None:
+    async with Client(served.url, mode="2026-07-28") as client:
+        assert text_of(await client.call_tool("echo", {"text": "modern"})) == "modern"
+    stats = served.supervisor.stats()
+    assert stats.created == 0
+    assert stats.live == 0
+    assert stats.requests.get("stateless", 0) >= 1
