@@ -45,3 +45,5 @@ class ServeRequest:
     send: Send
     context: contextvars.Context
     ticket: RequestTicket
+    method: str | None = None
+    """The JSON-RPC method of a POST, when known (fault points and logs use it)."""

@@ -37,3 +37,26 @@ class RequestOutcome(enum.Enum):
     """It was still in the mailbox when the actor began to close; it never reached the transport."""
     FAILED = "failed"
     """The transport raised: a bug in the SDK or in us, answered with a JSON-RPC error."""
+
+
+class CloseStep(enum.Enum):
+    """The steps of closing an actor, recorded in order on `SessionActor.close_steps`.
+
+    A graceful close whose requests finish in time records them in declaration order; when the
+    grace runs out, LOOP_CANCELLED comes before REQUESTS_DONE (the SDK answers what is left).
+    """
+
+    DEREGISTERED = "deregistered"
+    """The id answers 404 from here on."""
+    MAILBOX_CLOSED = "mailbox_closed"
+    """Nothing new gets in; what was queued is rejected."""
+    STREAMS_ENDED = "streams_ended"
+    """The standalone GET stream was told to end."""
+    REQUESTS_DONE = "requests_done"
+    """Every request task has finished (answered, or cancelled after the kill grace)."""
+    LOOP_CANCELLED = "loop_cancelled"
+    """The SDK server loop was cancelled."""
+    TERMINATED = "terminated"
+    """The transport was terminated."""
+    STOPPED = "stopped"
+    """The actor task is about to return."""

@@ -24,10 +24,12 @@ import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.runner import serve_loop
 from mcp.server.streamable_http import EventStore, StreamableHTTPServerTransport
+from starlette.types import Message, Send
 
+from actors.faults import FaultPoint, FaultSink, ToolCallTap
 from actors.log import SessionLog
 from actors.messages import RequestTicket, ServeRequest
-from actors.reasons import CloseReason, RequestOutcome
+from actors.reasons import CloseReason, CloseStep, RequestOutcome
 from actors.state import ActorEvent, ActorState, accepts_requests, next_state
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class SessionActor:
         mailbox_size: int,
         kill_grace: float,
         principal: object = None,
+        faults: FaultSink | None = None,
     ) -> None:
         self.session_id = session_id
         self.principal = principal
@@ -89,8 +92,11 @@ class SessionActor:
         self._hooks = hooks
         self._idle_timeout = idle_timeout
         self._kill_grace = kill_grace
+        self._faults = faults
         self._state = ActorState.STARTING
         self.close_reason: CloseReason | None = None
+        self.close_steps: list[CloseStep] = []
+        """What closing has done so far, in order: observable close ordering."""
         self.transport = StreamableHTTPServerTransport(
             mcp_session_id=session_id,
             is_json_response_enabled=transport_options.json_response,
@@ -155,15 +161,19 @@ class SessionActor:
         """
         if not self._admit():
             return Admission.GONE
+        admission = Admission.BUSY
         try:
             with trio.move_on_after(timeout):
                 await self._mailbox_send.send(message)
-                return Admission.ACCEPTED
-            return Admission.BUSY
+                admission = Admission.ACCEPTED
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return Admission.GONE
+            admission = Admission.GONE
         finally:
-            self._refresh_idle_deadline(finishing_child=False)
+            # An accepted request may sit between the mailbox and its spawn, counted nowhere:
+            # the actor restarts the countdown when it is done with it, not us.
+            if admission is not Admission.ACCEPTED:
+                self._refresh_idle_deadline(finishing_child=False)
+        return admission
 
     def begin_close(self, reason: CloseReason, grace: float) -> None:
         """Start a graceful close: deregister, stop the mailbox, and set the drain deadlines.
@@ -179,8 +189,10 @@ class SessionActor:
             self.close_reason = reason
             self.log.info("closing (%s, grace %.3gs)", reason.value, grace)
             self._hooks.actor_closing(self)
+            self.close_steps.append(CloseStep.DEREGISTERED)
             self._mailbox_send.close()
             self._mailbox_scope.cancel()
+            self.close_steps.append(CloseStep.MAILBOX_CLOSED)
         drain_end = trio.current_time() + max(grace, 0.0)
         self._serve_scope.deadline = min(self._serve_scope.deadline, drain_end)
         self._requests_scope.deadline = min(self._requests_scope.deadline, drain_end + self._kill_grace)
@@ -205,7 +217,8 @@ class SessionActor:
                     self.transport.connect() as (read_stream, write_stream),
                     trio.open_nursery() as loop_nursery,
                 ):
-                    loop_nursery.start_soon(self._run_server_loop, read_stream, write_stream)
+                    loop_input = read_stream if self._faults is None else self._tap(read_stream, loop_nursery)
+                    loop_nursery.start_soon(self._run_server_loop, loop_input, write_stream)
                     try:
                         with self._requests_scope:
                             async with trio.open_nursery() as requests:
@@ -215,14 +228,18 @@ class SessionActor:
                                 self.ready.set()
                                 await self._process_mailbox()
                                 self._after_mailbox()
+                                if self._faults is not None:
+                                    await self._faults.reached(FaultPoint.DURING_CLOSE, self)
                             # Leaving the nursery waited for every in-flight request.
                     finally:
+                        self.close_steps.append(CloseStep.REQUESTS_DONE)
                         # Cancel the loop before terminating, and terminate while the loop
                         # still unwinds: its final shielded writes then fail fast instead
                         # of blocking on a router that is going away.
-                        self._serve_scope.cancel()
+                        self._cancel_loop()
                         with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                             await self.transport.terminate()
+                        self.close_steps.append(CloseStep.TERMINATED)
         except Exception:
             # Whatever broke, it breaks this session only.
             self.log.exception("actor failed")
@@ -235,6 +252,7 @@ class SessionActor:
                 self._hooks.actor_closing(self)
             self._state = next_state(self._state, ActorEvent.STOPPED)
             self._requests = None
+            self.close_steps.append(CloseStep.STOPPED)
             self.log.info("stopped (%s)", self.close_reason.value)
             self._hooks.actor_stopped(self)
             self.ready.set()
@@ -262,6 +280,7 @@ class SessionActor:
         if ticket.cancel_scope.cancel_called:
             # The client left while the request waited in the mailbox.
             ticket.finish(RequestOutcome.CLIENT_GONE)
+            self._refresh_idle_deadline(finishing_child=False)
             return
         if not accepts_requests(self._state):
             # Never hand a request to a transport whose loop has ended.
@@ -277,12 +296,13 @@ class SessionActor:
         outcome = RequestOutcome.ABORTED
         try:
             with ticket.cancel_scope:
-                await self.transport.handle_request(message.scope, message.receive, message.send)
-                outcome = RequestOutcome.COMPLETED
+                outcome = await self._handoff(message)
             if ticket.cancel_scope.cancelled_caught:
                 # Cancelled through the ticket: the client left, or a drain ended its stream.
                 outcome = RequestOutcome.CLIENT_GONE if not ticket.is_stream else RequestOutcome.COMPLETED
-        except Exception:
+        except* Exception:
+            # The SDK can raise a group (its own task group) when the loop dies under a request;
+            # a Cancelled in the same group still propagates.
             self.log.exception("transport raised while serving a request")
             outcome = RequestOutcome.FAILED
         finally:
@@ -290,24 +310,77 @@ class SessionActor:
             self._streams.discard(ticket)
             self._refresh_idle_deadline(finishing_child=True)
 
+    async def _handoff(self, message: ServeRequest) -> RequestOutcome:
+        send = message.send
+        if self._faults is not None:
+            send = await self._before_handoff(message)
+            if not accepts_requests(self._state):
+                # Closing began at the fault point: the loop may be gone already.
+                return RequestOutcome.REJECTED
+        await self.transport.handle_request(message.scope, message.receive, send)
+        return RequestOutcome.COMPLETED
+
     async def _run_server_loop(self, read_stream: Any, write_stream: Any) -> None:
         """Run the SDK server loop; if it crashes or ends on its own, only this session ends."""
         try:
             with self._serve_scope:
-                await serve_loop(
-                    self._server,
-                    read_stream,
-                    write_stream,
-                    lifespan_state=self._lifespan_state,
-                    session_id=self.session_id,
-                )
+                if self._faults is None:
+                    await self._serve_loop(read_stream, write_stream)
+                else:
+                    async with trio.open_nursery() as watched:
+                        watched.start_soon(self._faults.watch_loop, self)
+                        await self._serve_loop(read_stream, write_stream)
+                        watched.cancel_scope.cancel()
         except Exception:
             self.log.exception("server loop crashed")
             self._fail(CloseReason.CRASHED)
             return
+        finally:
+            if self._serve_scope.cancelled_caught:
+                # The drain grace ran out: the SDK has answered what was left with errors.
+                self._note_loop_cancelled()
         if not self._serve_scope.cancel_called and self._state is not ActorState.CLOSED:
             self.log.warning("server loop ended on its own")
             self._fail(CloseReason.CRASHED)
+
+    async def _serve_loop(self, read_stream: Any, write_stream: Any) -> None:
+        await serve_loop(
+            self._server,
+            read_stream,
+            write_stream,
+            lifespan_state=self._lifespan_state,
+            session_id=self.session_id,
+        )
+
+    # ---------------------------------------------------------------- fault points (tests only)
+
+    def _tap(self, read_stream: Any, loop_nursery: trio.Nursery) -> ToolCallTap:
+        faults = self._faults
+        assert faults is not None
+
+        def on_tool_call() -> None:
+            loop_nursery.start_soon(faults.reached, FaultPoint.TOOL_RUNNING, self)
+
+        return ToolCallTap(read_stream, on_tool_call)
+
+    async def _before_handoff(self, message: ServeRequest) -> Send:
+        """Reach INITIALIZE or BEFORE_HANDOFF; return a `send` that reaches the header points."""
+        faults = self._faults
+        assert faults is not None
+        point = FaultPoint.INITIALIZE if message.method == "initialize" else FaultPoint.BEFORE_HANDOFF
+        await faults.reached(point, self)
+        after_headers = FaultPoint.STREAM_OPEN if message.ticket.is_stream else FaultPoint.AFTER_SSE_HEADERS
+        inner = message.send
+
+        async def send(event: Message) -> None:
+            await inner(event)
+            if event["type"] == "http.response.start" and any(
+                name == b"content-type" and value.startswith(b"text/event-stream")
+                for name, value in event.get("headers", ())
+            ):
+                await faults.reached(after_headers, self)
+
+        return send
 
     def _fail(self, reason: CloseReason) -> None:
         """No loop answers any more: close at once and cancel what is in flight."""
@@ -345,5 +418,15 @@ class SessionActor:
 
     def _end_streams(self) -> None:
         """End the standalone GET stream(s): a drain must not wait for them."""
+        if CloseStep.STREAMS_ENDED not in self.close_steps:
+            self.close_steps.append(CloseStep.STREAMS_ENDED)
         for ticket in list(self._streams):
             ticket.cancel_scope.cancel()
+
+    def _cancel_loop(self) -> None:
+        self._serve_scope.cancel()
+        self._note_loop_cancelled()
+
+    def _note_loop_cancelled(self) -> None:
+        if CloseStep.LOOP_CANCELLED not in self.close_steps:
+            self.close_steps.append(CloseStep.LOOP_CANCELLED)

@@ -144,7 +144,9 @@ class SupervisorApp:
                 return
             await self._open(principal, scope, receive, send, body, envelope)
             return
-        await self._to_session(session_id, principal, scope, receive, send, body, envelope.request_id)
+        await self._to_session(
+            session_id, principal, scope, receive, send, body, envelope.request_id, method=envelope.method
+        )
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body within the size and time limits; None once the refusal was sent."""
@@ -204,7 +206,14 @@ class SupervisorApp:
         established = False
         try:
             exchange, timed_out = await self._dispatch(
-                actor, scope, receive, send, body, envelope.request_id, timeout=self._config.open_timeout
+                actor,
+                scope,
+                receive,
+                send,
+                body,
+                envelope.request_id,
+                method=envelope.method,
+                timeout=self._config.open_timeout,
             )
             if exchange is None:
                 return
@@ -234,12 +243,15 @@ class SupervisorApp:
         request_id: RequestId | None,
         *,
         is_stream: bool = False,
+        method: str | None = None,
     ) -> None:
         actor = self._route(session_id, principal)
         if actor is None:
             await _send_not_found(send, request_id)
             return
-        await self._dispatch(actor, scope, receive, send, body, request_id, is_stream=is_stream)
+        await self._dispatch(
+            actor, scope, receive, send, body, request_id, is_stream=is_stream, method=method
+        )
 
     async def _delete(self, session_id: str | None, principal: Principal | None, send: Send) -> None:
         """DELETE ends the session through the supervisor, so in-flight requests still get answers."""
@@ -298,6 +310,7 @@ class SupervisorApp:
         request_id: RequestId | None,
         *,
         is_stream: bool = False,
+        method: str | None = None,
         timeout: float | None = None,
     ) -> tuple[Exchange | None, bool]:
         """Hand the request to the actor, wait for it, and complete its answer.
@@ -306,7 +319,9 @@ class SupervisorApp:
         """
         ticket = RequestTicket(is_stream=is_stream)
         exchange = Exchange(body, send, send_timeout=self._config.send_timeout, ticket=ticket)
-        message = ServeRequest(scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket)
+        message = ServeRequest(
+            scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket, method
+        )
         admission = await self._supervisor.submit(actor, message)
         if admission is Admission.GONE:
             await _send_not_found(send, request_id)

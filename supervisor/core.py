@@ -16,6 +16,7 @@ import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
+from actors.faults import FaultSink
 from actors.messages import ServeRequest
 from actors.reasons import CloseReason, RequestOutcome
 from actors.session_actor import CLEANUP_TIMEOUT, Admission, SessionActor, TransportOptions
@@ -49,6 +50,7 @@ class SessionSupervisor:
         nursery: trio.Nursery,
         lifespan_state: Any,
         stateless: StatelessLane,
+        faults: FaultSink | None = None,
     ) -> None:
         from supervisor.asgi import SupervisorApp  # the app calls back into us; import late
 
@@ -57,6 +59,7 @@ class SessionSupervisor:
         self._nursery = nursery
         self._lifespan_state = lifespan_state
         self._stateless = stateless
+        self._faults = faults
         self._transport_options = TransportOptions(
             json_response=config.json_response,
             event_store=config.event_store,
@@ -97,6 +100,10 @@ class SessionSupervisor:
     def sessions(self) -> list[SessionInfo]:
         """Every live session, draining ones included."""
         return [_info(actor) for actor in self._live.values()]
+
+    def actor_tasks(self) -> int:
+        """Actor tasks alive in the supervisor nursery (the stateless lane's task not counted)."""
+        return len(self._nursery.child_tasks) - (0 if self._stateless.stopped.is_set() else 1)
 
     def get(self, session_id: str) -> SessionInfo | None:
         actor = self._live.get(session_id)
@@ -163,6 +170,7 @@ class SessionSupervisor:
             mailbox_size=self.config.mailbox_size,
             kill_grace=self.config.kill_grace,
             principal=principal,
+            faults=self._faults,
         )
         self._routable[session_id] = actor
         self._live[session_id] = actor
@@ -215,20 +223,24 @@ def _info(actor: SessionActor) -> SessionInfo:
 
 @asynccontextmanager
 async def open_supervisor(
-    server: MCPServer | Server[Any], config: SupervisorConfig | None = None
+    server: MCPServer | Server[Any],
+    config: SupervisorConfig | None = None,
+    *,
+    faults: FaultSink | None = None,
 ) -> AsyncIterator[SessionSupervisor]:
     """Run a supervisor for `server` (an MCPServer or low-level Server) for the block's duration.
 
     The server's lifespan is entered once and shared by every session and the stateless lane.
     Leaving the block shuts down: with the configured drain grace after a normal exit, at once
-    after an error or cancellation.
+    after an error or cancellation. `faults` is for fault-injection tests
+    (`supervisor.testing.FaultPlan`); production leaves it None.
     """
     lowlevel = resolve_server(server)
     config = config or SupervisorConfig()
     async with lowlevel.lifespan(lowlevel) as lifespan_state, trio.open_nursery() as nursery:
         lane = StatelessLane(lowlevel, config, lifespan_state)
         await nursery.start(lane.run)
-        supervisor = SessionSupervisor(lowlevel, config, nursery, lifespan_state, lane)
+        supervisor = SessionSupervisor(lowlevel, config, nursery, lifespan_state, lane, faults)
         clean_exit = False
         try:
             yield supervisor

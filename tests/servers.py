@@ -53,6 +53,12 @@ def build_server(gate: Gate | None = None) -> MCPServer:
         return "liftoff"
 
     @server.tool()
+    async def announce(ctx: Context) -> str:
+        """Tell the client the tool list changed: a notification for the standalone GET stream."""
+        await ctx.session.send_tool_list_changed()
+        return "announced"
+
+    @server.tool()
     def explode() -> str:
         raise RuntimeError("tool failure")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import httpx
@@ -156,3 +157,26 @@ async def test_stateless_calls_create_no_actor(served: TestServer) -> None:
     assert stats.created == 0
     assert stats.live == 0
     assert stats.requests.get("stateless", 0) >= 1
+
+
+async def test_get_stream_receives_a_notification(served: TestServer, http: httpx.AsyncClient) -> None:
+    session_id = await open_session(http, served.url)
+    headers = mcp_headers(session_id, accept="text/event-stream")
+    async with http.stream("GET", served.url, headers=headers) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        call = rpc("tools/call", 4, {"name": "announce", "arguments": {}})
+        answer = await http.post(served.url, content=call, headers=mcp_headers(session_id))
+        assert answer.status_code == 200
+        with trio.fail_after(10):
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    assert json.loads(line[5:])["method"] == "notifications/tools/list_changed"
+                    break
+        info = served.supervisor.get(session_id)
+        assert info is not None
+        assert info.open_streams == 1
+    # A second GET while one is open would be refused by the transport; after closing ours, a
+    # DELETE ends the session cleanly.
+    deleted = await http.delete(served.url, headers=mcp_headers(session_id))
+    assert deleted.status_code == 200

@@ -1,0 +1,19 @@
+"""A target for the CLI tests: `mcp-supervisor serve tests.cli_target:server`."""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+from mcp.server.mcpserver import MCPServer
+
+server: MCPServer = MCPServer("cli-target")
+logger = logging.getLogger("tests.cli_target")
+
+
+@server.tool()
+async def slow(seconds: float) -> str:
+    """Log that the call started (the test waits for this line), then take a while."""
+    logger.warning("slow call started")
+    await trio.sleep(seconds)
+    return f"done after {seconds}"

@@ -1,0 +1,82 @@
+"""Drive the ASGI app in process (for tests under MockClock, where real sockets cannot follow)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import trio
+
+from supervisor.core import SessionSupervisor
+from tests.helpers import mcp_headers
+
+
+@attrs.define
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def messages(self) -> list[dict[str, Any]]:
+        if self.headers.get("content-type", "").startswith("text/event-stream"):
+            return [
+                json.loads(line[5:])
+                for line in self.body.decode().splitlines()
+                if line.startswith("data:") and line[5:].strip()
+            ]
+        return [json.loads(self.body)]
+
+
+async def call_app(
+    supervisor: SessionSupervisor,
+    method: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    path: str = "/mcp",
+) -> Answer:
+    """One request through the app; returns once the response body is complete."""
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw_headers.append((b"host", b"127.0.0.1:8000"))
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw_headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent_body = False
+    finished = trio.Event()
+    answer = Answer(0, {}, b"")
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent_body
+        if not sent_body:
+            sent_body = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await finished.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])}
+        elif message["type"] == "http.response.body":
+            answer.body += message.get("body", b"")
+            if not message.get("more_body", False):
+                finished.set()
+
+    await supervisor.asgi_app(scope, receive, send)  # type: ignore[arg-type]
+    finished.set()
+    return answer
+
+
+async def post(supervisor: SessionSupervisor, body: bytes, session_id: str | None = None) -> Answer:
+    return await call_app(supervisor, "POST", body, mcp_headers(session_id))

@@ -1,0 +1,121 @@
+"""The `mcp-supervisor` command as a real process: serve, drain on SIGTERM, exit 0."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import trio
+
+from tests.helpers import mcp_headers, messages_of, open_session, rpc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerProcess:
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._buffer = b""
+
+    async def wait_for(self, pattern: str) -> re.Match[str]:
+        """Read stderr until a line matches `pattern`."""
+        assert self.process.stderr is not None
+        with trio.fail_after(30):
+            while True:
+                for line in self.lines:
+                    found = re.search(pattern, line)
+                    if found:
+                        self.lines.remove(line)
+                        return found
+                chunk = await self.process.stderr.receive_some(65536)
+                if not chunk:
+                    raise AssertionError("server exited; it said:\n" + "\n".join(self.lines))
+                self._buffer += chunk
+                *complete, self._buffer = self._buffer.split(b"\n")
+                self.lines.extend(part.decode(errors="replace") for part in complete)
+
+
+async def start(*args: str) -> ServerProcess:
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "supervisor", "serve", *args, "--bind", "127.0.0.1:0"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+    )
+    return ServerProcess(process)
+
+
+async def test_sigterm_with_a_call_in_flight_returns_its_result_and_exits_0() -> None:
+    server = await start("tests.cli_target:server")
+    try:
+        url = (await server.wait_for(r"serving MCP on (\S+)")).group(1)
+        async with httpx.AsyncClient(timeout=30) as http:
+            session_id = await open_session(http, url)
+            responses: list[httpx.Response] = []
+
+            async def call() -> None:
+                body = rpc("tools/call", 11, {"name": "slow", "arguments": {"seconds": 1.0}})
+                responses.append(await http.post(url, content=body, headers=mcp_headers(session_id)))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(call)
+                await server.wait_for("slow call started")
+                server.process.send_signal(signal.SIGTERM)
+        [answer] = [m for m in messages_of(responses[0]) if m.get("id") == 11]
+        assert answer["result"]["content"][0]["text"] == "done after 1.0"
+        with trio.fail_after(30):
+            assert await server.process.wait() == 0
+    finally:
+        if server.process.returncode is None:
+            server.process.kill()
+            await server.process.wait()
+
+
+async def test_demo_server_is_the_default() -> None:
+    server = await start()
+    try:
+        url = (await server.wait_for(r"serving MCP on (\S+)")).group(1)
+        async with httpx.AsyncClient(timeout=30) as http:
+            session_id = await open_session(http, url)
+            body = rpc("tools/list", 1)
+            listed = await http.post(url, content=body, headers=mcp_headers(session_id))
+            names = {tool["name"] for tool in messages_of(listed)[-1]["result"]["tools"]}
+            assert names == {"echo", "add", "sleep", "countdown"}
+        server.process.send_signal(signal.SIGINT)
+        with trio.fail_after(30):
+            assert await server.process.wait() == 0
+    finally:
+        if server.process.returncode is None:
+            server.process.kill()
+            await server.process.wait()
+
+
+def test_more_than_one_worker_is_refused() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor", "serve", "--workers", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "one process" in result.stderr
+
+
+def test_a_bad_target_is_explained() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor", "serve", "no_such_module:server"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "cannot import 'no_such_module'" in result.stderr
+    assert "Traceback" not in result.stderr
