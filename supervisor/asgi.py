@@ -278,7 +278,13 @@ class SupervisorApp:
             envelope = classify_body(body)
             request_id = envelope.request_id if isinstance(envelope, Envelope) else None
         ticket = RequestTicket()
-        exchange = Exchange(body, send, send_timeout=self._config.send_timeout, ticket=ticket)
+        exchange = Exchange(
+            body,
+            send,
+            send_timeout=self._config.send_timeout,
+            retry_after=self._config.retry_after,
+            ticket=ticket,
+        )
         message = ServeRequest(scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket)
         if not self._supervisor.submit_stateless(message):
             await _send_unavailable(send, "Server is shutting down", request_id, self._config.retry_after)
@@ -318,7 +324,13 @@ class SupervisorApp:
         Returns the exchange (None if it never reached the actor) and whether `timeout` ran out.
         """
         ticket = RequestTicket(is_stream=is_stream)
-        exchange = Exchange(body, send, send_timeout=self._config.send_timeout, ticket=ticket)
+        exchange = Exchange(
+            body,
+            send,
+            send_timeout=self._config.send_timeout,
+            retry_after=self._config.retry_after,
+            ticket=ticket,
+        )
         message = ServeRequest(
             scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket, method
         )

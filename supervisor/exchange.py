@@ -21,10 +21,13 @@ from supervisor.responses import send_error, sse_error_event
 class Exchange:
     """Replay receive, tracked and shielded send, and the fallback answer for one request."""
 
-    def __init__(self, body: bytes, send: Send, *, send_timeout: float, ticket: RequestTicket) -> None:
+    def __init__(
+        self, body: bytes, send: Send, *, send_timeout: float, retry_after: int, ticket: RequestTicket
+    ) -> None:
         self._body: bytes | None = body
         self._send = send
         self._send_timeout = send_timeout
+        self._retry_after = retry_after
         self.ticket = ticket
         self.disconnected = trio.Event()
         self.status: int | None = None
@@ -89,7 +92,8 @@ class Exchange:
         if self.complete or self.disconnected.is_set():
             return
         if not self.started:
-            await send_error(self.send, status, code, message, request_id, _retry_headers(status))
+            retry = (("Retry-After", str(self._retry_after)),) if status == 503 else ()
+            await send_error(self.send, status, code, message, request_id, retry)
             return
         if self.is_sse and request_id is not None:
             await self.send(
@@ -100,7 +104,3 @@ class Exchange:
                 }
             )
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _retry_headers(status: int) -> tuple[tuple[str, str], ...]:
-    return (("Retry-After", "1"),) if status == 503 else ()
