@@ -47,3 +47,5 @@ class ServeRequest:
     ticket: RequestTicket
     method: str | None = None
     """The JSON-RPC method of a POST, when known (fault points and logs use it)."""
+    request_id: str | int | None = None
+    """The JSON-RPC id of a POSTed request: the loop is told to cancel it if the client leaves."""

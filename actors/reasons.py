@@ -18,6 +18,8 @@ class CloseReason(enum.Enum):
     """Hard cancellation through kill(): no drain, in-flight requests get an error answer."""
     CRASHED = "crashed"
     """The session's server loop raised or ended on its own."""
+    REVOKED = "revoked"
+    """The session's principal was revoked (`close_sessions_for`)."""
     SHUTDOWN = "shutdown"
     """The supervisor shut down."""
     FAILED_OPEN = "failed_open"

@@ -15,6 +15,7 @@ kill grace cancel the request nursery -> shielded, bounded `transport.terminate(
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import math
 from typing import Any, Protocol
@@ -300,6 +301,8 @@ class SessionActor:
             if ticket.cancel_scope.cancelled_caught:
                 # Cancelled through the ticket: the client left, or a drain ended its stream.
                 outcome = RequestOutcome.CLIENT_GONE if not ticket.is_stream else RequestOutcome.COMPLETED
+                if outcome is RequestOutcome.CLIENT_GONE and message.request_id is not None:
+                    await self._cancel_in_loop(message)
         except* Exception:
             # The SDK can raise a group (its own task group) when the loop dies under a request;
             # a Cancelled in the same group still propagates.
@@ -319,6 +322,44 @@ class SessionActor:
                 return RequestOutcome.REJECTED
         await self.transport.handle_request(message.scope, message.receive, send)
         return RequestOutcome.COMPLETED
+
+    async def _cancel_in_loop(self, message: ServeRequest) -> None:
+        """The client left: tell the server loop to cancel the handler, as a client would.
+
+        Cancelling our request task only stops waiting for the answer; the handler runs in the
+        SDK's loop. A `notifications/cancelled` through the transport's own front door stops it.
+        """
+        if not accepts_requests(self._state):
+            return  # closing: the loop's own cancellation ends the handler
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": message.request_id, "reason": "client disconnected"},
+            }
+        ).encode()
+        scope = dict(message.scope)
+        scope["headers"] = [
+            (name, value) for name, value in message.scope["headers"] if name not in (b"content-length",)
+        ] + [(b"content-length", str(len(body)).encode())]
+        delivered = False
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await trio.sleep_forever()
+            raise AssertionError("unreachable")
+
+        async def discard(_: Message) -> None:
+            return None
+
+        with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+            try:
+                await self.transport.handle_request(scope, receive, discard)
+            except Exception:
+                self.log.exception("could not forward the cancellation of a request")
 
     async def _run_server_loop(self, read_stream: Any, write_stream: Any) -> None:
         """Run the SDK server loop; if it crashes or ends on its own, only this session ends."""

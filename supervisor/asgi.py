@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from mcp.server.transport_security import TransportSecurityMiddleware
+from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
@@ -100,7 +101,17 @@ class SupervisorApp:
                 return
 
         headers = scope["headers"]
-        if not is_handshake_era(header(headers, VERSION_HEADER)):
+        version = header(headers, VERSION_HEADER)
+        if version is not None and version not in SUPPORTED_PROTOCOL_VERSIONS:
+            await send_error(
+                send,
+                400,
+                INVALID_REQUEST,
+                "Bad Request: Unsupported protocol version "
+                f"(supported: {', '.join(SUPPORTED_PROTOCOL_VERSIONS)})",
+            )
+            return
+        if not is_handshake_era(version):
             await self._stateless(scope, receive, send)
             return
 
@@ -192,10 +203,7 @@ class SupervisorApp:
 
         opened = await self._supervisor.open_session(principal)
         if isinstance(opened, OpenRefusal):
-            text = (
-                "Too many open sessions" if opened is OpenRefusal.AT_CAPACITY else "Server is shutting down"
-            )
-            await _send_unavailable(send, text, envelope.request_id, self._config.retry_after)
+            await _send_unavailable(send, opened.value, envelope.request_id, self._config.retry_after)
             return
         actor = opened
         if actor.state is not ActorState.RUNNING:
@@ -268,15 +276,35 @@ class SupervisorApp:
 
     async def _stateless(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A 2026-07-28-era request: the SDK's stateless manager serves it in the supervisor's lane."""
-        body = b""
-        request_id: RequestId | None = None
-        if scope["method"] == "POST":
-            read = await self._read_body(scope, receive, send)
-            if read is None:
-                return
-            body = read
-            envelope = classify_body(body)
-            request_id = envelope.request_id if isinstance(envelope, Envelope) else None
+        # The SDK answers some bad input here with plain text or an empty body: check it first.
+        headers = scope["headers"]
+        if scope["method"] != "POST":
+            await send_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                "Method Not Allowed: the 2026-07-28 protocol uses POST only",
+                headers=[("Allow", "POST")],
+            )
+            return
+        if "application/json" not in media_types(header(headers, b"content-type")):
+            await send_error(
+                send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
+            )
+            return
+        if not accepts(header(headers, b"accept"), json_response=True, method="POST"):
+            await send_error(
+                send, 406, INVALID_REQUEST, "Not Acceptable: Accept must include application/json"
+            )
+            return
+        body = await self._read_body(scope, receive, send)
+        if body is None:
+            return
+        envelope = classify_body(body)
+        if isinstance(envelope, Rejection):
+            await send_error(send, envelope.status, envelope.code, envelope.message, envelope.request_id)
+            return
+        request_id = envelope.request_id
         ticket = RequestTicket()
         exchange = Exchange(
             body,
@@ -323,6 +351,22 @@ class SupervisorApp:
 
         Returns the exchange (None if it never reached the actor) and whether `timeout` ran out.
         """
+        limit = self._config.max_requests_per_session
+        if (
+            not is_stream
+            and limit is not None
+            and actor.in_flight - actor.open_streams + actor.queued >= limit
+        ):
+            actor.log.warning("refused a request: %d requests in flight or queued", limit)
+            await send_error(
+                send,
+                429,
+                INVALID_REQUEST,
+                "Too Many Requests: this session has too many requests in flight",
+                request_id,
+                headers=[("Retry-After", str(self._config.retry_after))],
+            )
+            return None, False
         ticket = RequestTicket(is_stream=is_stream)
         exchange = Exchange(
             body,
@@ -332,7 +376,7 @@ class SupervisorApp:
             ticket=ticket,
         )
         message = ServeRequest(
-            scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket, method
+            scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket, method, request_id
         )
         admission = await self._supervisor.submit(actor, message)
         if admission is Admission.GONE:

@@ -10,10 +10,17 @@ from collections.abc import Sequence
 import attrs
 import trio
 
+from supervisor.auth import StaticTokenVerifier, TokensFileError
 from supervisor.config import SupervisorConfig
 from supervisor.core import open_supervisor
 from supervisor.loading import Served, TargetError, load_target
-from supervisor.serving import hypercorn_config, loopback_security, serve_supervisor
+from supervisor.serving import (
+    LOOPBACK_HOSTS,
+    bind_host,
+    hypercorn_config,
+    loopback_security,
+    serve_supervisor,
+)
 
 DEMO_TARGET = "supervisor.demo:server"
 ONE_PROCESS = (
@@ -39,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--drain-grace", type=float, default=None, help="seconds in-flight calls get at shutdown"
     )
     serve.add_argument("--json-response", action="store_true", default=None, help="answer POSTs with JSON")
+    serve.add_argument(
+        "--auth-tokens-file",
+        default=None,
+        help="bearer tokens, one 'token principal' per line; without it there is no auth",
+    )
+    serve.add_argument("--max-sessions-per-principal", type=int, default=None, help="0 disables")
+    serve.add_argument("--max-requests-per-session", type=int, default=None, help="0 disables")
     serve.add_argument("--log-level", default="info", help="debug, info, warning, error")
     serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
     return parser
@@ -58,6 +72,12 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["drain_grace"] = options.drain_grace
     if options.json_response:
         changes["json_response"] = True
+    if options.max_sessions_per_principal is not None:
+        changes["max_sessions_per_principal"] = options.max_sessions_per_principal or None
+    if options.max_requests_per_session is not None:
+        changes["max_requests_per_session"] = options.max_requests_per_session or None
+    if options.auth_tokens_file is not None:
+        changes["token_verifier"] = StaticTokenVerifier.from_file(options.auth_tokens_file)
     if config.security is None:
         changes["security"] = loopback_security(options.bind)
     return attrs.evolve(config, **changes)  # type: ignore[arg-type]
@@ -89,9 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         served = load_target(options.target)
         config = apply_options(served, options)
-    except (TargetError, ValueError, TypeError) as error:
+    except (TargetError, TokensFileError, ValueError, TypeError) as error:
         print(f"mcp-supervisor: {error}", file=sys.stderr)
         return 2
+    if config.token_verifier is None and bind_host(options.bind) not in LOOPBACK_HOSTS:
+        logging.getLogger("supervisor").warning(
+            "serving %s without authentication: anyone who can reach it can open sessions", options.bind
+        )
     trio.run(serve, served, config, options.bind)
     return 0
 

@@ -6,12 +6,14 @@ import math
 from typing import Any
 
 import attrs
+from mcp.server.auth.provider import TokenVerifier
 from mcp.server.streamable_http import EventStore
 from mcp.server.transport_security import TransportSecuritySettings
 
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 DEFAULT_MAX_SESSIONS = 10_000
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_MAX_REQUESTS = 128
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -65,3 +67,11 @@ class SupervisorConfig:
     """Bytes; a larger body gets 413 before it is parsed."""
     path: str = attrs.field(default="/mcp", validator=_mcp_path)
     """The MCP endpoint's path."""
+    max_sessions_per_principal: int | None = attrs.field(default=None, validator=_positive)
+    """Live sessions one principal may hold; beyond it 503 with Retry-After. None: only the global cap."""
+    max_requests_per_session: int | None = attrs.field(default=DEFAULT_MAX_REQUESTS, validator=_positive)
+    """Requests in flight or queued on one session (GET streams aside); beyond it 429 with Retry-After."""
+    token_verifier: TokenVerifier | None = None
+    """Bearer authentication through the SDK's `TokenVerifier`; None serves without auth."""
+    required_scopes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Scopes every bearer token must carry (403 otherwise)."""

@@ -15,6 +15,7 @@ from typing import Any
 import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
+from starlette.types import ASGIApp
 
 from actors.faults import FaultSink
 from actors.messages import ServeRequest
@@ -31,10 +32,11 @@ logger = logging.getLogger(__name__)
 
 
 class OpenRefusal(enum.Enum):
-    """Why a new session was not opened (both answered 503 with Retry-After)."""
+    """Why a new session was not opened (each answered 503 with Retry-After)."""
 
-    AT_CAPACITY = "at_capacity"
-    SHUTTING_DOWN = "shutting_down"
+    AT_CAPACITY = "Too many open sessions"
+    PRINCIPAL_AT_CAPACITY = "Too many open sessions for this principal"
+    SHUTTING_DOWN = "Server is shutting down"
 
 
 class SessionSupervisor:
@@ -53,6 +55,7 @@ class SessionSupervisor:
         faults: FaultSink | None = None,
     ) -> None:
         from supervisor.asgi import SupervisorApp  # the app calls back into us; import late
+        from supervisor.auth import BearerAuthApp
 
         self.server = server
         self.config = config
@@ -69,6 +72,8 @@ class SessionSupervisor:
         """Sessions that take requests: what an Mcp-Session-Id may name."""
         self._live: dict[str, SessionActor] = {}
         """Every actor not yet stopped, draining ones included."""
+        self._by_principal: dict[Principal, dict[str, SessionActor]] = {}
+        """Live actors by principal: revocation costs O(that principal's sessions)."""
         self._created = 0
         self._closed: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
@@ -76,7 +81,11 @@ class SessionSupervisor:
         # Actors start in the supervisor's own context, not in the context of the request that
         # opened them: one client's auth context must not leak into a session's server loop.
         self._context = contextvars.copy_context()
-        self.asgi_app = SupervisorApp(self)
+        app: ASGIApp = SupervisorApp(self)
+        if config.token_verifier is not None:
+            app = BearerAuthApp(app, config.token_verifier, config.required_scopes)
+        self.asgi_app: ASGIApp = app
+        """The ASGI callable to serve: the MCP endpoint, behind bearer auth when configured."""
 
     # ------------------------------------------------------------------ inspection
 
@@ -119,6 +128,25 @@ class SessionSupervisor:
         await self.close_actor(actor, CloseReason.CLOSED, self.config.drain_grace if grace is None else grace)
         return True
 
+    def sessions_for(self, principal: Principal) -> list[SessionInfo]:
+        """The live sessions bound to `principal`."""
+        return [_info(actor) for actor in self._by_principal.get(principal, {}).values()]
+
+    async def close_sessions_for(self, principal: Principal, grace: float | None = None) -> int:
+        """Revoke: close every session of `principal` (concurrently, within `grace`); return how many.
+
+        New requests for those sessions get 404 the moment this is called.
+        """
+        actors = list(self._by_principal.get(principal, {}).values())
+        grace = self.config.drain_grace if grace is None else grace
+        for actor in actors:
+            actor.begin_close(CloseReason.REVOKED, grace)
+        for actor in actors:
+            await actor.stopped.wait()
+        if actors:
+            logger.info("revoked %d session(s) of principal %s", len(actors), principal.client_id)
+        return len(actors)
+
     def kill(self, session_id: str) -> bool:
         """Cancel a session at once; its in-flight requests still get an error answer."""
         actor = self._live.get(session_id)
@@ -159,6 +187,16 @@ class SessionSupervisor:
         if cap is not None and len(self._live) >= cap:
             logger.warning("refusing a new session: %d sessions are open", len(self._live))
             return OpenRefusal.AT_CAPACITY
+        per_principal = self.config.max_sessions_per_principal
+        if (
+            principal is not None
+            and per_principal is not None
+            and len(self._by_principal.get(principal, ())) >= per_principal
+        ):
+            logger.warning(
+                "refusing a new session: principal %s holds %d", principal.client_id, per_principal
+            )
+            return OpenRefusal.PRINCIPAL_AT_CAPACITY
         session_id = secrets.token_hex(16)
         actor = SessionActor(
             session_id,
@@ -174,6 +212,8 @@ class SessionSupervisor:
         )
         self._routable[session_id] = actor
         self._live[session_id] = actor
+        if principal is not None:
+            self._by_principal.setdefault(principal, {})[session_id] = actor
         self._created += 1
         actor.log.info("created")
         self._context.run(functools.partial(self._nursery.start_soon, actor.run))
@@ -205,6 +245,10 @@ class SessionSupervisor:
         if self._live.pop(actor.session_id, None) is actor:
             reason = actor.close_reason or CloseReason.SHUTDOWN
             self._closed[reason.value] += 1
+        if isinstance(actor.principal, Principal):
+            owned = self._by_principal.get(actor.principal)
+            if owned is not None and owned.pop(actor.session_id, None) is not None and not owned:
+                del self._by_principal[actor.principal]
 
 
 def _info(actor: SessionActor) -> SessionInfo:

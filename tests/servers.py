@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 import trio
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
 
 
@@ -57,6 +58,12 @@ def build_server(gate: Gate | None = None) -> MCPServer:
         """Tell the client the tool list changed: a notification for the standalone GET stream."""
         await ctx.session.send_tool_list_changed()
         return "announced"
+
+    @server.tool()
+    def whoami() -> str:
+        """The principal the SDK's auth context sees for this call ('anonymous' without auth)."""
+        token = get_access_token()
+        return token.client_id if token is not None else "anonymous"
 
     @server.tool()
     def explode() -> str:

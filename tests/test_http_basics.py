@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Literal
 
@@ -180,3 +181,28 @@ async def test_get_stream_receives_a_notification(served: TestServer, http: http
     # DELETE ends the session cleanly.
     deleted = await http.delete(served.url, headers=mcp_headers(session_id))
     assert deleted.status_code == 200
+
+
+async def test_client_disconnect_cancels_the_request_and_its_tool(
+    served: TestServer, gate: Gate, http: httpx.AsyncClient
+) -> None:
+    session_id = await open_session(http, served.url)
+    actor = served.supervisor.route(session_id)
+    assert actor is not None
+    call = rpc("tools/call", 21, {"name": "wait", "arguments": {}})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            functools.partial(http.post, served.url, content=call, headers=mcp_headers(session_id))
+        )
+        await gate.entered.wait()
+        assert actor.in_flight == 1
+        # Closing the client's socket mid-request.
+        nursery.cancel_scope.cancel()
+    with trio.fail_after(10):
+        while actor.in_flight or gate.cancelled == 0:
+            await trio.testing.wait_all_tasks_blocked()
+    assert gate.cancelled == 1
+    assert served.supervisor.stats().requests.get("client_gone") == 1
+    # The session stays healthy.
+    ping = await http.post(served.url, content=rpc("ping", 22), headers=mcp_headers(session_id))
+    assert ping.status_code == 200

@@ -1,0 +1,132 @@
+"""Bearer authentication in front of the supervisor, through the SDK's `TokenVerifier`.
+
+Sessions are bound to the principal a token stands for (client id, issuer, subject), never to
+the token itself, so a refreshed token keeps its sessions. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+import attrs
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from supervisor.responses import INVALID_REQUEST, send_error
+
+
+class TokensFileError(Exception):
+    """The tokens file cannot be used; the message names the line, never a token."""
+
+
+@attrs.frozen
+class _Entry:
+    digest: bytes
+    principal: str
+
+
+class StaticTokenVerifier:
+    """A `TokenVerifier` over a fixed set of bearer tokens, each standing for a named principal.
+
+    Tokens are kept only as SHA-256 digests and every lookup compares against every entry with
+    `hmac.compare_digest`, so neither timing nor memory dumps give a token away.
+    """
+
+    def __init__(self, tokens: dict[str, str]) -> None:
+        self._entries = tuple(_Entry(_digest(token), principal) for token, principal in tokens.items())
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> StaticTokenVerifier:
+        """Read `token principal` lines; blank lines and `#` comments are skipped."""
+        tokens: dict[str, str] = {}
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise TokensFileError(f"cannot read the tokens file {path}: {error.strerror}") from None
+        for number, line in enumerate(text.splitlines(), start=1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            parts = stripped.split()
+            if len(parts) != 2:
+                raise TokensFileError(f"{path}, line {number}: expected 'token principal'")
+            token, principal = parts
+            if token in tokens:
+                raise TokensFileError(f"{path}, line {number}: this token appears twice")
+            tokens[token] = principal
+        if not tokens:
+            raise TokensFileError(f"{path} holds no tokens")
+        return cls(tokens)
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        given = _digest(token)
+        found: str | None = None
+        for entry in self._entries:
+            if hmac.compare_digest(given, entry.digest):
+                found = entry.principal
+        if found is None:
+            return None
+        return AccessToken(token=token, client_id=found, scopes=[])
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+class _RequireBearer:
+    """401 without a valid token, 403 without the required scopes; JSON-RPC error bodies."""
+
+    def __init__(self, app: ASGIApp, required_scopes: tuple[str, ...]) -> None:
+        self._app = app
+        self._required = required_scopes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        if not isinstance(user, AuthenticatedUser):
+            await send_error(
+                send,
+                401,
+                INVALID_REQUEST,
+                "Unauthorized: a valid bearer token is required",
+                headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')],
+            )
+            return
+        granted = set(user.access_token.scopes)
+        missing = [name for name in self._required if name not in granted]
+        if missing:
+            await send_error(
+                send,
+                403,
+                INVALID_REQUEST,
+                f"Forbidden: the token lacks scope {missing[0]}",
+                headers=[("WWW-Authenticate", f'Bearer error="insufficient_scope", scope="{missing[0]}"')],
+            )
+            return
+        await self._app(scope, receive, send)
+
+
+class BearerAuthApp:
+    """Wraps an ASGI app: the SDK's bearer backend, a required-token check, the SDK's auth context.
+
+    The auth context middleware sets what `get_access_token()` reads; the session actor runs each
+    request in the handler's contextvars context, so tools see it too. Lifespan goes straight
+    through.
+    """
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, required_scopes: tuple[str, ...] = ()) -> None:
+        self._inner = app
+        self._chain = AuthenticationMiddleware(
+            _RequireBearer(AuthContextMiddleware(app), required_scopes),
+            backend=BearerAuthBackend(verifier),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._chain(scope, receive, send)
+        else:
+            await self._inner(scope, receive, send)
