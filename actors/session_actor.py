@@ -58,6 +58,20 @@ class TransportOptions:
     retry_interval: int | None = None
 
 
+@attrs.frozen
+class ActorSettings:
+    """What every actor of one supervisor shares: held once, referenced by each actor."""
+
+    server: Server[Any]
+    lifespan_state: Any
+    hooks: ActorHooks
+    transport: TransportOptions = TransportOptions()
+    idle_timeout: float | None = None
+    mailbox_size: int = 64
+    kill_grace: float = 1.0
+    faults: FaultSink | None = None
+
+
 class Admission(enum.Enum):
     """Answer of `SessionActor.submit`: why a request was or was not handed over."""
 
@@ -71,43 +85,48 @@ class Admission(enum.Enum):
 class SessionActor:
     """The actor of one MCP session; created and owned by a supervisor nursery."""
 
-    def __init__(
-        self,
-        session_id: str,
-        *,
-        server: Server[Any],
-        lifespan_state: Any,
-        hooks: ActorHooks,
-        transport_options: TransportOptions,
-        idle_timeout: float | None,
-        mailbox_size: int,
-        kill_grace: float,
-        principal: object = None,
-        faults: FaultSink | None = None,
-    ) -> None:
+    __slots__ = (
+        "_life_scope",
+        "_mailbox_receive",
+        "_mailbox_scope",
+        "_mailbox_send",
+        "_requests",
+        "_requests_scope",
+        "_serve_scope",
+        "_settings",
+        "_state",
+        "_streams",
+        "close_reason",
+        "close_steps",
+        "created_at",
+        "principal",
+        "ready",
+        "session_id",
+        "stopped",
+        "transport",
+    )
+
+    def __init__(self, session_id: str, settings: ActorSettings, *, principal: object = None) -> None:
         self.session_id = session_id
         self.principal = principal
-        self.log = SessionLog(logger, session_id)
-        self._server = server
-        self._lifespan_state = lifespan_state
-        self._hooks = hooks
-        self._idle_timeout = idle_timeout
-        self._kill_grace = kill_grace
-        self._faults = faults
+        self._settings = settings
         self._state = ActorState.STARTING
         self.close_reason: CloseReason | None = None
         self.close_steps: list[CloseStep] = []
         """What closing has done so far, in order: observable close ordering."""
+        options = settings.transport
         self.transport = StreamableHTTPServerTransport(
             mcp_session_id=session_id,
-            is_json_response_enabled=transport_options.json_response,
-            event_store=transport_options.event_store,
+            is_json_response_enabled=options.json_response,
+            event_store=options.event_store,
             # Host/Origin checks run once at the front of the ASGI app, for every request.
             security_settings=None,
-            retry_interval=transport_options.retry_interval,
+            retry_interval=options.retry_interval,
             idle_timeout=None,
         )
-        self._mailbox_send, self._mailbox_receive = trio.open_memory_channel[ServeRequest](mailbox_size)
+        self._mailbox_send, self._mailbox_receive = trio.open_memory_channel[ServeRequest](
+            settings.mailbox_size
+        )
         # Cancel scopes exist before the task enters them, so a close or kill that comes while
         # the actor is still starting takes effect the moment it gets there.
         self._life_scope = trio.CancelScope()
@@ -119,12 +138,17 @@ class SessionActor:
         self._requests_scope = trio.CancelScope()
         """Around the request nursery; its deadline is the drain grace plus the kill grace."""
         self._requests: trio.Nursery | None = None
-        self._streams: set[RequestTicket] = set()
-        """Open GET streams: a drain ends them instead of waiting for them."""
+        self._streams: set[RequestTicket] | None = None
+        """Open GET streams (made on the first): a drain ends them instead of waiting for them."""
         self.ready = trio.Event()
         """Set once the actor runs (or, if it never got there, once it stopped)."""
         self.stopped = trio.Event()
         self.created_at = trio.current_time()
+
+    @property
+    def log(self) -> SessionLog:
+        """A logger whose records carry this session's id (made on use: actors log rarely)."""
+        return SessionLog(logger, self.session_id)
 
     # ---------------------------------------------------------------- what others may ask
 
@@ -140,7 +164,7 @@ class SessionActor:
     @property
     def open_streams(self) -> int:
         """Standalone GET streams among the in-flight requests."""
-        return len(self._streams)
+        return len(self._streams) if self._streams is not None else 0
 
     @property
     def queued(self) -> int:
@@ -189,14 +213,16 @@ class SessionActor:
         if first:
             self.close_reason = reason
             self.log.info("closing (%s, grace %.3gs)", reason.value, grace)
-            self._hooks.actor_closing(self)
+            self._settings.hooks.actor_closing(self)
             self.close_steps.append(CloseStep.DEREGISTERED)
             self._mailbox_send.close()
             self._mailbox_scope.cancel()
             self.close_steps.append(CloseStep.MAILBOX_CLOSED)
         drain_end = trio.current_time() + max(grace, 0.0)
         self._serve_scope.deadline = min(self._serve_scope.deadline, drain_end)
-        self._requests_scope.deadline = min(self._requests_scope.deadline, drain_end + self._kill_grace)
+        self._requests_scope.deadline = min(
+            self._requests_scope.deadline, drain_end + self._settings.kill_grace
+        )
         if grace <= 0 or reason is CloseReason.KILLED:
             # Nothing to wait for: end the streams now as well.
             self._end_streams()
@@ -218,7 +244,9 @@ class SessionActor:
                     self.transport.connect() as (read_stream, write_stream),
                     trio.open_nursery() as loop_nursery,
                 ):
-                    loop_input = read_stream if self._faults is None else self._tap(read_stream, loop_nursery)
+                    loop_input = (
+                        read_stream if self._settings.faults is None else self._tap(read_stream, loop_nursery)
+                    )
                     loop_nursery.start_soon(self._run_server_loop, loop_input, write_stream)
                     try:
                         with self._requests_scope:
@@ -229,8 +257,8 @@ class SessionActor:
                                 self.ready.set()
                                 await self._process_mailbox()
                                 self._after_mailbox()
-                                if self._faults is not None:
-                                    await self._faults.reached(FaultPoint.DURING_CLOSE, self)
+                                if self._settings.faults is not None:
+                                    await self._settings.faults.reached(FaultPoint.DURING_CLOSE, self)
                             # Leaving the nursery waited for every in-flight request.
                     finally:
                         self.close_steps.append(CloseStep.REQUESTS_DONE)
@@ -250,27 +278,29 @@ class SessionActor:
             if self.close_reason is None:
                 # Cancelled from outside (the supervisor nursery itself): a shutdown.
                 self.close_reason = CloseReason.SHUTDOWN
-                self._hooks.actor_closing(self)
+                self._settings.hooks.actor_closing(self)
             self._state = next_state(self._state, ActorEvent.STOPPED)
             self._requests = None
             self.close_steps.append(CloseStep.STOPPED)
             self.log.info("stopped (%s)", self.close_reason.value)
-            self._hooks.actor_stopped(self)
+            self._settings.hooks.actor_stopped(self)
             self.ready.set()
             self.stopped.set()
 
     async def _process_mailbox(self) -> None:
         """Spawn each request as a child task until closing begins or the idle deadline fires."""
-        if self._idle_timeout is not None and self._mailbox_scope.deadline == math.inf:
+        if self._settings.idle_timeout is not None and self._mailbox_scope.deadline == math.inf:
             self._refresh_idle_deadline(finishing_child=False)
         with self._mailbox_scope:
             async for message in self._mailbox_receive:
                 self._spawn(message)
+                # Do not keep the last request (its scope, closures and context) alive while idle.
+                del message
 
     def _after_mailbox(self) -> None:
         """The mailbox loop ended: by a close, or by the idle deadline (then close now)."""
         if self.close_reason is None:
-            self.log.info("idle for %ss", self._idle_timeout)
+            self.log.info("idle for %ss", self._settings.idle_timeout)
             self.begin_close(CloseReason.IDLE, 0.0)
         self._reject_leftovers()
         self._end_streams()
@@ -289,6 +319,8 @@ class SessionActor:
             return
         assert self._requests is not None
         if ticket.is_stream:
+            if self._streams is None:
+                self._streams = set()
             self._streams.add(ticket)
         message.context.run(self._requests.start_soon, self._serve_request, message)
 
@@ -310,12 +342,13 @@ class SessionActor:
             outcome = RequestOutcome.FAILED
         finally:
             ticket.finish(outcome)
-            self._streams.discard(ticket)
+            if self._streams is not None:
+                self._streams.discard(ticket)
             self._refresh_idle_deadline(finishing_child=True)
 
     async def _handoff(self, message: ServeRequest) -> RequestOutcome:
         send = message.send
-        if self._faults is not None:
+        if self._settings.faults is not None:
             send = await self._before_handoff(message)
             if not accepts_requests(self._state):
                 # Closing began at the fault point: the loop may be gone already.
@@ -365,11 +398,11 @@ class SessionActor:
         """Run the SDK server loop; if it crashes or ends on its own, only this session ends."""
         try:
             with self._serve_scope:
-                if self._faults is None:
+                if self._settings.faults is None:
                     await self._serve_loop(read_stream, write_stream)
                 else:
                     async with trio.open_nursery() as watched:
-                        watched.start_soon(self._faults.watch_loop, self)
+                        watched.start_soon(self._settings.faults.watch_loop, self)
                         await self._serve_loop(read_stream, write_stream)
                         watched.cancel_scope.cancel()
         except Exception:
@@ -386,17 +419,17 @@ class SessionActor:
 
     async def _serve_loop(self, read_stream: Any, write_stream: Any) -> None:
         await serve_loop(
-            self._server,
+            self._settings.server,
             read_stream,
             write_stream,
-            lifespan_state=self._lifespan_state,
+            lifespan_state=self._settings.lifespan_state,
             session_id=self.session_id,
         )
 
     # ---------------------------------------------------------------- fault points (tests only)
 
     def _tap(self, read_stream: Any, loop_nursery: trio.Nursery) -> ToolCallTap:
-        faults = self._faults
+        faults = self._settings.faults
         assert faults is not None
 
         def on_tool_call() -> None:
@@ -406,7 +439,7 @@ class SessionActor:
 
     async def _before_handoff(self, message: ServeRequest) -> Send:
         """Reach INITIALIZE or BEFORE_HANDOFF; return a `send` that reaches the header points."""
-        faults = self._faults
+        faults = self._settings.faults
         assert faults is not None
         point = FaultPoint.INITIALIZE if message.method == "initialize" else FaultPoint.BEFORE_HANDOFF
         await faults.reached(point, self)
@@ -439,13 +472,13 @@ class SessionActor:
 
     def _refresh_idle_deadline(self, *, finishing_child: bool) -> None:
         """Restart the idle countdown if nothing is in flight or queued any more."""
-        if self._idle_timeout is None or not accepts_requests(self._state):
+        if self._settings.idle_timeout is None or not accepts_requests(self._state):
             return
         # A finishing request task is still among the nursery's children while it runs this.
         running = self.in_flight - (1 if finishing_child else 0)
         if running > 0 or self.queued > 0:
             return
-        self._mailbox_scope.deadline = trio.current_time() + self._idle_timeout
+        self._mailbox_scope.deadline = trio.current_time() + self._settings.idle_timeout
 
     def _reject_leftovers(self) -> None:
         """Answer what is still in the mailbox as rejected: it never reached the transport."""
@@ -461,7 +494,7 @@ class SessionActor:
         """End the standalone GET stream(s): a drain must not wait for them."""
         if CloseStep.STREAMS_ENDED not in self.close_steps:
             self.close_steps.append(CloseStep.STREAMS_ENDED)
-        for ticket in list(self._streams):
+        for ticket in list(self._streams or ()):
             ticket.cancel_scope.cancel()
 
     def _cancel_loop(self) -> None:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 from actors.faults import FaultSink
 from actors.messages import ServeRequest
 from actors.reasons import CloseReason, RequestOutcome
-from actors.session_actor import CLEANUP_TIMEOUT, Admission, SessionActor, TransportOptions
+from actors.session_actor import CLEANUP_TIMEOUT, ActorSettings, Admission, SessionActor, TransportOptions
 from actors.state import ActorState
 from supervisor.config import SupervisorConfig
 from supervisor.loading import resolve_server
@@ -60,13 +60,20 @@ class SessionSupervisor:
         self.server = server
         self.config = config
         self._nursery = nursery
-        self._lifespan_state = lifespan_state
         self._stateless = stateless
-        self._faults = faults
-        self._transport_options = TransportOptions(
-            json_response=config.json_response,
-            event_store=config.event_store,
-            retry_interval=config.retry_interval,
+        self._actor_settings = ActorSettings(
+            server=server,
+            lifespan_state=lifespan_state,
+            hooks=self,
+            transport=TransportOptions(
+                json_response=config.json_response,
+                event_store=config.event_store,
+                retry_interval=config.retry_interval,
+            ),
+            idle_timeout=config.idle_timeout,
+            mailbox_size=config.mailbox_size,
+            kill_grace=config.kill_grace,
+            faults=faults,
         )
         self._routable: dict[str, SessionActor] = {}
         """Sessions that take requests: what an Mcp-Session-Id may name."""
@@ -198,18 +205,7 @@ class SessionSupervisor:
             )
             return OpenRefusal.PRINCIPAL_AT_CAPACITY
         session_id = secrets.token_hex(16)
-        actor = SessionActor(
-            session_id,
-            server=self.server,
-            lifespan_state=self._lifespan_state,
-            hooks=self,
-            transport_options=self._transport_options,
-            idle_timeout=self.config.idle_timeout,
-            mailbox_size=self.config.mailbox_size,
-            kill_grace=self.config.kill_grace,
-            principal=principal,
-            faults=self._faults,
-        )
+        actor = SessionActor(session_id, self._actor_settings, principal=principal)
         self._routable[session_id] = actor
         self._live[session_id] = actor
         if principal is not None:
