@@ -81,6 +81,9 @@ async def test_kill_during_initialize_then_reinitialize(http: httpx.AsyncClient)
         assert response.status_code == 404
         assert error_of(response)["id"] == 3
         assert "mcp-session-id" not in response.headers
+        await settle(served.supervisor)
+        assert served.supervisor.stats().closed == {"killed": 1}
+        assert served.supervisor.stats().requests == {"aborted": 1}
         # A fresh initialize works.
         session_id = await open_session(http, served.url)
         assert served.supervisor.get(session_id) is not None
