@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from mcp.server.transport_security import TransportSecurityMiddleware
 from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
+from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
@@ -33,6 +34,7 @@ from supervisor.envelope import (
     valid_session_id,
 )
 from supervisor.exchange import Exchange
+from supervisor.metrics import CONTENT_TYPE, metrics_registry, render
 from supervisor.principal import Principal, principal_of
 from supervisor.responses import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, send_error
 
@@ -56,6 +58,7 @@ class SupervisorApp:
     def __init__(self, supervisor: SessionSupervisor) -> None:
         self._supervisor = supervisor
         self._config = supervisor.config
+        self._registry: CollectorRegistry | None = None
         security = self._config.security
         self._security = (
             TransportSecurityMiddleware(security)
@@ -77,11 +80,22 @@ class SupervisorApp:
             if not guard.started:
                 await send_error(send, 500, INTERNAL_ERROR, "Internal server error")
 
+    async def _metrics(self, send: Send) -> None:
+        if self._registry is None:
+            self._registry = metrics_registry(self._supervisor)
+        body = render(self._registry)
+        headers = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
     # ------------------------------------------------------------------ routing
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         config = self._config
         if scope["path"] != config.path:
+            if scope["path"] == config.metrics_path and scope["method"] == "GET":
+                await self._metrics(send)
+                return
             await send_error(send, 404, INVALID_REQUEST, "Not Found")
             return
         method = scope["method"]

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--max-sessions-per-principal", type=int, default=None, help="0 disables")
     serve.add_argument("--max-requests-per-session", type=int, default=None, help="0 disables")
+    serve.add_argument("--metrics-path", default=None, help="serve Prometheus metrics here, e.g. /metrics")
     serve.add_argument("--log-level", default="info", help="debug, info, warning, error")
     serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
     return parser
@@ -76,6 +77,8 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["max_sessions_per_principal"] = options.max_sessions_per_principal or None
     if options.max_requests_per_session is not None:
         changes["max_requests_per_session"] = options.max_requests_per_session or None
+    if options.metrics_path is not None:
+        changes["metrics_path"] = options.metrics_path
     if options.auth_tokens_file is not None:
         changes["token_verifier"] = StaticTokenVerifier.from_file(options.auth_tokens_file)
     if config.security is None:

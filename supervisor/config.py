@@ -67,6 +67,8 @@ class SupervisorConfig:
     """Bytes; a larger body gets 413 before it is parsed."""
     path: str = attrs.field(default="/mcp", validator=_mcp_path)
     """The MCP endpoint's path."""
+    metrics_path: str | None = attrs.field(default=None, validator=attrs.validators.optional(_mcp_path))
+    """Where GET serves Prometheus metrics (e.g. "/metrics"); None serves none. Behind auth when on."""
     max_sessions_per_principal: int | None = attrs.field(default=None, validator=_positive)
     """Live sessions one principal may hold; beyond it 503 with Retry-After. None: only the global cap."""
     max_requests_per_session: int | None = attrs.field(default=DEFAULT_MAX_REQUESTS, validator=_positive)

@@ -206,3 +206,20 @@ async def test_client_disconnect_cancels_the_request_and_its_tool(
     # The session stays healthy.
     ping = await http.post(served.url, content=rpc("ping", 22), headers=mcp_headers(session_id))
     assert ping.status_code == 200
+
+
+async def test_prometheus_metrics(http: httpx.AsyncClient) -> None:
+    async with serve_for_test(build_server(), SupervisorConfig(metrics_path="/metrics")) as served:
+        await open_session(http, served.url)
+        closed = await open_session(http, served.url)
+        await http.delete(served.url, headers=mcp_headers(closed))
+        response = await http.get(served.base_url + "/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        text = response.text
+        assert 'mcp_sessions{state="running"} 1.0' in text
+        assert "mcp_sessions_created_total 2.0" in text
+        assert 'mcp_sessions_closed_total{reason="client_delete"} 1.0' in text
+        assert 'mcp_requests_in_flight{lane="session"} 0.0' in text
+    async with serve_for_test(build_server()) as served:
+        assert (await http.get(served.base_url + "/metrics")).status_code == 404

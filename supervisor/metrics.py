@@ -1,0 +1,61 @@
+"""Prometheus metrics, read from `SessionSupervisor.stats()` at scrape time.
+
+Nothing is counted on the request path for this: a scrape takes one stats snapshot. Each
+supervisor has its own registry (no process-global state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from supervisor.core import SessionSupervisor
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class SupervisorCollector(Collector):
+    """Exposes one supervisor's stats as Prometheus metric families."""
+
+    def __init__(self, supervisor: SessionSupervisor) -> None:
+        self._supervisor = supervisor
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._supervisor.stats()
+        sessions = GaugeMetricFamily("mcp_sessions", "Live MCP sessions by state", labels=["state"])
+        sessions.add_metric(["running"], stats.running)
+        sessions.add_metric(["draining"], stats.draining)
+        yield sessions
+        in_flight = GaugeMetricFamily("mcp_requests_in_flight", "Requests being served", labels=["lane"])
+        in_flight.add_metric(["session"], stats.in_flight - stats.stateless_in_flight)
+        in_flight.add_metric(["stateless"], stats.stateless_in_flight)
+        yield in_flight
+        yield CounterMetricFamily("mcp_sessions_created", "Sessions opened", value=stats.created)
+        closed = CounterMetricFamily("mcp_sessions_closed", "Sessions closed, by reason", labels=["reason"])
+        for reason, count in sorted(stats.closed.items()):
+            closed.add_metric([reason], count)
+        yield closed
+        requests = CounterMetricFamily("mcp_requests", "Finished requests, by outcome", labels=["outcome"])
+        for outcome, count in sorted(stats.requests.items()):
+            requests.add_metric([outcome], count)
+        yield requests
+        yield GaugeMetricFamily(
+            "mcp_accepting", "1 while new sessions are accepted", value=int(stats.accepting)
+        )
+
+
+def metrics_registry(supervisor: SessionSupervisor) -> CollectorRegistry:
+    """A fresh registry holding this supervisor's collector."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SupervisorCollector(supervisor))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition format of everything in `registry`."""
+    return generate_latest(registry)
