@@ -49,3 +49,5 @@ class ServeRequest:
     """The JSON-RPC method of a POST, when known (fault points and logs use it)."""
     request_id: str | int | None = None
     """The JSON-RPC id of a POSTed request: the loop is told to cancel it if the client leaves."""
+    body: bytes = b""
+    """The POST body (the same bytes the replayed `receive` yields); kept to replay a handshake."""

@@ -25,7 +25,7 @@ import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.runner import serve_loop
 from mcp.server.streamable_http import EventStore, StreamableHTTPServerTransport
-from starlette.types import Message, Send
+from starlette.types import Message, Scope, Send
 
 from actors.faults import FaultPoint, FaultSink, ToolCallTap
 from actors.log import SessionLog
@@ -34,6 +34,9 @@ from actors.reasons import CloseReason, CloseStep, RequestOutcome
 from actors.state import ActorEvent, ActorState, accepts_requests, next_state
 
 logger = logging.getLogger(__name__)
+
+_HANDSHAKE_METHODS = frozenset({"initialize", "logging/setLevel"})
+_INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
 
 CLEANUP_TIMEOUT = 5.0
 """Upper bound for shielded cleanup (transport termination): a hung cleanup must not wedge shutdown."""
@@ -69,6 +72,8 @@ class ActorSettings:
     idle_timeout: float | None = None
     mailbox_size: int = 64
     kill_grace: float = 1.0
+    hibernate_after: float | None = None
+    """Idle seconds after which an actor drops its transport and loop until the next request."""
     faults: FaultSink | None = None
 
 
@@ -82,10 +87,24 @@ class Admission(enum.Enum):
     """The mailbox stayed full for the whole wait: answer 503 with Retry-After."""
 
 
+def _transport_for(session_id: str, options: TransportOptions) -> StreamableHTTPServerTransport:
+    return StreamableHTTPServerTransport(
+        mcp_session_id=session_id,
+        is_json_response_enabled=options.json_response,
+        event_store=options.event_store,
+        # Host/Origin checks run once at the front of the ASGI app, for every request.
+        security_settings=None,
+        retry_interval=options.retry_interval,
+        idle_timeout=None,
+    )
+
+
 class SessionActor:
     """The actor of one MCP session; created and owned by a supervisor nursery."""
 
     __slots__ = (
+        "_handshake",
+        "_last_active",
         "_life_scope",
         "_mailbox_receive",
         "_mailbox_scope",
@@ -114,16 +133,7 @@ class SessionActor:
         self.close_reason: CloseReason | None = None
         self.close_steps: list[CloseStep] = []
         """What closing has done so far, in order: observable close ordering."""
-        options = settings.transport
-        self.transport = StreamableHTTPServerTransport(
-            mcp_session_id=session_id,
-            is_json_response_enabled=options.json_response,
-            event_store=options.event_store,
-            # Host/Origin checks run once at the front of the ASGI app, for every request.
-            security_settings=None,
-            retry_interval=options.retry_interval,
-            idle_timeout=None,
-        )
+        self.transport = _transport_for(session_id, settings.transport)
         self._mailbox_send, self._mailbox_receive = trio.open_memory_channel[ServeRequest](
             settings.mailbox_size
         )
@@ -144,6 +154,10 @@ class SessionActor:
         """Set once the actor runs (or, if it never got there, once it stopped)."""
         self.stopped = trio.Event()
         self.created_at = trio.current_time()
+        self._last_active = self.created_at
+        """When the last request finished (or the actor started): idle and hibernation count from it."""
+        self._handshake: list[bytes] | None = None
+        """With hibernation on: the initialize (and latest logging/setLevel) bodies to replay on waking."""
 
     @property
     def log(self) -> SessionLog:
@@ -160,6 +174,11 @@ class SessionActor:
     def in_flight(self) -> int:
         """Requests being served now (GET streams included): the request nursery's child count."""
         return len(self._requests.child_tasks) if self._requests is not None else 0
+
+    @property
+    def awake(self) -> bool:
+        """Whether the actor holds a transport and a server loop now (False while hibernating)."""
+        return self._requests is not None
 
     @property
     def open_streams(self) -> int:
@@ -237,38 +256,20 @@ class SessionActor:
     # ---------------------------------------------------------------- the actor task
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The actor's whole life; `task_status.started()` once requests may be handed over."""
+        """The actor's whole life; `task_status.started()` once requests may be handed over.
+
+        Awake, it holds a transport and a server loop. With hibernation on, an idle actor drops
+        both and waits on its mailbox alone; the next request wakes it with a fresh transport
+        for the same session id, into which the session's handshake is replayed first.
+        """
         try:
             with self._life_scope:
-                async with (
-                    self.transport.connect() as (read_stream, write_stream),
-                    trio.open_nursery() as loop_nursery,
-                ):
-                    loop_input = (
-                        read_stream if self._settings.faults is None else self._tap(read_stream, loop_nursery)
-                    )
-                    loop_nursery.start_soon(self._run_server_loop, loop_input, write_stream)
-                    try:
-                        with self._requests_scope:
-                            async with trio.open_nursery() as requests:
-                                self._requests = requests
-                                self._state = next_state(self._state, ActorEvent.STARTED)
-                                task_status.started()
-                                self.ready.set()
-                                await self._process_mailbox()
-                                self._after_mailbox()
-                                if self._settings.faults is not None:
-                                    await self._settings.faults.reached(FaultPoint.DURING_CLOSE, self)
-                            # Leaving the nursery waited for every in-flight request.
-                    finally:
-                        self.close_steps.append(CloseStep.REQUESTS_DONE)
-                        # Cancel the loop before terminating, and terminate while the loop
-                        # still unwinds: its final shielded writes then fail fast instead
-                        # of blocking on a router that is going away.
-                        self._cancel_loop()
-                        with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
-                            await self.transport.terminate()
-                        self.close_steps.append(CloseStep.TERMINATED)
+                wake: ServeRequest | None = None
+                while await self._awake(wake, task_status):
+                    task_status = trio.TASK_STATUS_IGNORED
+                    wake = await self._dormant()
+                    if wake is None:
+                        break
         except Exception:
             # Whatever broke, it breaks this session only.
             self.log.exception("actor failed")
@@ -287,9 +288,99 @@ class SessionActor:
             self.ready.set()
             self.stopped.set()
 
+    async def _awake(self, wake: ServeRequest | None, task_status: trio.TaskStatus[None]) -> bool:
+        """One transport lifetime. True if it ended by hibernating, False if the actor is closing."""
+        if wake is not None:
+            self._rebuild()
+        hibernating = False
+        async with (
+            self.transport.connect() as (read_stream, write_stream),
+            trio.open_nursery() as loop_nursery,
+        ):
+            loop_input = (
+                read_stream if self._settings.faults is None else self._tap(read_stream, loop_nursery)
+            )
+            loop_nursery.start_soon(self._run_server_loop, loop_input, write_stream)
+            try:
+                with self._requests_scope:
+                    async with trio.open_nursery() as requests:
+                        self._requests = requests
+                        if self._state is ActorState.STARTING:
+                            self._state = next_state(self._state, ActorEvent.STARTED)
+                        task_status.started()
+                        self.ready.set()
+                        if wake is not None:
+                            await self._replay_handshake()
+                            self._spawn(wake)
+                            del wake
+                        await self._process_mailbox()
+                        hibernating = self._may_hibernate()
+                        if not hibernating:
+                            self._after_mailbox()
+                            if self._settings.faults is not None:
+                                await self._settings.faults.reached(FaultPoint.DURING_CLOSE, self)
+                    # Leaving the nursery waited for every in-flight request.
+            finally:
+                self._requests = None
+                if not hibernating:
+                    self.close_steps.append(CloseStep.REQUESTS_DONE)
+                # Cancel the loop before terminating, and terminate while the loop still
+                # unwinds: its final shielded writes then fail fast instead of blocking on a
+                # router that is going away.
+                self._serve_scope.cancel()
+                if not hibernating:
+                    self._note_loop_cancelled()
+                with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                    await self.transport.terminate()
+                if not hibernating:
+                    self.close_steps.append(CloseStep.TERMINATED)
+        if hibernating:
+            self.log.debug("hibernating")
+        return hibernating
+
+    def _may_hibernate(self) -> bool:
+        """The mailbox loop ended on its deadline: hibernate unless the idle timeout is due too."""
+        return (
+            self._settings.hibernate_after is not None
+            and self.close_reason is None
+            and trio.current_time() < self._idle_deadline()
+        )
+
+    async def _dormant(self) -> ServeRequest | None:
+        """Wait, with no transport, for the request that wakes the actor; None if it closes instead."""
+        self._mailbox_scope = trio.CancelScope(deadline=self._idle_deadline())
+        if not accepts_requests(self._state):
+            self._mailbox_scope.cancel()
+        elif self.queued:
+            self._mailbox_scope.deadline = math.inf
+        with self._mailbox_scope:
+            try:
+                return await self._mailbox_receive.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                pass
+        if self.close_reason is None:
+            self.log.info("idle for %ss", self._settings.idle_timeout)
+            self.begin_close(CloseReason.IDLE, 0.0)
+        self._reject_leftovers()
+        return None
+
+    def _rebuild(self) -> None:
+        """A fresh transport (a terminated one cannot be reused) and fresh scopes for waking."""
+        self.transport = _transport_for(self.session_id, self._settings.transport)
+        self._serve_scope = trio.CancelScope()
+        self._requests_scope = trio.CancelScope()
+        self._mailbox_scope = trio.CancelScope()
+        if not accepts_requests(self._state):
+            self._mailbox_scope.cancel()
+
+    async def _replay_handshake(self) -> None:
+        """Bring the new server loop to where the old one was: initialized, same client, same level."""
+        for body in self._handshake or ():
+            await self._inject(body, {})
+
     async def _process_mailbox(self) -> None:
         """Spawn each request as a child task until closing begins or the idle deadline fires."""
-        if self._settings.idle_timeout is not None and self._mailbox_scope.deadline == math.inf:
+        if self._mailbox_scope.deadline == math.inf:
             self._refresh_idle_deadline(finishing_child=False)
         with self._mailbox_scope:
             async for message in self._mailbox_receive:
@@ -318,6 +409,8 @@ class SessionActor:
             ticket.finish(RequestOutcome.REJECTED)
             return
         assert self._requests is not None
+        if self._settings.hibernate_after is not None and message.method in _HANDSHAKE_METHODS:
+            self._remember(message)
         if ticket.is_stream:
             if self._streams is None:
                 self._streams = set()
@@ -371,10 +464,36 @@ class SessionActor:
                 "params": {"requestId": message.request_id, "reason": "client disconnected"},
             }
         ).encode()
-        scope = dict(message.scope)
-        scope["headers"] = [
-            (name, value) for name, value in message.scope["headers"] if name not in (b"content-length",)
-        ] + [(b"content-length", str(len(body)).encode())]
+        await self._inject(body, message.scope)
+
+    async def _inject(self, body: bytes, like: Scope | dict[str, Any]) -> None:
+        """POST `body` to this session's transport from inside the actor, discarding the answer."""
+        headers = [
+            (name, value)
+            for name, value in like.get("headers", ())
+            if name not in (b"content-length", b"content-type", b"accept", b"mcp-session-id")
+        ]
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"accept", b"application/json, text/event-stream"),
+            (b"mcp-session-id", self.session_id.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": like.get("path", "/mcp"),
+            "raw_path": b"",
+            "query_string": b"",
+            "root_path": "",
+            "server": None,
+            "client": None,
+            **{k: v for k, v in like.items() if k not in ("headers", "method", "path")},
+            "headers": headers,
+        }
         delivered = False
 
         async def receive() -> Message:
@@ -392,7 +511,14 @@ class SessionActor:
             try:
                 await self.transport.handle_request(scope, receive, discard)
             except Exception:
-                self.log.exception("could not forward the cancellation of a request")
+                self.log.exception("could not pass a message to the session's own loop")
+
+    def _remember(self, message: ServeRequest) -> None:
+        """Keep what a woken loop must be told again: the initialize, and the latest log level."""
+        if message.method == "initialize":
+            self._handshake = [message.body, _INITIALIZED]
+        elif self._handshake is not None:
+            self._handshake = [*self._handshake[:2], message.body]
 
     async def _run_server_loop(self, read_stream: Any, write_stream: Any) -> None:
         """Run the SDK server loop; if it crashes or ends on its own, only this session ends."""
@@ -464,21 +590,42 @@ class SessionActor:
     # ---------------------------------------------------------------- bookkeeping by structure
 
     def _admit(self) -> bool:
-        """Suspend the idle deadline for a request about to be queued; False if closing."""
-        if not accepts_requests(self._state) or self._mailbox_scope.cancel_called:
+        """Suspend the idle deadline for a request about to be queued; False if closing.
+
+        A deadline that fired just now for hibernation still admits (the request will wake
+        the actor); one that fired for the idle timeout does not (the actor is about to close).
+        """
+        if not accepts_requests(self._state):
+            return False
+        if self._mailbox_scope.cancel_called and trio.current_time() >= self._idle_deadline():
             return False
         self._mailbox_scope.deadline = math.inf
         return True
 
+    def _idle_deadline(self) -> float:
+        timeout = self._settings.idle_timeout
+        return math.inf if timeout is None else self._last_active + timeout
+
     def _refresh_idle_deadline(self, *, finishing_child: bool) -> None:
-        """Restart the idle countdown if nothing is in flight or queued any more."""
-        if self._settings.idle_timeout is None or not accepts_requests(self._state):
+        """Restart the idle (or hibernation) countdown if nothing is in flight or queued any more."""
+        settings = self._settings
+        if not accepts_requests(self._state):
+            return
+        if self._requests is None:
+            # Dormant (or not started): only the idle timeout applies; activity is unchanged.
+            self._mailbox_scope.deadline = math.inf if self.queued else self._idle_deadline()
             return
         # A finishing request task is still among the nursery's children while it runs this.
         running = self.in_flight - (1 if finishing_child else 0)
         if running > 0 or self.queued > 0:
             return
-        self._mailbox_scope.deadline = trio.current_time() + self._settings.idle_timeout
+        self._last_active = trio.current_time()
+        hibernate = settings.hibernate_after
+        wait = (
+            settings.idle_timeout if hibernate is None else min(hibernate, settings.idle_timeout or math.inf)
+        )
+        if wait is not None:
+            self._mailbox_scope.deadline = self._last_active + wait
 
     def _reject_leftovers(self) -> None:
         """Answer what is still in the mailbox as rejected: it never reached the transport."""
@@ -497,10 +644,6 @@ class SessionActor:
         for ticket in list(self._streams or ()):
             ticket.cancel_scope.cancel()
 
-    def _cancel_loop(self) -> None:
-        self._serve_scope.cancel()
-        self._note_loop_cancelled()
-
     def _note_loop_cancelled(self) -> None:
-        if CloseStep.LOOP_CANCELLED not in self.close_steps:
+        if self._state is not ActorState.RUNNING and CloseStep.LOOP_CANCELLED not in self.close_steps:
             self.close_steps.append(CloseStep.LOOP_CANCELLED)

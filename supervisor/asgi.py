@@ -390,7 +390,14 @@ class SupervisorApp:
             ticket=ticket,
         )
         message = ServeRequest(
-            scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket, method, request_id
+            scope,
+            exchange.receive,
+            exchange.send,
+            contextvars.copy_context(),
+            ticket,
+            method,
+            request_id,
+            body,
         )
         admission = await self._supervisor.submit(actor, message)
         if admission is Admission.GONE:

@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind", default="127.0.0.1:8000", help="host:port to listen on")
     serve.add_argument("--path", default=None, help="the MCP endpoint path (default /mcp)")
     serve.add_argument("--idle-timeout", type=float, default=None, help="seconds; 0 disables")
+    serve.add_argument(
+        "--hibernate-after",
+        type=float,
+        default=None,
+        help="idle seconds before a session drops its transport",
+    )
     serve.add_argument("--max-sessions", type=int, default=None, help="cap on live sessions; 0 disables")
     serve.add_argument(
         "--drain-grace", type=float, default=None, help="seconds in-flight calls get at shutdown"
@@ -67,6 +73,8 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["path"] = options.path
     if options.idle_timeout is not None:
         changes["idle_timeout"] = options.idle_timeout or None
+    if options.hibernate_after is not None:
+        changes["hibernate_after"] = options.hibernate_after or None
     if options.max_sessions is not None:
         changes["max_sessions"] = options.max_sessions or None
     if options.drain_grace is not None:

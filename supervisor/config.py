@@ -39,6 +39,10 @@ class SupervisorConfig:
     """Seconds a session may have nothing in flight before it is closed; None disables."""
     max_sessions: int | None = attrs.field(default=DEFAULT_MAX_SESSIONS, validator=_positive)
     """Open sessions at most; past it a new session gets 503 with Retry-After. None removes the cap."""
+    hibernate_after: float | None = attrs.field(default=None, validator=_positive)
+    """Idle seconds after which a session drops its SDK transport and server loop (most of its
+    memory) until its next request, which replays the handshake into fresh ones. None: never.
+    See docs/architecture.md for what a hibernated session keeps and what it does not."""
     drain_grace: float = attrs.field(default=10.0, validator=_not_negative)
     """Seconds in-flight requests get to finish when a session closes gracefully or at shutdown."""
     kill_grace: float = attrs.field(default=1.0, validator=_not_negative)

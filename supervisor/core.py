@@ -73,6 +73,7 @@ class SessionSupervisor:
             idle_timeout=config.idle_timeout,
             mailbox_size=config.mailbox_size,
             kill_grace=config.kill_grace,
+            hibernate_after=config.hibernate_after,
             faults=faults,
         )
         self._routable: dict[str, SessionActor] = {}
@@ -98,13 +99,20 @@ class SessionSupervisor:
 
     def stats(self) -> SupervisorStats:
         """A consistent snapshot: created == live + closed, per reason."""
-        states = Counter(actor.state for actor in self._live.values())
-        session_requests = sum(actor.in_flight for actor in self._live.values())
+        running = draining = hibernating = session_requests = 0
+        for actor in self._live.values():
+            if actor.state is ActorState.RUNNING:
+                running += 1
+                hibernating += not actor.awake
+            elif actor.state is ActorState.DRAINING:
+                draining += 1
+            session_requests += actor.in_flight
         stateless = self._stateless.in_flight
         return SupervisorStats(
             live=len(self._live),
-            running=states[ActorState.RUNNING],
-            draining=states[ActorState.DRAINING],
+            running=running,
+            draining=draining,
+            hibernating=hibernating,
             in_flight=session_requests + stateless,
             stateless_in_flight=stateless,
             created=self._created,
@@ -254,6 +262,7 @@ def _info(actor: SessionActor) -> SessionInfo:
         state=actor.state,
         in_flight=actor.in_flight,
         open_streams=actor.open_streams,
+        awake=actor.awake,
         queued=actor.queued,
         principal=principal,
         created_at=actor.created_at,

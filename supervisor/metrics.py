@@ -31,6 +31,9 @@ class SupervisorCollector(Collector):
         sessions.add_metric(["running"], stats.running)
         sessions.add_metric(["draining"], stats.draining)
         yield sessions
+        yield GaugeMetricFamily(
+            "mcp_sessions_hibernating", "Running sessions without a transport now", value=stats.hibernating
+        )
         in_flight = GaugeMetricFamily("mcp_requests_in_flight", "Requests being served", labels=["lane"])
         in_flight.add_metric(["session"], stats.in_flight - stats.stateless_in_flight)
         in_flight.add_metric(["stateless"], stats.stateless_in_flight)

@@ -20,6 +20,8 @@ class SessionInfo:
     """Requests being served (open GET streams included)."""
     open_streams: int
     """Standalone GET streams open now."""
+    awake: bool
+    """False while the session hibernates (no transport, no server loop)."""
     queued: int
     """Requests waiting in the mailbox."""
     principal: Principal | None
@@ -37,6 +39,8 @@ class SupervisorStats:
     """Actors not yet stopped (starting, running or draining)."""
     running: int
     draining: int
+    hibernating: int
+    """Running sessions that hold no transport right now (see `SupervisorConfig.hibernate_after`)."""
     in_flight: int
     """Requests being served now, over all sessions and the stateless lane."""
     stateless_in_flight: int

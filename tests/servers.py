@@ -66,6 +66,12 @@ def build_server(gate: Gate | None = None) -> MCPServer:
         return token.client_id if token is not None else "anonymous"
 
     @server.tool()
+    def client_name(ctx: Context) -> str:
+        """The client name the session's server loop got in `initialize` (survives hibernation)."""
+        params = ctx.session.client_params
+        return params.client_info.name if params is not None else "unknown"
+
+    @server.tool()
     def explode() -> str:
         raise RuntimeError("tool failure")
 

@@ -1,0 +1,124 @@
+"""Hibernation: idle sessions drop transport and loop, and wake on the next request."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+import trio.testing
+from mcp import Client
+from mcp.types import TextContent
+
+from supervisor.config import SupervisorConfig
+from supervisor.core import SessionSupervisor, open_supervisor
+from supervisor.testing import check_quiescent, serve_for_test
+from tests.helpers import initialize_body, rpc
+from tests.inprocess import post
+from tests.servers import build_server
+
+HIBERNATE = 10.0
+IDLE = 600.0
+
+
+@pytest.fixture
+def mock_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+def config(**changes: object) -> SupervisorConfig:
+    return SupervisorConfig(hibernate_after=HIBERNATE, idle_timeout=IDLE, **changes)  # type: ignore[arg-type]
+
+
+async def open_in_process(supervisor: SessionSupervisor) -> str:
+    answer = await post(supervisor, initialize_body())
+    assert answer.status == 200
+    session_id = answer.headers["mcp-session-id"]
+    assert (await post(supervisor, rpc("notifications/initialized", None), session_id)).status == 202
+    return session_id
+
+
+async def call(supervisor: SessionSupervisor, session_id: str, tool: str, request_id: int = 1) -> str:
+    body = rpc("tools/call", request_id, {"name": tool, "arguments": {"text": "x"} if tool == "echo" else {}})
+    answer = await post(supervisor, body, session_id)
+    assert answer.status == 200, answer.body
+    message = answer.messages()[-1]
+    assert message["id"] == request_id
+    text: str = message["result"]["content"][0]["text"]
+    return text
+
+
+def awake(supervisor: SessionSupervisor, session_id: str) -> bool:
+    info = supervisor.get(session_id)
+    assert info is not None
+    return info.awake
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_idle_session_hibernates_and_wakes_with_its_handshake(
+    mock_clock: trio.testing.MockClock, json_response: bool
+) -> None:
+    async with open_supervisor(build_server(), config(json_response=json_response)) as supervisor:
+        session_id = await open_in_process(supervisor)
+        assert awake(supervisor, session_id)
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        assert supervisor.stats().hibernating == 1
+        # The next request wakes it; the new loop knows the client from the replayed initialize.
+        assert await call(supervisor, session_id, "client_name", 2) == "raw"
+        assert awake(supervisor, session_id)
+        assert await call(supervisor, session_id, "echo", 3) == "x"
+        # And again.
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        assert await call(supervisor, session_id, "echo", 4) == "x"
+        assert supervisor.stats().closed == {}
+        check_quiescent(supervisor, sessions=1)
+
+
+async def test_a_hibernating_session_still_times_out(mock_clock: trio.testing.MockClock) -> None:
+    async with open_supervisor(build_server(), config()) as supervisor:
+        session_id = await open_in_process(supervisor)
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        await trio.sleep(IDLE)
+        assert supervisor.get(session_id) is None
+        assert supervisor.stats().closed == {"idle": 1}
+        assert (await post(supervisor, rpc("ping", 5), session_id)).status == 404
+
+
+async def test_close_and_kill_while_hibernating(mock_clock: trio.testing.MockClock) -> None:
+    async with open_supervisor(build_server(), config()) as supervisor:
+        first = await open_in_process(supervisor)
+        second = await open_in_process(supervisor)
+        await trio.sleep(HIBERNATE + 1)
+        assert await supervisor.close_session(first)
+        assert supervisor.kill(second)
+        await trio.testing.wait_all_tasks_blocked()
+        assert supervisor.stats().closed == {"closed": 1, "killed": 1}
+        check_quiescent(supervisor, sessions=0)
+
+
+async def test_shutdown_with_hibernating_sessions(mock_clock: trio.testing.MockClock) -> None:
+    async with open_supervisor(build_server(), config()) as supervisor:
+        for _ in range(5):
+            await open_in_process(supervisor)
+        await trio.sleep(HIBERNATE + 1)
+        assert supervisor.stats().hibernating == 5
+        await supervisor.shutdown(grace=1)
+        assert supervisor.stats().closed == {"shutdown": 5}
+
+
+async def test_real_clients_across_hibernation(http: httpx.AsyncClient) -> None:
+    # A tiny hibernation delay: sessions hibernate between most calls over real HTTP.
+    cfg = SupervisorConfig(hibernate_after=0.001)
+    async with serve_for_test(build_server(), cfg) as served:
+        async with Client(served.url, mode="legacy") as client:
+            for index in range(20):
+                result = await client.call_tool("echo", {"text": str(index)})
+                content = result.content[0]
+                assert isinstance(content, TextContent)
+                assert content.text == str(index)
+            name = await client.call_tool("client_name", {})
+            assert isinstance(name.content[0], TextContent)
+            assert name.content[0].text == "mcp"
+        assert served.supervisor.stats().closed == {"client_delete": 1}
