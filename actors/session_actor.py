@@ -35,7 +35,9 @@ from actors.state import ActorEvent, ActorState, accepts_requests, next_state
 
 logger = logging.getLogger(__name__)
 
-_HANDSHAKE_METHODS = frozenset({"initialize", "logging/setLevel"})
+_HANDSHAKE_METHODS = frozenset(
+    {"initialize", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
+)
 _INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
 
 CLEANUP_TIMEOUT = 5.0
@@ -115,6 +117,7 @@ class SessionActor:
         "_settings",
         "_state",
         "_streams",
+        "_wake",
         "close_reason",
         "close_steps",
         "created_at",
@@ -133,7 +136,10 @@ class SessionActor:
         self.close_reason: CloseReason | None = None
         self.close_steps: list[CloseStep] = []
         """What closing has done so far, in order: observable close ordering."""
-        self.transport = _transport_for(session_id, settings.transport)
+        self.transport: StreamableHTTPServerTransport | None = _transport_for(session_id, settings.transport)
+        """The SDK transport while awake; None while hibernating."""
+        self._wake: ServeRequest | None = None
+        """The request that woke a hibernating actor, until it is spawned."""
         self._mailbox_send, self._mailbox_receive = trio.open_memory_channel[ServeRequest](
             settings.mailbox_size
         )
@@ -156,8 +162,8 @@ class SessionActor:
         self.created_at = trio.current_time()
         self._last_active = self.created_at
         """When the last request finished (or the actor started): idle and hibernation count from it."""
-        self._handshake: list[bytes] | None = None
-        """With hibernation on: the initialize (and latest logging/setLevel) bodies to replay on waking."""
+        self._handshake: dict[str, bytes] | None = None
+        """With hibernation on: what to replay on waking, in order (see `_remember`)."""
 
     @property
     def log(self) -> SessionLog:
@@ -264,11 +270,9 @@ class SessionActor:
         """
         try:
             with self._life_scope:
-                wake: ServeRequest | None = None
-                while await self._awake(wake, task_status):
+                while await self._awake(task_status):
                     task_status = trio.TASK_STATUS_IGNORED
-                    wake = await self._dormant()
-                    if wake is None:
+                    if not await self._dormant():
                         break
         except Exception:
             # Whatever broke, it breaks this session only.
@@ -288,13 +292,12 @@ class SessionActor:
             self.ready.set()
             self.stopped.set()
 
-    async def _awake(self, wake: ServeRequest | None, task_status: trio.TaskStatus[None]) -> bool:
+    async def _awake(self, task_status: trio.TaskStatus[None]) -> bool:
         """One transport lifetime. True if it ended by hibernating, False if the actor is closing."""
-        if wake is not None:
-            self._rebuild()
+        transport = self.transport if self.transport is not None else self._rebuild()
         hibernating = False
         async with (
-            self.transport.connect() as (read_stream, write_stream),
+            transport.connect() as (read_stream, write_stream),
             trio.open_nursery() as loop_nursery,
         ):
             loop_input = (
@@ -309,8 +312,9 @@ class SessionActor:
                             self._state = next_state(self._state, ActorEvent.STARTED)
                         task_status.started()
                         self.ready.set()
-                        if wake is not None:
+                        if self._wake is not None:
                             await self._replay_handshake()
+                            wake, self._wake = self._wake, None
                             self._spawn(wake)
                             del wake
                         await self._process_mailbox()
@@ -331,10 +335,11 @@ class SessionActor:
                 if not hibernating:
                     self._note_loop_cancelled()
                 with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
-                    await self.transport.terminate()
+                    await transport.terminate()
                 if not hibernating:
                     self.close_steps.append(CloseStep.TERMINATED)
         if hibernating:
+            self.transport = None
             self.log.debug("hibernating")
         return hibernating
 
@@ -346,8 +351,8 @@ class SessionActor:
             and trio.current_time() < self._idle_deadline()
         )
 
-    async def _dormant(self) -> ServeRequest | None:
-        """Wait, with no transport, for the request that wakes the actor; None if it closes instead."""
+    async def _dormant(self) -> bool:
+        """Wait, with no transport, for a request to wake the actor; False if it closes instead."""
         self._mailbox_scope = trio.CancelScope(deadline=self._idle_deadline())
         if not accepts_requests(self._state):
             self._mailbox_scope.cancel()
@@ -355,27 +360,29 @@ class SessionActor:
             self._mailbox_scope.deadline = math.inf
         with self._mailbox_scope:
             try:
-                return await self._mailbox_receive.receive()
+                self._wake = await self._mailbox_receive.receive()
+                return True
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 pass
         if self.close_reason is None:
             self.log.info("idle for %ss", self._settings.idle_timeout)
             self.begin_close(CloseReason.IDLE, 0.0)
         self._reject_leftovers()
-        return None
+        return False
 
-    def _rebuild(self) -> None:
+    def _rebuild(self) -> StreamableHTTPServerTransport:
         """A fresh transport (a terminated one cannot be reused) and fresh scopes for waking."""
-        self.transport = _transport_for(self.session_id, self._settings.transport)
+        transport = self.transport = _transport_for(self.session_id, self._settings.transport)
         self._serve_scope = trio.CancelScope()
         self._requests_scope = trio.CancelScope()
         self._mailbox_scope = trio.CancelScope()
         if not accepts_requests(self._state):
             self._mailbox_scope.cancel()
+        return transport
 
     async def _replay_handshake(self) -> None:
         """Bring the new server loop to where the old one was: initialized, same client, same level."""
-        for body in self._handshake or ():
+        for body in list((self._handshake or {}).values()):
             await self._inject(body, {})
 
     async def _process_mailbox(self) -> None:
@@ -446,6 +453,7 @@ class SessionActor:
             if not accepts_requests(self._state):
                 # Closing began at the fault point: the loop may be gone already.
                 return RequestOutcome.REJECTED
+        assert self.transport is not None, "requests are spawned only while awake"
         await self.transport.handle_request(message.scope, message.receive, send)
         return RequestOutcome.COMPLETED
 
@@ -509,16 +517,33 @@ class SessionActor:
 
         with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
             try:
-                await self.transport.handle_request(scope, receive, discard)
+                if self.transport is not None:
+                    await self.transport.handle_request(scope, receive, discard)
             except Exception:
                 self.log.exception("could not pass a message to the session's own loop")
 
     def _remember(self, message: ServeRequest) -> None:
-        """Keep what a woken loop must be told again: the initialize, and the latest log level."""
+        """Keep what a woken loop must be told again to be where the old one was.
+
+        The initialize (client info, capabilities, protocol version) and `initialized`, the
+        latest log level, and the resource subscriptions still in force, in that order.
+        """
         if message.method == "initialize":
-            self._handshake = [message.body, _INITIALIZED]
-        elif self._handshake is not None:
-            self._handshake = [*self._handshake[:2], message.body]
+            self._handshake = {"initialize": message.body, "initialized": _INITIALIZED}
+            return
+        if self._handshake is None:
+            return
+        if message.method == "logging/setLevel":
+            self._handshake.pop("level", None)
+            self._handshake["level"] = message.body
+            return
+        try:
+            uri = str(json.loads(message.body)["params"]["uri"])
+        except (ValueError, KeyError, TypeError):
+            return
+        self._handshake.pop("subscribe:" + uri, None)
+        if message.method == "resources/subscribe":
+            self._handshake["subscribe:" + uri] = message.body
 
     async def _run_server_loop(self, read_stream: Any, write_stream: Any) -> None:
         """Run the SDK server loop; if it crashes or ends on its own, only this session ends."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import mcp_types as types
 import pytest
 import trio
 import trio.testing
 from mcp import Client
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
 from mcp.types import TextContent
 
 from supervisor.config import SupervisorConfig
@@ -122,3 +127,56 @@ async def test_real_clients_across_hibernation(http: httpx.AsyncClient) -> None:
             assert isinstance(name.content[0], TextContent)
             assert name.content[0].text == "mcp"
         assert served.supervisor.stats().closed == {"client_delete": 1}
+
+
+def recording_server(calls: list[tuple[str, str]]) -> Server[Any]:
+    """A low-level server that records log-level and subscription calls per session."""
+
+    async def set_level(
+        ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        calls.append(("level", params.level))
+        return types.EmptyResult()
+
+    async def subscribe(
+        ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        calls.append(("subscribe", str(params.uri)))
+        return types.EmptyResult()
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        calls.append(("unsubscribe", str(params.uri)))
+        return types.EmptyResult()
+
+    return Server(
+        "recording",
+        on_set_logging_level=set_level,
+        on_subscribe_resource=subscribe,
+        on_unsubscribe_resource=unsubscribe,
+    )
+
+
+@pytest.mark.filterwarnings("ignore:The logging capability is deprecated")
+async def test_waking_replays_log_level_and_live_subscriptions(mock_clock: trio.testing.MockClock) -> None:
+    calls: list[tuple[str, str]] = []
+    async with open_supervisor(recording_server(calls), config()) as supervisor:
+        session_id = await open_in_process(supervisor)
+        for request_id, (method, params) in enumerate(
+            [
+                ("logging/setLevel", {"level": "debug"}),
+                ("logging/setLevel", {"level": "error"}),
+                ("resources/subscribe", {"uri": "test://a"}),
+                ("resources/subscribe", {"uri": "test://b"}),
+                ("resources/unsubscribe", {"uri": "test://a"}),
+            ],
+            start=10,
+        ):
+            assert (await post(supervisor, rpc(method, request_id, params), session_id)).status == 200
+        calls.clear()
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        assert (await post(supervisor, rpc("ping", 20), session_id)).status == 200
+        # The woken loop was told the latest level and the one subscription still in force.
+        assert calls == [("level", "error"), ("subscribe", "test://b")]
