@@ -149,18 +149,10 @@ class SupervisorApp:
             return
 
         # POST
-        if "application/json" not in media_types(header(headers, b"content-type")):
-            await send_error(
-                send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
-            )
+        read = await self._read_message(scope, receive, send)
+        if read is None:
             return
-        body = await self._read_body(scope, receive, send)
-        if body is None:
-            return
-        envelope = classify_body(body)
-        if isinstance(envelope, Rejection):
-            await send_error(send, envelope.status, envelope.code, envelope.message, envelope.request_id)
-            return
+        body, envelope = read
         if session_id is None:
             if not envelope.is_initialize:
                 await send_error(
@@ -172,6 +164,27 @@ class SupervisorApp:
         await self._to_session(
             session_id, principal, scope, receive, send, body, envelope.request_id, method=envelope.method
         )
+
+    async def _read_message(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[bytes, Envelope] | None:
+        """A POST's JSON-RPC message: content type, body limits, then what the body is.
+
+        None once the refusal (415, 413, 408, 400) was sent or the client left.
+        """
+        if "application/json" not in media_types(header(scope["headers"], b"content-type")):
+            await send_error(
+                send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
+            )
+            return None
+        body = await self._read_body(scope, receive, send)
+        if body is None:
+            return None
+        envelope = classify_body(body)
+        if isinstance(envelope, Rejection):
+            await send_error(send, envelope.status, envelope.code, envelope.message, envelope.request_id)
+            return None
+        return body, envelope
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body within the size and time limits; None once the refusal was sent."""
@@ -301,23 +314,15 @@ class SupervisorApp:
                 headers=[("Allow", "POST")],
             )
             return
-        if "application/json" not in media_types(header(headers, b"content-type")):
-            await send_error(
-                send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
-            )
-            return
         if not accepts(header(headers, b"accept"), json_response=True, method="POST"):
             await send_error(
                 send, 406, INVALID_REQUEST, "Not Acceptable: Accept must include application/json"
             )
             return
-        body = await self._read_body(scope, receive, send)
-        if body is None:
+        read = await self._read_message(scope, receive, send)
+        if read is None:
             return
-        envelope = classify_body(body)
-        if isinstance(envelope, Rejection):
-            await send_error(send, envelope.status, envelope.code, envelope.message, envelope.request_id)
-            return
+        body, envelope = read
         request_id = envelope.request_id
         ticket = RequestTicket()
         exchange = Exchange(
