@@ -84,7 +84,12 @@ def classify_body(body: bytes) -> Envelope | Rejection:
 
 def valid_session_id(value: str) -> bool:
     """Visible ASCII only and not absurdly long: checked before any lookup or log line."""
-    return 0 < len(value) <= MAX_SESSION_ID_LENGTH and all("\x21" <= c <= "\x7e" for c in value)
+    return (
+        0 < len(value) <= MAX_SESSION_ID_LENGTH
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    )
 
 
 def is_handshake_era(protocol_version: str | None) -> bool:

@@ -55,6 +55,9 @@ def test_session_id_validation() -> None:
     assert not valid_session_id("a" * 257)
     assert not valid_session_id("caf\u00e9")
     assert not valid_session_id("has space")
+    assert not valid_session_id("tab\there")
+    assert not valid_session_id("del\x7f")
+    assert valid_session_id("!~")
 
 
 def test_protocol_era() -> None:
