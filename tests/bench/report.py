@@ -1,0 +1,433 @@
+"""Turn docs/bench-results.json into the ratio tables in docs/benchmarks.md and the PNG plots.
+
+`python -m tests.bench.report [docs]` re-renders from the JSON without measuring again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+START = "<!-- bench:results:start -->"
+END = "<!-- bench:results:end -->"
+LABELS = {
+    "ours-sse": "A ours SSE",
+    "ours-json": "B ours JSON",
+    "sdk-sse": "C SDK SSE",
+    "sdk-json": "D SDK JSON",
+    "floor": "E floor",
+}
+COLORS = {
+    "ours-sse": "#1f5fa8",
+    "ours-json": "#6fa8dc",
+    "sdk-sse": "#c55a11",
+    "sdk-json": "#f4b183",
+    "floor": "#9e9e9e",
+}
+PAIRS = (("SSE", "ours-sse", "sdk-sse"), ("JSON", "ours-json", "sdk-json"))
+
+
+@attrs.frozen
+class Target:
+    """One target of issue 6: a ratio ours/SDK (or an absolute value of ours) against a bound."""
+
+    text: str
+    metric: str
+    bound: float
+    higher_is_better: bool
+    absolute: bool = False  # compare ours' own value, not ours/SDK
+
+    def value(self, medians: dict[str, dict[str, float]], ours: str, sdk: str) -> float:
+        mine = medians.get(ours, {}).get(self.metric, math.nan)
+        if self.absolute:
+            return mine
+        return ratio(mine, medians.get(sdk, {}).get(self.metric, math.nan))
+
+    def met(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        return value >= self.bound if self.higher_is_better else value <= self.bound
+
+
+TARGETS = (
+    Target("session open rate >= 2x SDK", "open_rate", 2.0, True),
+    Target("tools/call c16 throughput >= 1.3x SDK", "c16_rate", 1.3, True),
+    Target("tools/call c64 throughput >= 1.3x SDK", "c64_rate", 1.3, True),
+    Target("tools/call c16 p99 no worse than SDK (<= 1x)", "c16_p99_ms", 1.0, False),
+    Target("tools/call c64 p99 no worse than SDK (<= 1x)", "c64_p99_ms", 1.0, False),
+    Target("RSS per idle session <= 0.75x SDK", "rss_per_session_kib", 0.75, False),
+    Target("DELETE rate >= 1.5x SDK", "delete_rate", 1.5, True),
+    Target("shutdown with all sessions open < 1 s (ours, seconds)", "shutdown_s", 1.0, False, absolute=True),
+    Target(
+        "one call's latency, many vs 10 sessions open <= 1.5x (ours)",
+        "latency_growth",
+        1.5,
+        False,
+        absolute=True,
+    ),
+)
+
+# (metric, heading, unit, format)
+ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("open_rate", "session open (initialize + initialized), c16", "sessions/s", "{:.0f}"),
+    ("c1_rate", "tools/call throughput, c1", "calls/s", "{:.0f}"),
+    ("c16_rate", "tools/call throughput, c16", "calls/s", "{:.0f}"),
+    ("c64_rate", "tools/call throughput, c64", "calls/s", "{:.0f}"),
+    ("c1_p50_ms", "tools/call p50, c1", "ms", "{:.2f}"),
+    ("c1_p99_ms", "tools/call p99, c1", "ms", "{:.2f}"),
+    ("c16_p50_ms", "tools/call p50, c16", "ms", "{:.2f}"),
+    ("c16_p99_ms", "tools/call p99, c16", "ms", "{:.2f}"),
+    ("c64_p50_ms", "tools/call p50, c64", "ms", "{:.2f}"),
+    ("c64_p99_ms", "tools/call p99, c64", "ms", "{:.2f}"),
+    ("rss_per_session_kib", "RSS per idle session", "KiB", "{:.1f}"),
+    ("rss_after_kib", "RSS with all idle sessions open", "KiB", "{:.0f}"),
+    ("latency_few_ms", "one call, 10 sessions open (median)", "ms", "{:.2f}"),
+    ("latency_many_ms", "one call, all idle sessions open (median)", "ms", "{:.2f}"),
+    ("latency_growth", "latency many / 10 sessions", "x", "{:.2f}"),
+    ("bulk_open_rate", "session open while filling up, c16", "sessions/s", "{:.0f}"),
+    ("delete_rate", "DELETE, c16", "sessions/s", "{:.0f}"),
+    ("delete_settle_s", "server busy after the last DELETE answer", "s", "{:.2f}"),
+    ("shutdown_s", "shutdown, SIGTERM to exit, all sessions open", "s", "{:.2f}"),
+    ("c16_server_cpu", "server CPU during c16 calls", "cores", "{:.2f}"),
+    ("c16_gen_cpu", "load generator CPU during c16 calls", "cores", "{:.2f}"),
+    ("errors", "bad responses (all phases)", "count", "{:.0f}"),
+)
+
+
+def ratio(a: float, b: float) -> float:
+    if math.isnan(a) or math.isnan(b) or b == 0:
+        return math.nan
+    return a / b
+
+
+def fmt(value: float, pattern: str = "{:.2f}") -> str:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "timeout"
+    return pattern.format(value)
+
+
+def times(value: float) -> str:
+    """A ratio as '1.23x' ('n/a' when it cannot be formed)."""
+    return "n/a" if math.isnan(value) else f"{value:.2f}x"
+
+
+def label(value: float) -> str:
+    """A bar's value label: whole numbers from 100 up, three significant digits below."""
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "timeout"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def cpus(numbers: Sequence[int]) -> str:
+    return ",".join(str(number) for number in numbers)
+
+
+def spread(rounds: Sequence[dict[str, Any]], server: str, metric: str) -> tuple[float, float]:
+    values = [float(row[metric]) for row in rounds if row["server"] == server and metric in row]
+    return (min(values), max(values)) if values else (math.nan, math.nan)
+
+
+def tables(results: dict[str, Any]) -> str:
+    """The markdown that goes between the markers: header, targets, ratios, medians, headroom."""
+    meta = results["meta"]
+    medians: dict[str, dict[str, float]] = results["medians"]
+    settings = meta["settings"]
+    machine = meta["machine"]
+    servers = [key for key in LABELS if key in medians]
+    get: Callable[[str, str], float] = lambda server, metric: medians.get(server, {}).get(metric, math.nan)  # noqa: E731
+    lines: list[str] = []
+    if meta["mode"] == "quick":
+        lines.append(
+            "> **Provisional: quick mode on a busy machine.** Small counts, short runs, other jobs "
+            "running on the same cores: these numbers are noisy and only show that the harness works. "
+            "The recorded numbers come from a full run (`scripts/bench`) on a quiet machine."
+        )
+        lines.append("")
+    sessions = int(get(servers[0], "sessions_open")) if servers else 0
+    lines.append(
+        f"Run: `{meta['command']}` ({meta['mode']} mode, {settings['rounds']} round(s), median shown), "
+        f"{meta['date']}, {meta['wall_seconds']:.0f} s wall. Idle sessions: {sessions:,}; "
+        f"tools/call windows {settings['call_duration']:g} s after {settings['call_warmup']:g} s warm-up; "
+        f"{settings['open_count']} sessions for the open rate."
+    )
+    lines.append(
+        f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, {machine['memory_gib']} GiB, Linux "
+        f"{machine['kernel']}, Python {machine['python']}; "
+        + ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
+        + f". Servers pinned to CPU {cpus(machine['server_cpus'])}, load generator to CPU "
+        f"{cpus(machine['generator_cpus'])}; load average at start {' '.join(machine['loadavg_at_start'])}."
+    )
+    lines.append("")
+
+    lines.append("#### Targets (issue 6)")
+    lines.append("")
+    lines.append("| target | SSE (A vs C) | JSON (B vs D) | met |")
+    lines.append("| --- | --- | --- | --- |")
+    for target in TARGETS:
+        cells = []
+        verdicts = []
+        for mode, ours, sdk in PAIRS:
+            value = target.value(medians, ours, sdk)
+            cells.append(fmt(value) if target.absolute else times(value))
+            verdicts.append(f"{mode} {'met' if target.met(value) else 'NOT met'}")
+        lines.append(f"| {target.text} | {cells[0]} | {cells[1]} | {', '.join(verdicts)} |")
+    if sessions and sessions < 10_000:
+        lines.append("")
+        lines.append(
+            f"(The 10,000-session targets were measured with {sessions:,} sessions in this run. Shutdown "
+            "time grows with the session count, so its verdict here says little about 10,000.)"
+        )
+    lines.append("")
+
+    lines.append("#### Ratios")
+    lines.append("")
+    lines.append(
+        "| metric | A/C ours/SDK SSE | B/D ours/SDK JSON | A/E ours SSE/floor | B/E ours JSON/floor |"
+    )
+    lines.append("| --- | --- | --- | --- | --- |")
+    for metric, heading, _unit, _pattern in ROWS[:-3]:
+        if metric in ("rss_after_kib", "delete_settle_s"):
+            continue
+        values = [
+            ratio(get("ours-sse", metric), get("sdk-sse", metric)),
+            ratio(get("ours-json", metric), get("sdk-json", metric)),
+            ratio(get("ours-sse", metric), get("floor", metric)),
+            ratio(get("ours-json", metric), get("floor", metric)),
+        ]
+        if metric in ("rss_per_session_kib", "latency_growth", "shutdown_s"):
+            values[2] = values[3] = math.nan  # the floor keeps no sessions: no meaningful ratio
+        lines.append(f"| {heading} | " + " | ".join(times(value) for value in values) + " |")
+    lines.append("")
+
+    lines.append("#### Medians")
+    lines.append("")
+    lines.append("| metric | unit | " + " | ".join(LABELS[key] for key in servers) + " |")
+    lines.append("| --- | --- | " + " | ".join("---" for _ in servers) + " |")
+    for metric, heading, unit, pattern in ROWS:
+        lines.append(
+            f"| {heading} | {unit} | " + " | ".join(fmt(get(key, metric), pattern) for key in servers) + " |"
+        )
+    lines.append("")
+
+    mcp_best = max((get(key, "c16_rate") for key in servers if key != "floor"), default=math.nan)
+    mcp_best64 = max((get(key, "c64_rate") for key in servers if key != "floor"), default=math.nan)
+    floor_rate, floor_gen = get("floor", "c16_rate"), get("floor", "c16_gen_cpu")
+    capacity = ratio(floor_rate, floor_gen)
+    lines.append(
+        "Load generator headroom: the floor's tools/call rate is "
+        f"{times(ratio(floor_rate, mcp_best))} the fastest MCP server's at c16 and "
+        f"{times(ratio(get('floor', 'c64_rate'), mcp_best64))} at c64, with the floor's server using "
+        f"{fmt(get('floor', 'c16_server_cpu'))} of its core (hypercorn's own ceiling) and the load "
+        f"generator {fmt(floor_gen)} of its own. At that cost per call the load generator alone could "
+        f"drive about {fmt(capacity, '{:,.0f}')} calls/s, {times(ratio(capacity, mcp_best))} the fastest "
+        "MCP server's rate: the MCP servers' rates are the servers' limits, not the client's."
+    )
+    lines.append("")
+    lines.append("![ours / SDK against each target](bench-ratios.png)")
+    lines.append("")
+    lines.append("![throughput, latency, open and DELETE rates](bench-throughput.png)")
+    lines.append("")
+    lines.append("![memory per idle session, latency as sessions grow, shutdown](bench-memory.png)")
+    return "\n".join(lines)
+
+
+def update_markdown(path: Path, body: str) -> None:
+    """Replace what lies between the markers in `path` (append the markers if they are missing)."""
+    text = path.read_text() if path.exists() else ""
+    block = f"{START}\n{body}\n{END}"
+    if START in text and END in text:
+        head, _, rest = text.partition(START)
+        _, _, tail = rest.partition(END)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def plots(results: dict[str, Any], out: Path) -> list[Path]:
+    """bench-ratios.png, bench-throughput.png and bench-memory.png; none (and a note) without matplotlib."""
+    try:
+        import matplotlib  # type: ignore[import-not-found,unused-ignore]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        print("matplotlib is not installed: no plots (pip install 'matplotlib>=3.8')", file=sys.stderr)
+        return []
+    medians: dict[str, dict[str, float]] = results["medians"]
+    rounds: list[dict[str, Any]] = results["rounds"]
+    servers = [key for key in LABELS if key in medians]
+    mcp = [key for key in servers if key != "floor"]
+    note = "\n[quick mode: provisional, noisy numbers]" if results["meta"]["mode"] == "quick" else ""
+    sessions = int(medians[servers[0]].get("sessions_open", 0)) if servers else 0
+
+    def bars(
+        axis: Any,
+        shown: Sequence[str],
+        groups: Sequence[str],
+        metrics: Sequence[str],
+        title: str,
+        unit: str,
+    ) -> None:
+        """Grouped bars: one group per metric, one bar per server; median with min-max whiskers."""
+        width = 0.8 / len(shown)
+        for index, server in enumerate(shown):
+            xs = [g + (index - (len(shown) - 1) / 2) * width for g in range(len(groups))]
+            values = [medians[server].get(metric, math.nan) for metric in metrics]
+            lows, highs = [], []
+            for metric, value in zip(metrics, values, strict=True):
+                low, high = spread(rounds, server, metric)
+                finite = math.isfinite(value) and math.isfinite(low) and math.isfinite(high)
+                lows.append(max(0.0, value - low) if finite else 0.0)
+                highs.append(max(0.0, high - value) if finite else 0.0)
+            heights = [value if math.isfinite(value) else 0.0 for value in values]
+            drawn = axis.bar(
+                xs, heights, width, label=LABELS[server], color=COLORS[server], yerr=[lows, highs], capsize=2
+            )
+            axis.bar_label(drawn, labels=[label(value) for value in values], fontsize=7, padding=2)
+        axis.set_xticks(range(len(groups)), list(groups))
+        axis.set_title(title, fontsize=10)
+        axis.set_ylabel(unit)
+        axis.margins(y=0.15)
+        axis.grid(axis="y", alpha=0.3)
+
+    written: list[Path] = []
+
+    # 1. ours/SDK against each target, both modes: the whole verdict in one picture.
+    rows = [target for target in TARGETS if not target.absolute or target.metric == "latency_growth"]
+    figure, axis = plt.subplots(figsize=(10, 0.75 * len(rows) + 1.4))
+    ticks, names = [], []
+    extent = [0.5, 2.0]
+    for row, target in enumerate(reversed(rows)):
+        for offset, (mode, ours, sdk) in zip((0.2, -0.2), PAIRS, strict=True):
+            value = target.value(medians, ours, sdk)
+            y = row + offset
+            shown_value = value if math.isfinite(value) and value > 0 else 1.0
+            extent += [shown_value, target.bound]
+            color = "#2e7d32" if target.met(value) else "#c62828"
+            axis.barh(
+                y, shown_value - 1.0, left=1.0, height=0.36, color=color, alpha=0.85 if mode == "SSE" else 0.5
+            )
+            axis.text(
+                max(shown_value, 1.0, target.bound) * 1.04,
+                y,
+                f"{mode} {times(value)}",
+                va="center",
+                fontsize=8,
+            )
+        axis.plot([target.bound, target.bound], [row - 0.45, row + 0.45], color="black", linewidth=1.5)
+        ticks.append(row)
+        direction = ">=" if target.higher_is_better else "<="
+        what = target.text.split(" >=")[0].split(" <=")[0].split(" no worse")[0]
+        names.append(f"{what}\n(target {direction} {target.bound:g}x)")
+    axis.set_xscale("log")
+    axis.axvline(1.0, color="gray", linewidth=0.8)
+    axis.set_yticks(ticks, names, fontsize=8)
+    axis.set_xlabel("ours / SDK, same mode (latency growth: many / 10 sessions, ours); black tick: target")
+    left, right = min(extent) / 1.5, max(extent) * 2.2
+    axis.set_xlim(left, right)
+    marks = [
+        m for m in (0.1, 0.25, 0.5, 0.75, 1.0, 1.3, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0) if left <= m <= right
+    ]
+    axis.set_xticks(marks, [f"{m:g}x" for m in marks])
+    axis.minorticks_off()
+    axis.set_title(f"Targets of issue 6: green met, red not (dark SSE, light JSON){note}", fontsize=10)
+    axis.grid(axis="x", alpha=0.3, which="both")
+    figure.tight_layout()
+    path = out / "bench-ratios.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    written.append(path)
+
+    # 2. rates and latencies, floor included (it shows the HTTP stack's own ceiling).
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    concurrencies = [f"c{c}" for c in results["meta"]["settings"]["concurrencies"]]
+    bars(
+        axes[0][0],
+        servers,
+        concurrencies,
+        [f"{c}_rate" for c in concurrencies],
+        "tools/call throughput (higher is better)",
+        "calls/s",
+    )
+    bars(
+        axes[0][1],
+        servers,
+        concurrencies,
+        [f"{c}_p99_ms" for c in concurrencies],
+        "tools/call p99 latency (lower is better)",
+        "ms",
+    )
+    axes[0][1].set_yscale("log")
+    bars(axes[1][0], servers, ["c16"], ["open_rate"], "session open: initialize + initialized", "sessions/s")
+    bars(axes[1][1], servers, ["c16"], ["delete_rate"], f"DELETE of {sessions:,} sessions", "sessions/s")
+    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=9)
+    figure.suptitle(f"Rates and latency, median of rounds (whiskers: min-max){note}", fontsize=11)
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    path = out / "bench-throughput.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    written.append(path)
+
+    # 3. sessions at scale (the floor keeps no sessions, so it is left out).
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4.8))
+    bars(
+        axes[0],
+        mcp,
+        ["idle session"],
+        ["rss_per_session_kib"],
+        f"RSS per idle session ({sessions:,} open)",
+        "KiB",
+    )
+    bars(
+        axes[1],
+        mcp,
+        ["10 open", f"{sessions:,} open"],
+        ["latency_few_ms", "latency_many_ms"],
+        "one tools/call, median latency",
+        "ms",
+    )
+    bars(axes[2], mcp, ["SIGTERM to exit"], ["shutdown_s"], f"shutdown with {sessions:,} sessions open", "s")
+    axes[2].axhline(1.0, color="black", linestyle="--", linewidth=0.8)
+    axes[2].annotate("target < 1 s", (0.02, 1.0), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=9)
+    figure.suptitle(f"Sessions at scale: lower is better{note}", fontsize=11)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    path = out / "bench-memory.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    written.append(path)
+    return written
+
+
+def render(results: dict[str, Any], out: Path, *, write_docs: bool = True) -> str:
+    """The markdown tables; with `write_docs`, also into out/benchmarks.md and the plots into out/."""
+    body = tables(results)
+    if write_docs:
+        update_markdown(out / "benchmarks.md", body)
+        for path in plots(results, out):
+            print(f"wrote {path}")
+        print(f"updated {out / 'benchmarks.md'}")
+    return body
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "docs"
+    results = json.loads((out / "bench-results.json").read_text())
+    print(render(results, out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,488 @@
+"""The side-by-side benchmark of issue 6: `scripts/bench [--quick]` (see docs/benchmarks.md).
+
+Five servers, each its own process pinned to CPU 0, serving the same `echo` tool:
+
+  A ours-sse    `python -m supervisor serve tests.bench.bench_server:server` (SSE answers)
+  B ours-json   the same with `--json-response`
+  C sdk-sse     the SDK's `MCPServer.streamable_http_app()` under `hypercorn.trio.serve`
+  D sdk-json    the same with `json_response=True`
+  E floor       a raw ASGI app under hypercorn trio answering every POST with a fixed body
+
+This process is the load generator (pin it to CPU 1: `scripts/bench` does). Each round starts every
+server afresh, one after the other in a rotated order, and measures all of its metrics; the report
+takes the median over rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from tests.bench.client import BadResponse, Connection, McpClient, free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+SERVER_CPU = "0"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MAX_ERRORS = 50
+
+
+@attrs.frozen
+class Settings:
+    mode: str
+    rounds: int
+    open_count: int
+    call_warmup: float
+    call_duration: float
+    concurrencies: tuple[int, ...]
+    idle_sessions: int
+    few_sessions: int
+    latency_calls: int
+    concurrency: int
+    shutdown_timeout: float
+
+
+QUICK = Settings(
+    mode="quick",
+    rounds=2,
+    open_count=150,
+    call_warmup=0.3,
+    call_duration=1.0,
+    concurrencies=(1, 16, 64),
+    idle_sessions=600,
+    few_sessions=10,
+    latency_calls=40,
+    concurrency=16,
+    shutdown_timeout=30.0,
+)
+FULL = Settings(
+    mode="full",
+    rounds=3,
+    open_count=600,
+    call_warmup=1.0,
+    call_duration=3.0,
+    concurrencies=(1, 16, 64),
+    idle_sessions=10_000,
+    few_sessions=10,
+    latency_calls=100,
+    concurrency=16,
+    shutdown_timeout=60.0,
+)
+
+
+@attrs.frozen
+class ServerSpec:
+    key: str
+    label: str
+    family: str  # "ours", "sdk" or "floor"
+    mode: str  # "sse", "json" or "-"
+    argv: Callable[[str], list[str]]
+
+    @property
+    def check_echo(self) -> bool:
+        return self.family != "floor"
+
+
+PYTHON = sys.executable
+OURS_FLAGS = ["--idle-timeout", "0", "--max-sessions", "0", "--max-requests-per-session", "0"]
+SERVERS = (
+    ServerSpec(
+        "ours-sse",
+        "A ours SSE",
+        "ours",
+        "sse",
+        lambda bind: [
+            PYTHON,
+            *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
+            *OURS_FLAGS,
+            *("--log-level", "warning"),
+        ],
+    ),
+    ServerSpec(
+        "ours-json",
+        "B ours JSON",
+        "ours",
+        "json",
+        lambda bind: [
+            PYTHON,
+            *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
+            *OURS_FLAGS,
+            *("--json-response", "--log-level", "warning"),
+        ],
+    ),
+    ServerSpec(
+        "sdk-sse",
+        "C SDK SSE",
+        "sdk",
+        "sse",
+        lambda bind: [PYTHON, "-m", "tests.bench.sdk_app", "--bind", bind],
+    ),
+    ServerSpec(
+        "sdk-json",
+        "D SDK JSON",
+        "sdk",
+        "json",
+        lambda bind: [PYTHON, "-m", "tests.bench.sdk_app", "--bind", bind, "--json-response"],
+    ),
+    ServerSpec(
+        "floor", "E floor", "floor", "-", lambda bind: [PYTHON, "-m", "tests.bench.floor_app", "--bind", bind]
+    ),
+)
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a process in KiB, from /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+@attrs.define
+class Errors:
+    count: int = 0
+    sample: str = ""
+
+    def add(self, error: BadResponse) -> None:
+        self.count += 1
+        if not self.sample:
+            self.sample = str(error)[:300]
+        if self.count > MAX_ERRORS:
+            raise RuntimeError(f"more than {MAX_ERRORS} bad responses; first: {self.sample}")
+
+
+@attrs.define
+class Bench:
+    """One server process under measurement, and the load generator's clients for it."""
+
+    spec: ServerSpec
+    settings: Settings
+    port: int
+    process: trio.Process
+    errors: Errors = attrs.field(factory=Errors)
+    clients: list[McpClient] = attrs.field(factory=list)
+
+    def client(self, index: int) -> McpClient:
+        while len(self.clients) <= index:
+            self.clients.append(McpClient(Connection(HOST, self.port), check_echo=self.spec.check_echo))
+        return self.clients[index]
+
+    async def fan_out(
+        self, workers: int, job: Callable[[McpClient, int], Awaitable[None]], count: int
+    ) -> float:
+        """Run `job(client, i)` for i in range(count) on `workers` connections; returns elapsed seconds."""
+        indices: Iterator[int] = iter(range(count))
+
+        async def worker(client: McpClient) -> None:
+            for index in indices:
+                try:
+                    await job(client, index)
+                except BadResponse as error:
+                    self.errors.add(error)
+
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for n in range(workers):
+                nursery.start_soon(worker, self.client(n))
+        return time.perf_counter() - start
+
+    async def open_sessions(self, count: int, workers: int) -> tuple[list[bytes], float]:
+        sessions: list[bytes] = []
+
+        async def job(client: McpClient, _: int) -> None:
+            sessions.append(await client.open_session())
+
+        elapsed = await self.fan_out(workers, job, count)
+        return sessions, elapsed
+
+    async def delete_sessions(self, sessions: list[bytes], workers: int) -> float:
+        async def job(client: McpClient, index: int) -> None:
+            await client.delete_session(sessions[index])
+
+        return await self.fan_out(workers, job, len(sessions))
+
+    async def calls(self, concurrency: int) -> dict[str, float]:
+        """tools/call throughput and latency with `concurrency` sessions, each on its own connection."""
+        settings = self.settings
+        sessions, _ = await self.open_sessions(concurrency, min(concurrency, settings.concurrency))
+        if len(sessions) != concurrency:
+            raise RuntimeError(f"opened {len(sessions)} of the {concurrency} sessions: {self.errors.sample}")
+        latencies: list[float] = []
+        start = time.perf_counter() + settings.call_warmup
+        end = start + settings.call_duration
+        cpu: dict[str, float] = {}
+
+        async def worker(client: McpClient, session: bytes) -> None:
+            # Calls go on back to back until the window closes; a call counts (and its latency is
+            # sampled) when it completes inside the window, whenever it began.
+            while time.perf_counter() < end:
+                began = time.perf_counter()
+                try:
+                    await client.call_echo(session)
+                except BadResponse as error:
+                    self.errors.add(error)
+                    continue
+                done = time.perf_counter()
+                if start <= done <= end:
+                    latencies.append(done - began)
+
+        async def meter() -> None:
+            """CPU seconds of the load generator and of the server over the window."""
+            await trio.sleep(max(0.0, start - time.perf_counter()))
+            generator, server = cpu_seconds(), cpu_seconds(self.process.pid)
+            await trio.sleep(max(0.0, end - time.perf_counter()))
+            cpu["gen"] = (cpu_seconds() - generator) / settings.call_duration
+            cpu["server"] = (cpu_seconds(self.process.pid) - server) / settings.call_duration
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(meter)
+            for n, session in enumerate(sessions):
+                nursery.start_soon(worker, self.client(n), session)
+        await self.delete_sessions(sessions, min(concurrency, settings.concurrency))
+        latencies.sort()
+        return {
+            "rate": len(latencies) / settings.call_duration,
+            "p50_ms": percentile(latencies, 0.50) * 1000,
+            "p99_ms": percentile(latencies, 0.99) * 1000,
+            "gen_cpu": cpu["gen"],
+            "server_cpu": cpu["server"],
+        }
+
+    async def one_call_latency(self, session: bytes) -> float:
+        """Median milliseconds of sequential tools/calls on one session (after a few unmeasured)."""
+        client = self.client(0)
+        timings: list[float] = []
+        for n in range(5 + self.settings.latency_calls):
+            began = time.perf_counter()
+            try:
+                await client.call_echo(session)
+            except BadResponse as error:
+                self.errors.add(error)
+                continue
+            if n >= 5:
+                timings.append(time.perf_counter() - began)
+        return statistics.median(timings) * 1000 if timings else math.nan
+
+    async def settle(self, window: float = 0.2, quiet: float = 0.1, timeout: float = 30.0) -> float:
+        """Wait until the server's CPU use over `window` is at most `quiet` of a core (work a previous
+        phase left behind, such as deferred session teardown, must not run inside the next one);
+        returns the seconds it took beyond one quiet window."""
+        began = time.perf_counter()
+        while time.perf_counter() - began < timeout:
+            before = cpu_seconds(self.process.pid)
+            await trio.sleep(window)
+            if (cpu_seconds(self.process.pid) - before) / window <= quiet:
+                break
+        return max(0.0, time.perf_counter() - began - window)
+
+    async def shutdown_seconds(self) -> tuple[float, int | None]:
+        """SIGTERM to process exit; the clients' idle keep-alive connections stay open meanwhile."""
+        began = time.perf_counter()
+        self.process.send_signal(signal.SIGTERM)
+        with trio.move_on_after(self.settings.shutdown_timeout):
+            await self.process.wait()
+            return time.perf_counter() - began, self.process.returncode
+        self.process.kill()
+        await self.process.wait()
+        return float("inf"), None
+
+    def close_clients(self) -> None:
+        for client in self.clients:
+            client.connection.close()
+
+
+async def measure(spec: ServerSpec, settings: Settings, logs: Path, round_index: int) -> dict[str, Any]:
+    """Start one server afresh, take every metric, stop it with SIGTERM (timed)."""
+    port = free_port(HOST)
+    bind = f"{HOST}:{port}"
+    argv = ["taskset", "-c", SERVER_CPU, *spec.argv(bind)]
+    log = (logs / f"{spec.key}-round{round_index}.log").open("wb")
+    process = await trio.lowlevel.open_process(argv, cwd=str(ROOT), stdout=log, stderr=log)
+    bench = Bench(spec, settings, port, process)
+    result: dict[str, Any] = {"server": spec.key, "round": round_index}
+    try:
+        await wait_for_port(HOST, port, 30.0, lambda: process.poll() is None)
+        # warm-up: imports, first-call paths, connection setup
+        warm, _ = await bench.open_sessions(settings.concurrency, settings.concurrency)
+        await bench.one_call_latency(warm[0])
+        await bench.delete_sessions(warm, settings.concurrency)
+
+        # memory first, while the heap holds nothing freed by earlier phases for new sessions to reuse
+        few, _ = await bench.open_sessions(settings.few_sessions, settings.few_sessions)
+        await bench.settle()
+        rss_before = rss_kib(process.pid)
+        result["latency_few_ms"] = await bench.one_call_latency(few[0])
+        more, elapsed = await bench.open_sessions(settings.idle_sessions - len(few), settings.concurrency)
+        result["bulk_open_rate"] = len(more) / elapsed
+        result["fill_settle_s"] = await bench.settle()
+        rss_after = rss_kib(process.pid)
+        result["latency_many_ms"] = await bench.one_call_latency(few[0])
+        opened = len(few) + len(more)
+        result["sessions_open"] = opened
+        result["rss_before_kib"] = rss_before
+        result["rss_after_kib"] = rss_after
+        result["rss_per_session_kib"] = (rss_after - rss_before) / max(1, len(more))
+        result["latency_growth"] = result["latency_many_ms"] / result["latency_few_ms"]
+
+        await bench.settle()
+        everything = few + more
+        elapsed = await bench.delete_sessions(everything, settings.concurrency)
+        result["delete_rate"] = len(everything) / elapsed
+        result["delete_settle_s"] = await bench.settle()
+
+        sessions, elapsed = await bench.open_sessions(settings.open_count, settings.concurrency)
+        result["open_rate"] = len(sessions) / elapsed
+        await bench.delete_sessions(sessions, settings.concurrency)
+
+        for concurrency in settings.concurrencies:
+            await bench.settle()
+            for name, value in (await bench.calls(concurrency)).items():
+                result[f"c{concurrency}_{name}"] = value
+
+        reopened, _ = await bench.open_sessions(settings.idle_sessions, settings.concurrency)
+        await bench.settle()
+        result["shutdown_sessions"] = len(reopened)
+        result["shutdown_s"], result["exit_code"] = await bench.shutdown_seconds()
+    finally:
+        bench.close_clients()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        log.close()
+    result["errors"] = bench.errors.count
+    result["error_sample"] = bench.errors.sample
+    return result
+
+
+def machine_facts() -> dict[str, Any]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    versions = {name: metadata.version(name) for name in ("mcp", "trio", "hypercorn", "h11", "anyio")}
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "generator_cpus": sorted(os.sched_getaffinity(0)),
+        "server_cpus": [int(SERVER_CPU)],
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+async def run_all(settings: Settings, specs: Sequence[ServerSpec], logs: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for round_index in range(settings.rounds):
+        order = [specs[(round_index + k) % len(specs)] for k in range(len(specs))]
+        for spec in order:
+            began = time.monotonic()
+            print(f"round {round_index + 1}/{settings.rounds}: {spec.label} ...", end="", flush=True)
+            row = await measure(spec, settings, logs, round_index)
+            rows.append(row)
+            print(
+                f" {time.monotonic() - began:.1f}s  open {row['open_rate']:.0f}/s"
+                f"  c16 {row['c16_rate']:.0f}/s  rss/session {row['rss_per_session_kib']:.1f} KiB"
+                f"  delete {row['delete_rate']:.0f}/s  shutdown {row['shutdown_s']:.2f}s"
+                f"  errors {row['errors']}",
+                flush=True,
+            )
+    return rows
+
+
+def medians(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for server in dict.fromkeys(row["server"] for row in rows):
+        mine = [row for row in rows if row["server"] == server]
+        keys = [k for k, v in mine[0].items() if isinstance(v, int | float) and k != "round"]
+        out[server] = {key: statistics.median(float(row[key]) for row in mine) for key in keys}
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, short runs (noisy; ~2 min)")
+    parser.add_argument("--rounds", type=int, default=None, help="override the number of rounds")
+    parser.add_argument("--sessions", type=int, default=None, help="override the idle-session count")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated server keys (ours-sse,ours-json,sdk-sse,sdk-json,floor)"
+    )
+    parser.add_argument("--out", default=str(ROOT / "docs"), help="where results, table and plots go")
+    parser.add_argument("--no-docs", action="store_true", help="write the JSON only (no markdown, no plots)")
+    options = parser.parse_args(argv)
+    settings = QUICK if options.quick else FULL
+    if options.rounds is not None:
+        settings = attrs.evolve(settings, rounds=options.rounds)
+    if options.sessions is not None:
+        settings = attrs.evolve(settings, idle_sessions=options.sessions)
+    specs: tuple[ServerSpec, ...] = SERVERS
+    if options.only:
+        wanted = options.only.split(",")
+        specs = tuple(spec for spec in SERVERS if spec.key in wanted)
+    if sorted(os.sched_getaffinity(0)) == [int(SERVER_CPU)]:
+        print("warning: the load generator shares CPU 0 with the servers", file=sys.stderr)
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="mcp-bench-"))
+    print(f"benchmark ({settings.mode}): {settings.rounds} round(s), server logs in {logs}", flush=True)
+    began = time.monotonic()
+    rows = trio.run(run_all, settings, specs, logs)
+    results = {
+        "meta": {
+            "mode": settings.mode,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "scripts/bench " + shlex.join(sys.argv[1:] if argv is None else list(argv)),
+            "wall_seconds": round(time.monotonic() - began, 1),
+            "machine": machine_facts(),
+            "settings": attrs.asdict(settings),
+            "servers": {spec.key: {"label": spec.label, "argv": spec.argv(f"{HOST}:PORT")} for spec in specs},
+        },
+        "rounds": rows,
+        "medians": medians(rows),
+    }
+    results_path = out / "bench-results.json"
+    results_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"wrote {results_path}")
+    from tests.bench import report
+
+    print(report.render(results, out, write_docs=not options.no_docs))
+    return 1 if any(row["errors"] for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
