@@ -324,14 +324,8 @@ class SupervisorApp:
             return
         body, envelope = read
         request_id = envelope.request_id
-        ticket = RequestTicket()
-        exchange = Exchange(
-            body,
-            send,
-            send_timeout=self._config.send_timeout,
-            retry_after=self._config.retry_after,
-            ticket=ticket,
-        )
+        exchange = self._exchange(body, send)
+        ticket = exchange.ticket
         message = ServeRequest(scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket)
         if not self._supervisor.submit_stateless(message):
             await _send_unavailable(send, "Server is shutting down", request_id, self._config.retry_after)
@@ -386,14 +380,8 @@ class SupervisorApp:
                 headers=[("Retry-After", str(self._config.retry_after))],
             )
             return None, False
-        ticket = RequestTicket(is_stream=is_stream)
-        exchange = Exchange(
-            body,
-            send,
-            send_timeout=self._config.send_timeout,
-            retry_after=self._config.retry_after,
-            ticket=ticket,
-        )
+        exchange = self._exchange(body, send, is_stream=is_stream)
+        ticket = exchange.ticket
         message = ServeRequest(
             scope,
             exchange.receive,
@@ -416,6 +404,16 @@ class SupervisorApp:
         if not timed_out:
             await self._complete(exchange, actor, request_id)
         return exchange, timed_out
+
+    def _exchange(self, body: bytes, send: Send, *, is_stream: bool = False) -> Exchange:
+        """A fresh ticket and the exchange that carries one request's traffic."""
+        return Exchange(
+            body,
+            send,
+            send_timeout=self._config.send_timeout,
+            retry_after=self._config.retry_after,
+            ticket=RequestTicket(is_stream=is_stream),
+        )
 
     async def _await_ticket(self, exchange: Exchange, receive: Receive, timeout: float | None) -> bool:
         """Wait for the serving task while watching for the client to leave; True if `timeout` ran out."""
