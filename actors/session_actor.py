@@ -438,8 +438,14 @@ class SessionActor:
         except* Exception:
             # The SDK can raise a group (its own task group) when the loop dies under a request;
             # a Cancelled in the same group still propagates.
-            self.log.exception("transport raised while serving a request")
-            outcome = RequestOutcome.FAILED
+            if accepts_requests(self._state):
+                self.log.exception("transport raised while serving a request")
+                outcome = RequestOutcome.FAILED
+            else:
+                # The session is closing and its loop went away under the request: that is
+                # the close's doing, answered as such, not a failure of the request.
+                self.log.debug("transport gave up on a request while the session closed")
+                outcome = RequestOutcome.ABORTED
         finally:
             ticket.finish(outcome)
             if self._streams is not None:

@@ -324,7 +324,7 @@ class SupervisorApp:
             return
         body, envelope = read
         request_id = envelope.request_id
-        exchange = self._exchange(body, send)
+        exchange = self._exchange(body, send, request_id=request_id)
         ticket = exchange.ticket
         message = ServeRequest(scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket)
         if not self._supervisor.submit_stateless(message):
@@ -380,7 +380,7 @@ class SupervisorApp:
                 headers=[("Retry-After", str(self._config.retry_after))],
             )
             return None, False
-        exchange = self._exchange(body, send, is_stream=is_stream)
+        exchange = self._exchange(body, send, is_stream=is_stream, request_id=request_id)
         ticket = exchange.ticket
         message = ServeRequest(
             scope,
@@ -405,7 +405,9 @@ class SupervisorApp:
             await self._complete(exchange, actor, request_id)
         return exchange, timed_out
 
-    def _exchange(self, body: bytes, send: Send, *, is_stream: bool = False) -> Exchange:
+    def _exchange(
+        self, body: bytes, send: Send, *, is_stream: bool = False, request_id: RequestId | None = None
+    ) -> Exchange:
         """A fresh ticket and the exchange that carries one request's traffic."""
         return Exchange(
             body,
@@ -413,6 +415,7 @@ class SupervisorApp:
             send_timeout=self._config.send_timeout,
             retry_after=self._config.retry_after,
             ticket=RequestTicket(is_stream=is_stream),
+            request_id=request_id,
         )
 
     async def _await_ticket(self, exchange: Exchange, receive: Receive, timeout: float | None) -> bool:

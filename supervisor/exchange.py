@@ -9,6 +9,7 @@ error event after SSE headers, and always a proper end of body.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import trio
@@ -22,7 +23,14 @@ class Exchange:
     """Replay receive, tracked and shielded send, and the fallback answer for one request."""
 
     def __init__(
-        self, body: bytes, send: Send, *, send_timeout: float, retry_after: int, ticket: RequestTicket
+        self,
+        body: bytes,
+        send: Send,
+        *,
+        send_timeout: float,
+        retry_after: int,
+        ticket: RequestTicket,
+        request_id: Any = None,
     ) -> None:
         self._body: bytes | None = body
         self._send = send
@@ -33,6 +41,10 @@ class Exchange:
         self.status: int | None = None
         self.is_sse = False
         self.complete = False
+        self.answered = False
+        """An SSE event carrying the request's own response (result or error) went out."""
+        self._request_id = request_id
+        self._held: Message | None = None
 
     @property
     def started(self) -> bool:
@@ -60,10 +72,31 @@ class Exchange:
             for name, value in message.get("headers", ()):
                 if bytes(name).lower() == b"content-type" and bytes(value).startswith(b"text/event-stream"):
                     self.is_sse = True
-        elif kind == "http.response.body" and not message.get("more_body", False):
-            # Marked before sending: hypercorn may report the (normal) disconnect that follows a
-            # completed response to the watcher while this send is still being awaited.
-            self.complete = True
+            if self.status >= 500 and not self.is_sse and self._request_id is not None:
+                # The SDK answers a request its loop could not take with `"id": null`: hold the
+                # headers so the body can name the request (its length may change).
+                self._held = message
+                return
+        elif kind == "http.response.body":
+            chunk = bytes(message.get("body", b""))
+            if self.is_sse and not self.answered and b'"id"' in chunk:
+                self.answered = _carries_response(chunk)
+            if not message.get("more_body", False):
+                # Marked before sending: hypercorn may report the (normal) disconnect that follows
+                # a completed response to the watcher while this send is still being awaited.
+                self.complete = True
+            if self._held is not None:
+                held, self._held = self._held, None
+                body = _with_request_id(chunk, self._request_id)
+                headers = [
+                    (n, v) for n, v in held.get("headers", ()) if bytes(n).lower() != b"content-length"
+                ]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await self._forward({**held, "headers": headers})
+                message = {**message, "body": body}
+        await self._forward(message)
+
+    async def _forward(self, message: Message) -> None:
         with trio.move_on_after(self._send_timeout, shield=True) as scope:
             await self._send(message)
         if scope.cancelled_caught:
@@ -91,11 +124,15 @@ class Exchange:
         """Complete whatever the client has not got yet; nothing if the answer was complete."""
         if self.complete or self.disconnected.is_set():
             return
+        if self._held is not None:
+            # Headers held back but never sent: the client has seen nothing yet.
+            self._held = None
+            self.status = None
         if not self.started:
             retry = (("Retry-After", str(self._retry_after)),) if status == 503 else ()
             await send_error(self.send, status, code, message, request_id, retry)
             return
-        if self.is_sse and request_id is not None:
+        if self.is_sse and request_id is not None and not self.answered:
             await self.send(
                 {
                     "type": "http.response.body",
@@ -104,3 +141,28 @@ class Exchange:
                 }
             )
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _carries_response(chunk: bytes) -> bool:
+    """Whether an SSE chunk holds a JSON-RPC response (result or error), not a request or notice."""
+    for line in chunk.splitlines():
+        if line.startswith(b"data:"):
+            try:
+                data = json.loads(line[5:])
+            except ValueError:
+                continue
+            if isinstance(data, dict) and "id" in data and ("result" in data or "error" in data):
+                return True
+    return False
+
+
+def _with_request_id(body: bytes, request_id: Any) -> bytes:
+    """A JSON-RPC error body with `"id": null` given the request's id; anything else unchanged."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, dict) and data.get("id", 0) is None and "error" in data:
+        data["id"] = request_id
+        return json.dumps(data, separators=(",", ":")).encode()
+    return body
