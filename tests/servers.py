@@ -72,6 +72,14 @@ def build_server(gate: Gate | None = None) -> MCPServer:
         return params.client_info.name if params is not None else "unknown"
 
     @server.tool()
+    async def stubborn(seconds: float) -> str:
+        """Work that ignores cancellation for a while (shielded)."""
+        gate.entered.set()
+        with trio.CancelScope(shield=True):
+            await trio.sleep(seconds)
+        return "done"
+
+    @server.tool()
     def explode() -> str:
         raise RuntimeError("tool failure")
 
