@@ -30,6 +30,7 @@ from starlette.types import Message, Scope, Send
 from actors.faults import FaultPoint, FaultSink, ToolCallTap
 from actors.log import SessionLog
 from actors.messages import RequestTicket, ServeRequest
+from actors.polling import PollingTransport
 from actors.reasons import CloseReason, CloseStep, RequestOutcome
 from actors.state import ActorEvent, ActorState, accepts_requests, next_state
 
@@ -90,7 +91,9 @@ class Admission(enum.Enum):
 
 
 def _transport_for(session_id: str, options: TransportOptions) -> StreamableHTTPServerTransport:
-    return StreamableHTTPServerTransport(
+    # Resumable streams allow SSE polling, whose close must not lose the priming event.
+    kind = StreamableHTTPServerTransport if options.event_store is None else PollingTransport
+    return kind(
         mcp_session_id=session_id,
         is_json_response_enabled=options.json_response,
         event_store=options.event_store,
@@ -459,8 +462,16 @@ class SessionActor:
             if not accepts_requests(self._state):
                 # Closing began at the fault point: the loop may be gone already.
                 return RequestOutcome.REJECTED
-        assert self.transport is not None, "requests are spawned only while awake"
-        await self.transport.handle_request(message.scope, message.receive, send)
+        transport = self.transport
+        assert transport is not None, "requests are spawned only while awake"
+        if isinstance(transport, PollingTransport) and message.request_id is not None:
+            try:
+                watched = transport.watch(message.request_id, send)
+                await transport.handle_request(message.scope, message.receive, watched)
+            finally:
+                transport.unwatch(message.request_id)
+        else:
+            await transport.handle_request(message.scope, message.receive, send)
         return RequestOutcome.COMPLETED
 
     async def _cancel_in_loop(self, message: ServeRequest) -> None:

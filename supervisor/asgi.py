@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from mcp.server.transport_security import TransportSecurityMiddleware
-from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
@@ -116,15 +115,10 @@ class SupervisorApp:
 
         headers = scope["headers"]
         version = header(headers, VERSION_HEADER)
-        if version is not None and version not in SUPPORTED_PROTOCOL_VERSIONS:
-            await send_error(
-                send,
-                400,
-                INVALID_REQUEST,
-                "Bad Request: Unsupported protocol version "
-                f"(supported: {', '.join(SUPPORTED_PROTOCOL_VERSIONS)})",
-            )
-            return
+        # As in the SDK's manager: only the handshake-era versions (or none) mean sessions. Every
+        # other value, unknown ones included, goes to the SDK's 2026-07-28 entry, whose request
+        # ladder answers an unknown version with UnsupportedProtocolVersionError (-32022, 400)
+        # naming the supported versions and the request's id.
         if not is_handshake_era(version):
             await self._stateless(scope, receive, send)
             return
@@ -249,6 +243,7 @@ class SupervisorApp:
                 envelope.request_id,
                 method=envelope.method,
                 timeout=self._config.open_timeout,
+                opening=True,
             )
             if exchange is None:
                 return
@@ -359,6 +354,7 @@ class SupervisorApp:
         is_stream: bool = False,
         method: str | None = None,
         timeout: float | None = None,
+        opening: bool = False,
     ) -> tuple[Exchange | None, bool]:
         """Hand the request to the actor, wait for it, and complete its answer.
 
@@ -380,7 +376,7 @@ class SupervisorApp:
                 headers=[("Retry-After", str(self._config.retry_after))],
             )
             return None, False
-        exchange = self._exchange(body, send, is_stream=is_stream, request_id=request_id)
+        exchange = self._exchange(body, send, is_stream=is_stream, request_id=request_id, opening=opening)
         ticket = exchange.ticket
         message = ServeRequest(
             scope,
@@ -406,9 +402,19 @@ class SupervisorApp:
         return exchange, timed_out
 
     def _exchange(
-        self, body: bytes, send: Send, *, is_stream: bool = False, request_id: RequestId | None = None
+        self,
+        body: bytes,
+        send: Send,
+        *,
+        is_stream: bool = False,
+        request_id: RequestId | None = None,
+        opening: bool = False,
     ) -> Exchange:
-        """A fresh ticket and the exchange that carries one request's traffic."""
+        """A fresh ticket and the exchange that carries one request's traffic.
+
+        The opening initialize is served to its end even if its client leaves (a client may read
+        just the priming event and go): the session it makes stays usable, as with the SDK.
+        """
         return Exchange(
             body,
             send,
@@ -416,6 +422,7 @@ class SupervisorApp:
             retry_after=self._config.retry_after,
             ticket=RequestTicket(is_stream=is_stream),
             request_id=request_id,
+            finish_if_client_leaves=opening,
         )
 
     async def _await_ticket(self, exchange: Exchange, receive: Receive, timeout: float | None) -> bool:

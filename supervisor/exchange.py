@@ -31,6 +31,7 @@ class Exchange:
         retry_after: int,
         ticket: RequestTicket,
         request_id: Any = None,
+        finish_if_client_leaves: bool = False,
     ) -> None:
         self._body: bytes | None = body
         self._send = send
@@ -45,6 +46,9 @@ class Exchange:
         """An SSE event carrying the request's own response (result or error) went out."""
         self._request_id = request_id
         self._held: Message | None = None
+        self._finish_if_client_leaves = finish_if_client_leaves
+        """Serve the request to its end even without a reader (the opening initialize: the
+        session it creates stays valid, and with an event store its answer can be resumed)."""
 
     @property
     def started(self) -> bool:
@@ -103,9 +107,10 @@ class Exchange:
             self.client_left()
 
     def client_left(self) -> None:
-        """The client is gone: stop whatever serves this request."""
+        """The client is gone: stop whatever serves this request, unless it must finish."""
         self.disconnected.set()
-        self.ticket.cancel_scope.cancel()
+        if not self._finish_if_client_leaves:
+            self.ticket.cancel_scope.cancel()
 
     async def watch_client(self, receive: Receive) -> None:
         """Read the real `receive` until the client leaves before the answer was complete.

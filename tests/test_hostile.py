@@ -44,13 +44,15 @@ CASES = [
     Case("empty accept", "POST", rpc("ping"), {"accept": ""}, 406, -32600),
     Case("accept without SSE", "POST", rpc("ping"), {"accept": "application/json"}, 406, -32600),
     Case("GET accepting only JSON", "GET", None, {"accept": "application/json"}, 406, -32600),
+    # An unknown version goes to the SDK's 2026-07-28 request ladder, as in the SDK's manager;
+    # a body without the per-request _meta envelope is rejected there first.
     Case(
         "unsupported protocol version",
         "POST",
         rpc("ping"),
         {"mcp-protocol-version": "1999-01-01"},
         400,
-        -32600,
+        -32602,
     ),
     Case("overlong session id", "POST", rpc("ping"), {"mcp-session-id": "a" * 300}, 400, -32600),
     Case("session id with a space", "POST", rpc("ping"), {"mcp-session-id": "ab cd"}, 400, -32600),
