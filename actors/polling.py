@@ -31,9 +31,9 @@ class PollingTransport(StreamableHTTPServerTransport):
 
         async def send_then_release(message: Message) -> None:
             await send(message)
-            if key in self._unwritten and message["type"] == "http.response.body" and message.get("body"):
-                if self._unwritten.pop(key):
-                    super(PollingTransport, self).close_sse_stream(key)
+            first_bytes = message["type"] == "http.response.body" and bool(message.get("body"))
+            if first_bytes and key in self._unwritten and self._unwritten.pop(key):
+                super(PollingTransport, self).close_sse_stream(key)
 
         return send_then_release
 

@@ -131,7 +131,14 @@ class SessionActor:
         "transport",
     )
 
-    def __init__(self, session_id: str, settings: ActorSettings, *, principal: object = None) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        settings: ActorSettings,
+        *,
+        principal: object = None,
+        dormant_with: bytes | None = None,
+    ) -> None:
         self.session_id = session_id
         self.principal = principal
         self._settings = settings
@@ -139,8 +146,10 @@ class SessionActor:
         self.close_reason: CloseReason | None = None
         self.close_steps: list[CloseStep] = []
         """What closing has done so far, in order: observable close ordering."""
-        self.transport: StreamableHTTPServerTransport | None = _transport_for(session_id, settings.transport)
-        """The SDK transport while awake; None while hibernating."""
+        self.transport: StreamableHTTPServerTransport | None = (
+            _transport_for(session_id, settings.transport) if dormant_with is None else None
+        )
+        """The SDK transport while awake; None while hibernating (or born dormant)."""
         self._wake: ServeRequest | None = None
         """The request that woke a hibernating actor, until it is spawned."""
         self._mailbox_send, self._mailbox_receive = trio.open_memory_channel[ServeRequest](
@@ -165,7 +174,9 @@ class SessionActor:
         self.created_at = trio.current_time()
         self._last_active = self.created_at
         """When the last request finished (or the actor started): idle and hibernation count from it."""
-        self._handshake: dict[str, bytes] | None = None
+        self._handshake: dict[str, bytes] | None = (
+            None if dormant_with is None else {"initialize": dormant_with, "initialized": _INITIALIZED}
+        )
         """With hibernation on: what to replay on waking, in order (see `_remember`)."""
 
     @property
@@ -255,6 +266,12 @@ class SessionActor:
             # Nothing to wait for: end the streams now as well.
             self._end_streams()
 
+    def touch(self) -> None:
+        """Something for this session was handled without waking it: restart its idle countdown."""
+        if self._requests is None and accepts_requests(self._state) and not self.queued:
+            self._last_active = trio.current_time()
+            self._mailbox_scope.deadline = self._idle_deadline()
+
     def kill(self) -> None:
         """Hard cancellation: no drain. Every in-flight request is answered by its ASGI handler."""
         if self._state is ActorState.CLOSED:
@@ -273,10 +290,18 @@ class SessionActor:
         """
         try:
             with self._life_scope:
-                while await self._awake(task_status):
+                dormant = self.transport is None
+                if dormant:
+                    # Born dormant (quick open): running at once, with nothing to run yet.
+                    self._state = next_state(self._state, ActorEvent.STARTED)
+                    task_status.started()
                     task_status = trio.TASK_STATUS_IGNORED
-                    if not await self._dormant():
+                    self.ready.set()
+                while not dormant or await self._dormant():
+                    if not await self._awake(task_status):
                         break
+                    task_status = trio.TASK_STATUS_IGNORED
+                    dormant = True
         except Exception:
             # Whatever broke, it breaks this session only.
             self.log.exception("actor failed")

@@ -35,6 +35,7 @@ from supervisor.envelope import (
 from supervisor.exchange import Exchange
 from supervisor.metrics import CONTENT_TYPE, metrics_registry, render
 from supervisor.principal import Principal, principal_of
+from supervisor.quick_open import InitializeAnswers, send_accepted, send_initialize_answer
 from supervisor.responses import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, send_error
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class SupervisorApp:
         self._supervisor = supervisor
         self._config = supervisor.config
         self._registry: CollectorRegistry | None = None
+        self._quick = InitializeAnswers() if supervisor.quick_open else None
+        """The server's own initialize answers, when new sessions may be born dormant."""
         security = self._config.security
         self._security = (
             TransportSecurityMiddleware(security)
@@ -222,7 +225,8 @@ class SupervisorApp:
         """A new session: admit it (or 503), serve its initialize within the open timeout."""
         from supervisor.core import OpenRefusal
 
-        opened = await self._supervisor.open_session(principal)
+        quick = self._quick.lookup(body) if self._quick is not None else None
+        opened = await self._supervisor.open_session(principal, dormant_with=body if quick else None)
         if isinstance(opened, OpenRefusal):
             await _send_unavailable(send, opened.value, envelope.request_id, self._config.retry_after)
             return
@@ -230,6 +234,11 @@ class SupervisorApp:
         if actor.state is not ActorState.RUNNING:
             await _send_unavailable(
                 send, "Session could not be started", envelope.request_id, self._config.retry_after
+            )
+            return
+        if quick is not None:
+            await send_initialize_answer(
+                send, actor.session_id, envelope.request_id, quick, json_response=self._config.json_response
             )
             return
         established = False
@@ -253,6 +262,8 @@ class SupervisorApp:
                 and exchange.status is not None
                 and exchange.status < 400
             )
+            if established and self._quick is not None and exchange.response is not None:
+                self._quick.learn(body, exchange.response)
             if timed_out:
                 await exchange.answer_unfinished(
                     503, INTERNAL_ERROR, "Timed out opening the session", envelope.request_id
@@ -278,6 +289,11 @@ class SupervisorApp:
         actor = self._route(session_id, principal)
         if actor is None:
             await _send_not_found(send, request_id)
+            return
+        if method == "notifications/initialized" and request_id is None and not actor.awake:
+            # A dormant actor replays `initialized` when it wakes anyway: no need to wake it now.
+            actor.touch()
+            await send_accepted(send, session_id)
             return
         await self._dispatch(
             actor, scope, receive, send, body, request_id, is_stream=is_stream, method=method
@@ -423,6 +439,7 @@ class SupervisorApp:
             ticket=RequestTicket(is_stream=is_stream),
             request_id=request_id,
             finish_if_client_leaves=opening,
+            capture_response=opening and self._quick is not None,
         )
 
     async def _await_ticket(self, exchange: Exchange, receive: Receive, timeout: float | None) -> bool:

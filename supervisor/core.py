@@ -86,6 +86,9 @@ class SessionSupervisor:
         self._closed: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
         self._accepting = True
+        self.quick_open = config.hibernate_after is not None and config.event_store is None and faults is None
+        """Whether new sessions may be born dormant (see supervisor/quick_open.py): with hibernation
+        on, and neither an event store (answers then carry event ids) nor fault injection."""
         # Actors start in the supervisor's own context, not in the context of the request that
         # opened them: one client's auth context must not leak into a session's server loop.
         self._context = contextvars.copy_context()
@@ -194,8 +197,14 @@ class SessionSupervisor:
         """The actor a session id names, if it takes requests. No checkpoint: see `submit`."""
         return self._routable.get(session_id)
 
-    async def open_session(self, principal: Principal | None) -> SessionActor | OpenRefusal:
-        """Admit and start a new session actor; the cap is checked and the actor registered atomically."""
+    async def open_session(
+        self, principal: Principal | None, *, dormant_with: bytes | None = None
+    ) -> SessionActor | OpenRefusal:
+        """Admit and start a new session actor; the cap is checked and the actor registered atomically.
+
+        `dormant_with`: the session's `initialize` body, already answered (quick open): the actor
+        starts hibernating, to replay it when its first real request wakes it.
+        """
         if not self._accepting:
             return OpenRefusal.SHUTTING_DOWN
         cap = self.config.max_sessions
@@ -213,7 +222,7 @@ class SessionSupervisor:
             )
             return OpenRefusal.PRINCIPAL_AT_CAPACITY
         session_id = secrets.token_hex(16)
-        actor = SessionActor(session_id, self._actor_settings, principal=principal)
+        actor = SessionActor(session_id, self._actor_settings, principal=principal, dormant_with=dormant_with)
         self._routable[session_id] = actor
         self._live[session_id] = actor
         if principal is not None:

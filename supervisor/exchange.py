@@ -32,6 +32,7 @@ class Exchange:
         ticket: RequestTicket,
         request_id: Any = None,
         finish_if_client_leaves: bool = False,
+        capture_response: bool = False,
     ) -> None:
         self._body: bytes | None = body
         self._send = send
@@ -46,6 +47,9 @@ class Exchange:
         """An SSE event carrying the request's own response (result or error) went out."""
         self._request_id = request_id
         self._held: Message | None = None
+        self._capture = capture_response
+        self.response: dict[str, Any] | None = None
+        """With `capture_response`: the JSON-RPC response to this request as sent (quick open learns it)."""
         self._finish_if_client_leaves = finish_if_client_leaves
         """Serve the request to its end even without a reader (the opening initialize: the
         session it creates stays valid, and with an event store its answer can be resumed)."""
@@ -83,6 +87,8 @@ class Exchange:
                 return
         elif kind == "http.response.body":
             chunk = bytes(message.get("body", b""))
+            if self._capture and self.response is None and chunk:
+                self.response = _response_in(chunk, self._request_id, sse=self.is_sse)
             if self.is_sse and not self.answered and b'"id"' in chunk:
                 self.answered = _carries_response(chunk)
             if not message.get("more_body", False):
@@ -159,6 +165,19 @@ def _carries_response(chunk: bytes) -> bool:
             if isinstance(data, dict) and "id" in data and ("result" in data or "error" in data):
                 return True
     return False
+
+
+def _response_in(chunk: bytes, request_id: Any, *, sse: bool) -> dict[str, Any] | None:
+    """The JSON-RPC response to `request_id` in one body chunk (an SSE event or a JSON body), if any."""
+    candidates = [line[5:] for line in chunk.splitlines() if line.startswith(b"data:")] if sse else [chunk]
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("id") == request_id and "result" in data:
+            return data
+    return None
 
 
 def _with_request_id(body: bytes, request_id: Any) -> bytes:
