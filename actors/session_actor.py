@@ -201,6 +201,11 @@ class SessionActor:
         return self._requests is not None
 
     @property
+    def dormant(self) -> bool:
+        """Hibernating (or born dormant) and still taking requests: no transport, no loop."""
+        return self.transport is None and accepts_requests(self._state)
+
+    @property
     def open_streams(self) -> int:
         """Standalone GET streams among the in-flight requests."""
         return len(self._streams) if self._streams is not None else 0

@@ -290,7 +290,7 @@ class SupervisorApp:
         if actor is None:
             await _send_not_found(send, request_id)
             return
-        if method == "notifications/initialized" and request_id is None and not actor.awake:
+        if method == "notifications/initialized" and request_id is None and actor.dormant:
             # A dormant actor replays `initialized` when it wakes anyway: no need to wake it now.
             actor.touch()
             await send_accepted(send, session_id)
@@ -480,6 +480,18 @@ class SupervisorApp:
                 SESSION_ENDED,
                 f"Session terminated ({reason}) while the request was in flight",
                 request_id,
+            )
+        elif (
+            exchange.is_sse
+            and not exchange.answered
+            and request_id is not None
+            and self._config.event_store is None
+        ):
+            # The transport returned but its SSE stream ended without the answer: the SDK gave up
+            # on it (its loop died under the request, and our close has not begun yet). Without
+            # an event store the client cannot resume, so it gets an error with its id now.
+            await exchange.answer_unfinished(
+                500, INTERNAL_ERROR, "The request's stream ended without its answer", request_id
             )
         else:
             # Completed (or a stream ended by a drain): at most the end of the body is missing.

@@ -52,7 +52,8 @@ def check_answer(call: Call) -> None:
         expected = call.text if call.tool == "echo" else "released "
         assert answer["result"]["content"][0]["text"] == expected
     else:
-        codes = (-32000, -32600) if response.status_code != 500 else (-32603,)
+        # -32603 on a 200 stream: the SDK ended it without an answer as its loop died under it.
+        codes = (-32000, -32600, -32603) if response.status_code != 500 else (-32603,)
         assert answer["error"]["code"] in codes, f"{response.status_code} {response.text}"
 
 
