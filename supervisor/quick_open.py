@@ -78,8 +78,8 @@ async def send_initialize_answer(
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
     await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, session]})
-    await send({"type": "http.response.body", "body": b"event: message\r\ndata: " + body + b"\r\n\r\n"})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    event = b"event: message\r\ndata: " + body + b"\r\n\r\n"
+    await send({"type": "http.response.body", "body": event, "more_body": False})
 
 
 async def send_accepted(send: Send, session_id: str) -> None:

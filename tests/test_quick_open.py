@@ -4,6 +4,8 @@ wakes the session with its handshake replayed."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import trio
 import trio.testing
@@ -133,7 +135,7 @@ async def test_a_born_dormant_session_still_times_out_idle(mock_clock: trio.test
         assert supervisor.stats().closed.get("idle") == 2
 
 
-async def test_real_clients_over_http_with_quick_open() -> None:
+async def test_real_clients_over_http_with_quick_open(caplog: pytest.LogCaptureFixture) -> None:
     async with serve_for_test(build_server(), SupervisorConfig(hibernate_after=30)) as served:
         for round_ in range(3):
             async with Client(served.url, mode="legacy") as client:
@@ -144,3 +146,4 @@ async def test_real_clients_over_http_with_quick_open() -> None:
                 tools = await client.list_tools()
                 assert "echo" in {t.name for t in tools.tools}
         assert served.supervisor.stats().created == 3
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
