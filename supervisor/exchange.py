@@ -43,8 +43,8 @@ class Exchange:
         self.status: int | None = None
         self.is_sse = False
         self.complete = False
-        self.answered = False
-        """An SSE event carrying the request's own response (result or error) went out."""
+        self._last_with_id: bytes | None = None
+        """The last SSE chunk that mentions an id: the response, if one went out, is the last one."""
         self._request_id = request_id
         self._held: Message | None = None
         self._capture = capture_response
@@ -53,6 +53,15 @@ class Exchange:
         self._finish_if_client_leaves = finish_if_client_leaves
         """Serve the request to its end even without a reader (the opening initialize: the
         session it creates stays valid, and with an event store its answer can be resumed)."""
+
+    @property
+    def answered(self) -> bool:
+        """An SSE event carrying a response (result or error) went out; parsed only when asked.
+
+        The SDK ends a POST stream with the request's response, so if one went out it is the last
+        chunk that mentions an id (server-to-client requests and progress carry ids too, before it).
+        """
+        return self._last_with_id is not None and _carries_response(self._last_with_id)
 
     @property
     def started(self) -> bool:
@@ -89,8 +98,8 @@ class Exchange:
             chunk = bytes(message.get("body", b""))
             if self._capture and self.response is None and chunk:
                 self.response = _response_in(chunk, self._request_id, sse=self.is_sse)
-            if self.is_sse and not self.answered and b'"id"' in chunk:
-                self.answered = _carries_response(chunk)
+            if self.is_sse and b'"id"' in chunk:
+                self._last_with_id = chunk
             if not message.get("more_body", False):
                 # Marked before sending: hypercorn may report the (normal) disconnect that follows
                 # a completed response to the watcher while this send is still being awaited.
