@@ -392,7 +392,17 @@ class SupervisorApp:
                 headers=[("Retry-After", str(self._config.retry_after))],
             )
             return None, False
-        exchange = self._exchange(body, send, is_stream=is_stream, request_id=request_id, opening=opening)
+        # An SSE answer (sse-starlette) keeps reading `receive` for the client leaving: let it, and
+        # save a watcher task per request. A JSON answer reads nothing after the body: watch it.
+        sse = is_stream or (not self._config.json_response and request_id is not None)
+        exchange = self._exchange(
+            body,
+            send,
+            is_stream=is_stream,
+            request_id=request_id,
+            opening=opening,
+            client_receive=receive if sse else None,
+        )
         ticket = exchange.ticket
         message = ServeRequest(
             scope,
@@ -425,6 +435,7 @@ class SupervisorApp:
         is_stream: bool = False,
         request_id: RequestId | None = None,
         opening: bool = False,
+        client_receive: Receive | None = None,
     ) -> Exchange:
         """A fresh ticket and the exchange that carries one request's traffic.
 
@@ -440,6 +451,7 @@ class SupervisorApp:
             request_id=request_id,
             finish_if_client_leaves=opening,
             capture_response=opening and self._quick is not None,
+            client_receive=client_receive,
         )
 
     async def _await_ticket(self, exchange: Exchange, receive: Receive, timeout: float | None) -> bool:
@@ -447,12 +459,17 @@ class SupervisorApp:
         ticket = exchange.ticket
         timed_out = False
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(exchange.watch_client, receive)
+            if exchange.watched_by_transport:
                 with trio.move_on_after(timeout if timeout is not None else float("inf")) as timer:
                     await ticket.done.wait()
                 timed_out = timer.cancelled_caught
-                nursery.cancel_scope.cancel()
+            else:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(exchange.watch_client, receive)
+                    with trio.move_on_after(timeout if timeout is not None else float("inf")) as timer:
+                        await ticket.done.wait()
+                    timed_out = timer.cancelled_caught
+                    nursery.cancel_scope.cancel()
         finally:
             if not ticket.done.is_set():
                 # Timed out, or this handler itself is being cancelled (the server is stopping):

@@ -33,6 +33,7 @@ class Exchange:
         request_id: Any = None,
         finish_if_client_leaves: bool = False,
         capture_response: bool = False,
+        client_receive: Receive | None = None,
     ) -> None:
         self._body: bytes | None = body
         self._send = send
@@ -47,6 +48,9 @@ class Exchange:
         """The last SSE chunk that mentions an id: the response, if one went out, is the last one."""
         self._request_id = request_id
         self._held: Message | None = None
+        self._client_receive = client_receive
+        """Given when the transport itself keeps reading `receive` while it streams (SSE): then its
+        reads pass through to the client's, and notice the client leaving, with no watcher task."""
         self._capture = capture_response
         self.response: dict[str, Any] | None = None
         """With `capture_response`: the JSON-RPC response to this request as sent (quick open learns it)."""
@@ -68,12 +72,17 @@ class Exchange:
         return self.status is not None
 
     async def receive(self) -> Message:
-        """The body once, then nothing until the client leaves."""
+        """The body once; then the client's own receive, or nothing until the client leaves."""
         if self._body is not None:
             body, self._body = self._body, None
             return {"type": "http.request", "body": body, "more_body": False}
-        await self.disconnected.wait()
-        return {"type": "http.disconnect"}
+        if self._client_receive is None or self.disconnected.is_set():
+            await self.disconnected.wait()
+            return {"type": "http.disconnect"}
+        message = await self._client_receive()
+        if message["type"] == "http.disconnect":
+            self._client_gone()
+        return message
 
     async def send(self, message: Message) -> None:
         """Forward one ASGI message, shielded so cancellation never tears a message in half.
@@ -127,6 +136,10 @@ class Exchange:
         if not self._finish_if_client_leaves:
             self.ticket.cancel_scope.cancel()
 
+    @property
+    def watched_by_transport(self) -> bool:
+        return self._client_receive is not None
+
     async def watch_client(self, receive: Receive) -> None:
         """Read the real `receive` until the client leaves before the answer was complete.
 
@@ -136,9 +149,15 @@ class Exchange:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                if not self.complete:
-                    self.client_left()
+                self._client_gone()
                 return
+
+    def _client_gone(self) -> None:
+        """`http.disconnect` arrived: the client left, unless it is the one after a full answer."""
+        if not self.complete:
+            self.client_left()
+        else:
+            self.disconnected.set()
 
     async def answer_unfinished(self, status: int, code: int, message: str, request_id: Any) -> None:
         """Complete whatever the client has not got yet; nothing if the answer was complete."""

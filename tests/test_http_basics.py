@@ -186,6 +186,19 @@ async def test_get_stream_receives_a_notification(served: TestServer, http: http
 async def test_client_disconnect_cancels_the_request_and_its_tool(
     served: TestServer, gate: Gate, http: httpx.AsyncClient
 ) -> None:
+    """SSE answers: the SDK's stream reads `receive`, and through it we see the client leave."""
+    await disconnect_mid_call(served, gate, http)
+
+
+async def test_client_disconnect_cancels_the_tool_in_json_mode_too(
+    gate: Gate, http: httpx.AsyncClient
+) -> None:
+    """JSON answers: nothing in the SDK reads `receive` after the body, so a watcher task does."""
+    async with serve_for_test(build_server(gate), SupervisorConfig(json_response=True)) as served:
+        await disconnect_mid_call(served, gate, http)
+
+
+async def disconnect_mid_call(served: TestServer, gate: Gate, http: httpx.AsyncClient) -> None:
     session_id = await open_session(http, served.url)
     actor = served.supervisor.route(session_id)
     assert actor is not None
