@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="idle seconds before a session drops its transport",
     )
+    serve.add_argument(
+        "--no-quick-open",
+        dest="quick_open",
+        action="store_false",
+        default=None,
+        help="make every session's transport and loop at initialize, not at its first request",
+    )
     serve.add_argument("--max-sessions", type=int, default=None, help="cap on live sessions; 0 disables")
     serve.add_argument(
         "--drain-grace", type=float, default=None, help="seconds in-flight calls get at shutdown"
@@ -75,6 +82,8 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["idle_timeout"] = options.idle_timeout or None
     if options.hibernate_after is not None:
         changes["hibernate_after"] = options.hibernate_after or None
+    if options.quick_open is not None:
+        changes["quick_open"] = options.quick_open
     if options.max_sessions is not None:
         changes["max_sessions"] = options.max_sessions or None
     if options.drain_grace is not None:

@@ -43,6 +43,10 @@ class SupervisorConfig:
     """Idle seconds after which a session drops its SDK transport and server loop (most of its
     memory) until its next request, which replays the handshake into fresh ones. None: never.
     See docs/architecture.md for what a hibernated session keeps and what it does not."""
+    quick_open: bool = True
+    """Open sessions born dormant: after the first session per protocol version, `initialize` is
+    answered with the server's own earlier answer and the SDK transport and server loop are made
+    on the session's first real request (see supervisor/quick_open.py). Off with an event store."""
     drain_grace: float = attrs.field(default=10.0, validator=_not_negative)
     """Seconds in-flight requests get to finish when a session closes gracefully or at shutdown."""
     kill_grace: float = attrs.field(default=1.0, validator=_not_negative)

@@ -86,9 +86,9 @@ class SessionSupervisor:
         self._closed: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
         self._accepting = True
-        self.quick_open = config.hibernate_after is not None and config.event_store is None and faults is None
-        """Whether new sessions may be born dormant (see supervisor/quick_open.py): with hibernation
-        on, and neither an event store (answers then carry event ids) nor fault injection."""
+        self.quick_open = config.quick_open and config.event_store is None and faults is None
+        """Whether new sessions may be born dormant (see supervisor/quick_open.py): not with an event
+        store (answers then carry event ids) nor under fault injection (its points are on the way)."""
         # Actors start in the supervisor's own context, not in the context of the request that
         # opened them: one client's auth context must not leak into a session's server loop.
         self._context = contextvars.copy_context()

@@ -12,8 +12,10 @@ import trio.testing
 from mcp import Client
 from mcp.types import TextContent
 
+from supervisor.cli import apply_options, build_parser
 from supervisor.config import SupervisorConfig
 from supervisor.core import SessionSupervisor, open_supervisor
+from supervisor.loading import Served
 from supervisor.testing import check_quiescent, serve_for_test
 from tests.helpers import PROTOCOL, rpc
 from tests.inprocess import Answer, post
@@ -147,3 +149,18 @@ async def test_real_clients_over_http_with_quick_open(caplog: pytest.LogCaptureF
                 assert "echo" in {t.name for t in tools.tools}
         assert served.supervisor.stats().created == 3
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_quick_open_is_on_by_default_and_can_be_turned_off(mock_clock: trio.testing.MockClock) -> None:
+    for quick_open in (True, False):
+        async with open_supervisor(build_server(), SupervisorConfig(quick_open=quick_open)) as supervisor:
+            await post(supervisor, initialize(1, "first"))
+            second = await post(supervisor, initialize(2, "second"))
+            assert awake(supervisor, second.headers["mcp-session-id"]) is not quick_open
+
+
+def test_the_cli_turns_quick_open_off() -> None:
+    options = build_parser().parse_args(["serve", "--no-quick-open"])
+    assert apply_options(Served(server=build_server()), options).quick_open is False
+    options = build_parser().parse_args(["serve"])
+    assert apply_options(Served(server=build_server()), options).quick_open is True
