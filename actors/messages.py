@@ -24,12 +24,16 @@ class RequestTicket:
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     done: trio.Event = attrs.Factory(trio.Event)
     outcome: RequestOutcome | None = None
+    waiter: trio.CancelScope | None = None
+    """The handler's scope around its watch on the client, if it watches: ended when done."""
 
     def finish(self, outcome: RequestOutcome) -> None:
         """Record the outcome once; later calls (a reject racing a kill) keep the first."""
         if self.outcome is None:
             self.outcome = outcome
         self.done.set()
+        if self.waiter is not None:
+            self.waiter.cancel()
 
 
 @attrs.frozen

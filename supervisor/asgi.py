@@ -464,12 +464,15 @@ class SupervisorApp:
                     await ticket.done.wait()
                 timed_out = timer.cancelled_caught
             else:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(exchange.watch_client, receive)
-                    with trio.move_on_after(timeout if timeout is not None else float("inf")) as timer:
+                # Nothing downstream reads `receive`: this task watches the client itself, in a
+                # scope the serving task ends when it finishes (no watcher task per request).
+                ticket.waiter = trio.CancelScope()
+                with trio.move_on_after(timeout if timeout is not None else float("inf")) as timer:
+                    with ticket.waiter:
+                        if not ticket.done.is_set():
+                            await exchange.watch_client(receive)
                         await ticket.done.wait()
-                    timed_out = timer.cancelled_caught
-                    nursery.cancel_scope.cancel()
+                timed_out = timer.cancelled_caught
         finally:
             if not ticket.done.is_set():
                 # Timed out, or this handler itself is being cancelled (the server is stopping):
