@@ -1,0 +1,84 @@
+"""The Python SDK's own `mcp.Client` against our server over real HTTP, in each of its modes.
+
+`legacy` runs the initialize handshake and so gets a session (an actor on our side); a pinned
+2026-07-28 client speaks the sessionless era and must be served without creating one; `auto`
+discovers and takes the newest era the server offers. Each is tried against the default
+configuration, JSON responses, and hibernating sessions.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from mcp import Client
+from mcp.types import TextContent
+
+from supervisor import SupervisorConfig
+from supervisor.testing import TestServer, serve_for_test
+from tests.servers import build_server
+
+CONFIGS = {
+    "default": SupervisorConfig(),
+    "json": SupervisorConfig(json_response=True),
+    "hibernating": SupervisorConfig(hibernate_after=0.001),
+}
+MODERN = "2026-07-28"
+
+
+async def exercise(client: Client) -> None:
+    """List, call, and call from many tasks at once on the one client."""
+    names = {tool.name for tool in (await client.list_tools()).tools}
+    assert {"add", "echo", "wait"} <= names
+    added = await client.call_tool("add", {"a": 2, "b": 3})
+    assert isinstance(added.content[0], TextContent) and added.content[0].text == "5.0"
+    echoes: dict[int, str] = {}
+
+    async def echo(index: int) -> None:
+        result = await client.call_tool("echo", {"text": f"e{index}"})
+        assert isinstance(result.content[0], TextContent)
+        echoes[index] = result.content[0].text
+
+    async with trio.open_nursery() as nursery:
+        for index in range(8):
+            nursery.start_soon(echo, index)
+    assert echoes == {index: f"e{index}" for index in range(8)}
+
+
+async def run(served: TestServer, mode: str) -> str:
+    async with Client(served.url, mode=mode) as client:
+        await exercise(client)
+        version = client.protocol_version
+        if mode != MODERN:  # a pinned client adopts the version without asking who the server is
+            assert client.server_info is not None and client.server_info.name == "test-server"
+        if mode == "legacy":
+            assert served.supervisor.stats().live == 1  # one session, held while the client is open
+    return str(version)
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+async def test_legacy_mode_opens_one_session_and_deletes_it(config: SupervisorConfig) -> None:
+    async with serve_for_test(build_server(), config) as served:
+        version = await run(served, "legacy")
+        stats = served.supervisor.stats()
+    assert version == "2025-11-25"
+    assert stats.created == 1
+    assert stats.closed == {"client_delete": 1}
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+async def test_pinned_modern_mode_is_served_without_a_session(config: SupervisorConfig) -> None:
+    async with serve_for_test(build_server(), config) as served:
+        version = await run(served, MODERN)
+        stats = served.supervisor.stats()
+    assert version == MODERN
+    assert stats.created == 0
+    assert stats.requests.get("stateless", 0) > 0
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+async def test_auto_mode_discovers_the_modern_era(config: SupervisorConfig) -> None:
+    async with serve_for_test(build_server(), config) as served:
+        version = await run(served, "auto")
+        stats = served.supervisor.stats()
+    assert version == MODERN
+    assert stats.created == 0
