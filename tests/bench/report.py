@@ -22,6 +22,8 @@ LABELS = {
     "sdk-sse": "C SDK SSE",
     "sdk-json": "D SDK JSON",
     "floor": "E floor",
+    "ours-sse-hib": "F ours SSE, hibernating",
+    "ours-json-hib": "G ours JSON, hibernating",
 }
 COLORS = {
     "ours-sse": "#1f5fa8",
@@ -29,8 +31,25 @@ COLORS = {
     "sdk-sse": "#c55a11",
     "sdk-json": "#f4b183",
     "floor": "#9e9e9e",
+    "ours-sse-hib": "#2e7d32",
+    "ours-json-hib": "#81c784",
 }
-PAIRS = (("SSE", "ours-sse", "sdk-sse"), ("JSON", "ours-json", "sdk-json"))
+PAIRS = (
+    ("SSE", "ours-sse", "sdk-sse"),
+    ("JSON", "ours-json", "sdk-json"),
+    ("SSE hib", "ours-sse-hib", "sdk-sse"),
+    ("JSON hib", "ours-json-hib", "sdk-json"),
+)
+"""(name, ours, the SDK in the same mode): each target is judged per pair."""
+
+
+def letter(server: str) -> str:
+    return LABELS[server].split()[0]
+
+
+def present_pairs(medians: dict[str, dict[str, float]]) -> list[tuple[str, str, str]]:
+    """The pairs whose both servers were measured (older results have no hibernating servers)."""
+    return [pair for pair in PAIRS if pair[1] in medians and pair[2] in medians]
 
 
 @attrs.frozen
@@ -169,18 +188,20 @@ def tables(results: dict[str, Any]) -> str:
     )
     lines.append("")
 
+    pairs = present_pairs(medians)
     lines.append("#### Targets (issue 6)")
     lines.append("")
-    lines.append("| target | SSE (A vs C) | JSON (B vs D) | met |")
-    lines.append("| --- | --- | --- | --- |")
+    heads = [f"{mode} ({letter(ours)} vs {letter(sdk)})" for mode, ours, sdk in pairs]
+    lines.append("| target | " + " | ".join(heads) + " | met |")
+    lines.append("| --- | " + " | ".join("---" for _ in pairs) + " | --- |")
     for target in TARGETS:
         cells = []
         verdicts = []
-        for mode, ours, sdk in PAIRS:
+        for mode, ours, sdk in pairs:
             value = target.value(medians, ours, sdk)
             cells.append(fmt(value) if target.absolute else times(value))
             verdicts.append(f"{mode} {'met' if target.met(value) else 'NOT met'}")
-        lines.append(f"| {target.text} | {cells[0]} | {cells[1]} | {', '.join(verdicts)} |")
+        lines.append(f"| {target.text} | " + " | ".join(cells) + f" | {', '.join(verdicts)} |")
     if sessions and sessions < 10_000:
         lines.append("")
         lines.append(
@@ -191,21 +212,20 @@ def tables(results: dict[str, Any]) -> str:
 
     lines.append("#### Ratios")
     lines.append("")
-    lines.append(
-        "| metric | A/C ours/SDK SSE | B/D ours/SDK JSON | A/E ours SSE/floor | B/E ours JSON/floor |"
-    )
-    lines.append("| --- | --- | --- | --- | --- |")
+    to_sdk = [f"{letter(ours)}/{letter(sdk)} ours/SDK {mode}" for mode, ours, sdk in pairs]
+    to_floor = [f"{letter(ours)}/E ours {mode}/floor" for mode, ours, _sdk in pairs]
+    lines.append("| metric | " + " | ".join(to_sdk + to_floor) + " |")
+    lines.append("| --- | " + " | ".join("---" for _ in to_sdk + to_floor) + " |")
     for metric, heading, _unit, _pattern in ROWS[:-3]:
         if metric in ("rss_after_kib", "delete_settle_s"):
             continue
-        values = [
-            ratio(get("ours-sse", metric), get("sdk-sse", metric)),
-            ratio(get("ours-json", metric), get("sdk-json", metric)),
-            ratio(get("ours-sse", metric), get("floor", metric)),
-            ratio(get("ours-json", metric), get("floor", metric)),
+        values = [ratio(get(ours, metric), get(sdk, metric)) for _mode, ours, sdk in pairs]
+        sessionless = metric in ("rss_per_session_kib", "latency_growth", "shutdown_s")
+        # the floor keeps no sessions: no meaningful ratio for the per-session metrics
+        values += [
+            math.nan if sessionless else ratio(get(ours, metric), get("floor", metric))
+            for _, ours, _ in pairs
         ]
-        if metric in ("rss_per_session_kib", "latency_growth", "shutdown_s"):
-            values[2] = values[3] = math.nan  # the floor keeps no sessions: no meaningful ratio
         lines.append(f"| {heading} | " + " | ".join(times(value) for value in values) + " |")
     lines.append("")
 
@@ -305,18 +325,26 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
 
     # 1. ours/SDK against each target, both modes: the whole verdict in one picture.
     rows = [target for target in TARGETS if not target.absolute or target.metric == "latency_growth"]
-    figure, axis = plt.subplots(figsize=(10, 0.75 * len(rows) + 1.4))
+    figure, axis = plt.subplots(figsize=(10, 0.32 * len(rows) * max(2, len(present_pairs(medians))) + 1.4))
     ticks, names = [], []
     extent = [0.5, 2.0]
+    pairs = present_pairs(medians)
+    band = 0.8 / max(1, len(pairs))
+    offsets = [0.4 - band * (index + 0.5) for index in range(len(pairs))]
     for row, target in enumerate(reversed(rows)):
-        for offset, (mode, ours, sdk) in zip((0.2, -0.2), PAIRS, strict=True):
+        for offset, (mode, ours, sdk) in zip(offsets, pairs, strict=True):
             value = target.value(medians, ours, sdk)
             y = row + offset
             shown_value = value if math.isfinite(value) and value > 0 else 1.0
             extent += [shown_value, target.bound]
             color = "#2e7d32" if target.met(value) else "#c62828"
             axis.barh(
-                y, shown_value - 1.0, left=1.0, height=0.36, color=color, alpha=0.85 if mode == "SSE" else 0.5
+                y,
+                shown_value - 1.0,
+                left=1.0,
+                height=band * 0.9,
+                color=color,
+                alpha=0.85 if mode.startswith("SSE") else 0.5,
             )
             axis.text(
                 max(shown_value, 1.0, target.bound) * 1.04,
@@ -341,7 +369,10 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     ]
     axis.set_xticks(marks, [f"{m:g}x" for m in marks])
     axis.minorticks_off()
-    axis.set_title(f"Targets of issue 6: green met, red not (dark SSE, light JSON){note}", fontsize=10)
+    axis.set_title(
+        f"Targets of issue 6, ours / SDK per pair: green met, red not (dark SSE, light JSON){note}",
+        fontsize=10,
+    )
     axis.grid(axis="x", alpha=0.3, which="both")
     figure.tight_layout()
     path = out / "bench-ratios.png"
@@ -371,9 +402,9 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     axes[0][1].set_yscale("log")
     bars(axes[1][0], servers, ["c16"], ["open_rate"], "session open: initialize + initialized", "sessions/s")
     bars(axes[1][1], servers, ["c16"], ["delete_rate"], f"DELETE of {sessions:,} sessions", "sessions/s")
-    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=9)
+    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=9)
     figure.suptitle(f"Rates and latency, median of rounds (whiskers: min-max){note}", fontsize=11)
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     path = out / "bench-throughput.png"
     figure.savefig(path, dpi=110)
     plt.close(figure)

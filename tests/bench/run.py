@@ -1,12 +1,16 @@
 """The side-by-side benchmark of issue 6: `scripts/bench [--quick]` (see docs/benchmarks.md).
 
-Five servers, each its own process pinned to CPU 0, serving the same `echo` tool:
+Seven servers, each its own process pinned to CPU 0, serving the same `echo` tool:
 
   A ours-sse    `python -m supervisor serve tests.bench.bench_server:server` (SSE answers)
   B ours-json   the same with `--json-response`
   C sdk-sse     the SDK's `MCPServer.streamable_http_app()` under `hypercorn.trio.serve`
   D sdk-json    the same with `json_response=True`
   E floor       a raw ASGI app under hypercorn trio answering every POST with a fixed body
+  F ours-sse-hib  A with `--hibernate-after 1`
+  G ours-json-hib B with `--hibernate-after 1`
+
+Idle sessions are sessions that did the handshake and then served one tools/call.
 
 This process is the load generator (pin it to CPU 1: `scripts/bench` does). Each round starts every
 server afresh, one after the other in a rotated order, and measures all of its metrics; the report
@@ -94,6 +98,8 @@ class ServerSpec:
     family: str  # "ours", "sdk" or "floor"
     mode: str  # "sse", "json" or "-"
     argv: Callable[[str], list[str]]
+    hibernate_after: float | None = None
+    """Seconds after which its idle sessions hibernate: the idle phases wait that long."""
 
     @property
     def check_echo(self) -> bool:
@@ -101,6 +107,7 @@ class ServerSpec:
 
 
 PYTHON = sys.executable
+HIBERNATE_AFTER = 1.0
 OURS_FLAGS = ["--idle-timeout", "0", "--max-sessions", "0", "--max-requests-per-session", "0"]
 SERVERS = (
     ServerSpec(
@@ -126,6 +133,32 @@ SERVERS = (
             *OURS_FLAGS,
             *("--json-response", "--log-level", "warning"),
         ],
+    ),
+    ServerSpec(
+        "ours-sse-hib",
+        "F ours SSE, hibernate 1 s",
+        "ours",
+        "sse",
+        lambda bind: [
+            PYTHON,
+            *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
+            *OURS_FLAGS,
+            *("--hibernate-after", str(HIBERNATE_AFTER), "--log-level", "warning"),
+        ],
+        HIBERNATE_AFTER,
+    ),
+    ServerSpec(
+        "ours-json-hib",
+        "G ours JSON, hibernate 1 s",
+        "ours",
+        "json",
+        lambda bind: [
+            PYTHON,
+            *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
+            *OURS_FLAGS,
+            *("--json-response", "--hibernate-after", str(HIBERNATE_AFTER), "--log-level", "warning"),
+        ],
+        HIBERNATE_AFTER,
     ),
     ServerSpec(
         "sdk-sse",
@@ -225,6 +258,18 @@ class Bench:
 
         elapsed = await self.fan_out(workers, job, count)
         return sessions, elapsed
+
+    async def use_sessions(self, sessions: list[bytes], workers: int) -> None:
+        """One tools/call on each session, so an idle session is one that has served a request (a
+        session that only did the handshake may cost less: ours opens those dormant); then, for a
+        hibernating server, wait until they may all have hibernated."""
+
+        async def job(client: McpClient, index: int) -> None:
+            await client.call_echo(sessions[index])
+
+        await self.fan_out(workers, job, len(sessions))
+        if self.spec.hibernate_after is not None:
+            await trio.sleep(self.spec.hibernate_after + 0.5)
 
     async def delete_sessions(self, sessions: list[bytes], workers: int) -> float:
         async def job(client: McpClient, index: int) -> None:
@@ -340,11 +385,13 @@ async def measure(spec: ServerSpec, settings: Settings, logs: Path, round_index:
 
         # memory first, while the heap holds nothing freed by earlier phases for new sessions to reuse
         few, _ = await bench.open_sessions(settings.few_sessions, settings.few_sessions)
+        await bench.use_sessions(few, settings.few_sessions)
         await bench.settle()
         rss_before = rss_kib(process.pid)
         result["latency_few_ms"] = await bench.one_call_latency(few[0])
         more, elapsed = await bench.open_sessions(settings.idle_sessions - len(few), settings.concurrency)
         result["bulk_open_rate"] = len(more) / elapsed
+        await bench.use_sessions(more, settings.concurrency)
         result["fill_settle_s"] = await bench.settle()
         rss_after = rss_kib(process.pid)
         result["latency_many_ms"] = await bench.one_call_latency(few[0])
@@ -371,6 +418,7 @@ async def measure(spec: ServerSpec, settings: Settings, logs: Path, round_index:
                 result[f"c{concurrency}_{name}"] = value
 
         reopened, _ = await bench.open_sessions(settings.idle_sessions, settings.concurrency)
+        await bench.use_sessions(reopened, settings.concurrency)
         await bench.settle()
         result["shutdown_sessions"] = len(reopened)
         result["shutdown_s"], result["exit_code"] = await bench.shutdown_seconds()
