@@ -514,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "meta": {
             "mode": settings.mode,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": "scripts/bench " + shlex.join(sys.argv[1:] if argv is None else list(argv)),
+            "command": shlex.join(["scripts/bench", *(sys.argv[1:] if argv is None else argv)]),
             "wall_seconds": round(time.monotonic() - began, 1),
             "machine": machine_facts(),
             "settings": attrs.asdict(settings),
