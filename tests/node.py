@@ -8,9 +8,12 @@ MCP Inspector. `scripts/test` runs `npm ci` there when needed; these helpers onl
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import trio
 
 NODE_DIR = Path(__file__).resolve().parent / "conformance"
 """The npm project: scripts that import its packages must live under this directory."""
@@ -28,3 +31,16 @@ def package_bin(package: str, relative: str) -> str:
     if not path.exists():
         pytest.fail(f"{path} is missing: run `npm ci` in {NODE_DIR} (scripts/test does)")
     return str(path)
+
+
+async def run_node(
+    *args: str, timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the pinned Node on `args` inside the npm project (so imports resolve its node_modules).
+
+    Output is captured and the exit code left to the caller; `timeout` bounds the whole run.
+    """
+    with trio.fail_after(timeout):
+        return await trio.run_process(
+            [node(), *args], cwd=NODE_DIR, env=env, capture_stdout=True, capture_stderr=True, check=False
+        )

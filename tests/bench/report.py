@@ -325,10 +325,10 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
 
     # 1. ours/SDK against each target, both modes: the whole verdict in one picture.
     rows = [target for target in TARGETS if not target.absolute or target.metric == "latency_growth"]
-    figure, axis = plt.subplots(figsize=(10, 0.32 * len(rows) * max(2, len(present_pairs(medians))) + 1.4))
+    pairs = present_pairs(medians)
+    figure, axis = plt.subplots(figsize=(10, 0.32 * len(rows) * max(2, len(pairs)) + 1.4))
     ticks, names = [], []
     extent = [0.5, 2.0]
-    pairs = present_pairs(medians)
     band = 0.8 / max(1, len(pairs))
     offsets = [0.4 - band * (index + 0.5) for index in range(len(pairs))]
     for row, target in enumerate(reversed(rows)):

@@ -109,57 +109,34 @@ class ServerSpec:
 PYTHON = sys.executable
 HIBERNATE_AFTER = 1.0
 OURS_FLAGS = ["--idle-timeout", "0", "--max-sessions", "0", "--max-requests-per-session", "0"]
-SERVERS = (
-    ServerSpec(
-        "ours-sse",
-        "A ours SSE",
+
+
+def ours(key: str, label: str, mode: str, hibernate_after: float | None = None) -> ServerSpec:
+    """Our CLI on the bench server: SSE or JSON answers, optionally hibernating."""
+    extra = ["--json-response"] if mode == "json" else []
+    if hibernate_after is not None:
+        extra += ["--hibernate-after", str(hibernate_after)]
+    return ServerSpec(
+        key,
+        label,
         "ours",
-        "sse",
+        mode,
         lambda bind: [
             PYTHON,
             *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
             *OURS_FLAGS,
+            *extra,
             *("--log-level", "warning"),
         ],
-    ),
-    ServerSpec(
-        "ours-json",
-        "B ours JSON",
-        "ours",
-        "json",
-        lambda bind: [
-            PYTHON,
-            *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
-            *OURS_FLAGS,
-            *("--json-response", "--log-level", "warning"),
-        ],
-    ),
-    ServerSpec(
-        "ours-sse-hib",
-        "F ours SSE, hibernate 1 s",
-        "ours",
-        "sse",
-        lambda bind: [
-            PYTHON,
-            *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
-            *OURS_FLAGS,
-            *("--hibernate-after", str(HIBERNATE_AFTER), "--log-level", "warning"),
-        ],
-        HIBERNATE_AFTER,
-    ),
-    ServerSpec(
-        "ours-json-hib",
-        "G ours JSON, hibernate 1 s",
-        "ours",
-        "json",
-        lambda bind: [
-            PYTHON,
-            *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
-            *OURS_FLAGS,
-            *("--json-response", "--hibernate-after", str(HIBERNATE_AFTER), "--log-level", "warning"),
-        ],
-        HIBERNATE_AFTER,
-    ),
+        hibernate_after,
+    )
+
+
+SERVERS = (
+    ours("ours-sse", "A ours SSE", "sse"),
+    ours("ours-json", "B ours JSON", "json"),
+    ours("ours-sse-hib", "F ours SSE, hibernate 1 s", "sse", HIBERNATE_AFTER),
+    ours("ours-json-hib", "G ours JSON, hibernate 1 s", "json", HIBERNATE_AFTER),
     ServerSpec(
         "sdk-sse",
         "C SDK SSE",
@@ -484,7 +461,7 @@ def medians(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small counts, short runs (noisy; ~2 min)")
+    parser.add_argument("--quick", action="store_true", help="small counts, short runs (noisy; ~5 min)")
     parser.add_argument("--rounds", type=int, default=None, help="override the number of rounds")
     parser.add_argument("--sessions", type=int, default=None, help="override the idle-session count")
     parser.add_argument(

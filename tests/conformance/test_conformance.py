@@ -17,7 +17,7 @@ import attrs
 import pytest
 import trio
 
-from tests.node import NODE_DIR, node, package_bin
+from tests.node import NODE_DIR, package_bin, run_node
 
 ROOT = NODE_DIR.parent.parent
 TARGET = "tests.conformance.everything:server"
@@ -92,7 +92,6 @@ def _failing_checks(results: Path) -> list[str]:
 @pytest.mark.parametrize("suite", SUITES, ids=[suite.name for suite in SUITES])
 async def test_official_conformance_suite(suite: Suite, tmp_path: Path) -> None:
     command = [
-        node(),
         package_bin(suite.package, "dist/index.js"),
         "server",
         "--suite",
@@ -107,14 +106,7 @@ async def test_official_conformance_suite(suite: Suite, tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         process, url = await _serve_fixture(nursery)
         try:
-            with trio.fail_after(300):
-                run = await trio.run_process(
-                    [*command, "--url", url],
-                    cwd=NODE_DIR,
-                    capture_stdout=True,
-                    capture_stderr=True,
-                    check=False,
-                )
+            run = await run_node(*command, "--url", url, timeout=300)
         finally:
             process.terminate()
     output = (run.stdout + run.stderr).decode(errors="replace")

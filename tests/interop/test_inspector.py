@@ -13,28 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from supervisor.testing import TestServer, serve_for_test
 from tests.conformance.everything import server as fixture
-from tests.node import NODE_DIR, node, package_bin
+from tests.node import package_bin, run_node
 
 LAUNCHER = "@modelcontextprotocol/inspector"
 CALL = ("--method", "tools/call", "--tool-name")
 
 
-async def inspect(served: TestServer, home: Path, *args: str) -> tuple[int, Any]:
+async def run_inspector(served: TestServer, home: Path, *args: str) -> tuple[int, Any]:
     """Run `inspector --cli URL ARGS`; return its exit code and its parsed stdout."""
     launcher = package_bin(LAUNCHER, "clients/launcher/build/index.js")
-    with trio.fail_after(60):
-        done = await trio.run_process(
-            [node(), launcher, "--cli", served.url, *args],
-            cwd=NODE_DIR,
-            env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+    done = await run_node(
+        launcher, "--cli", served.url, *args, timeout=60, env={"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    )
     output = done.stdout.decode()
     try:
         return done.returncode, json.loads(output)
@@ -44,27 +37,25 @@ async def inspect(served: TestServer, home: Path, *args: str) -> tuple[int, Any]
 
 async def test_inspector_cli_lists_calls_reads_and_prompts(tmp_path: Path) -> None:
     async with serve_for_test(fixture.server, fixture.config) as served:
-        run = partial(inspect, served, tmp_path)
+        run = partial(run_inspector, served, tmp_path)
         code, tools = await run("--method", "tools/list")
         assert code == 0
         assert {"test_simple_text", "test_error_handling", "test_sampling"} <= {
             t["name"] for t in tools["tools"]
         }
 
-        code, called = await inspect(served, tmp_path, *CALL, "test_simple_text")
+        code, called = await run(*CALL, "test_simple_text")
         assert (code, called["isError"]) == (0, False)
         assert called["content"] == [{"type": "text", "text": "This is a simple text response for testing."}]
 
         # A tool error is a result, not a transport failure: the Inspector exits 5 and prints it.
-        code, failed = await inspect(served, tmp_path, *CALL, "test_error_handling")
+        code, failed = await run(*CALL, "test_error_handling")
         assert (code, failed["isError"]) == (5, True)
 
         code, listed = await run("--method", "resources/list")
         assert code == 0 and "test://static-text" in {r["uri"] for r in listed["resources"]}
 
-        code, read = await inspect(
-            served, tmp_path, "--method", "resources/read", "--uri", "test://static-text"
-        )
+        code, read = await run("--method", "resources/read", "--uri", "test://static-text")
         assert code == 0
         assert read["contents"][0]["text"] == "This is the content of the static text resource."
 

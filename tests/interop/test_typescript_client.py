@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import trio
-
 from supervisor import SupervisorConfig
 from supervisor.testing import serve_for_test
-from tests.node import NODE_DIR, node
+from tests.node import NODE_DIR, run_node
 from tests.servers import build_server
 
 CLIENT = NODE_DIR / "clients" / "ts_client.mjs"
@@ -22,14 +20,7 @@ CONCURRENT = 16
 
 
 async def run_ts_client(url: str, sessions: int) -> dict[str, Any]:
-    with trio.fail_after(60):
-        done = await trio.run_process(
-            [node(), str(CLIENT), url, str(sessions)],
-            cwd=NODE_DIR,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+    done = await run_node(str(CLIENT), url, str(sessions), timeout=60)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     report: dict[str, Any] = json.loads(done.stdout)
     return report
