@@ -27,6 +27,7 @@ from mcp.server.runner import serve_loop
 from mcp.server.streamable_http import EventStore, StreamableHTTPServerTransport
 from starlette.types import Message, Scope, Send
 
+from actors.direct_lane import DirectLane, parse_request, takes_direct_answer
 from actors.faults import FaultPoint, FaultSink, ToolCallTap
 from actors.log import SessionLog
 from actors.messages import RequestTicket, ServeRequest
@@ -77,6 +78,8 @@ class ActorSettings:
     kill_grace: float = 1.0
     hibernate_after: float | None = None
     """Idle seconds after which an actor drops its transport and loop until the next request."""
+    direct_answers: bool = True
+    """Answer plain requests through the loop's streams (actors/direct_lane.py); off with an event store."""
     faults: FaultSink | None = None
 
 
@@ -109,6 +112,7 @@ class SessionActor:
 
     __slots__ = (
         "_handshake",
+        "_lane",
         "_last_active",
         "_life_scope",
         "_mailbox_receive",
@@ -166,6 +170,8 @@ class SessionActor:
         self._requests_scope = trio.CancelScope()
         """Around the request nursery; its deadline is the drain grace plus the kill grace."""
         self._requests: trio.Nursery | None = None
+        self._lane: DirectLane | None = None
+        """While awake with direct answers on: the lane between the transport's streams and the loop."""
         self._streams: set[RequestTicket] | None = None
         """Open GET streams (made on the first): a drain ends them instead of waiting for them."""
         self.ready = trio.Event()
@@ -205,6 +211,10 @@ class SessionActor:
         """Hibernating (or born dormant) and still taking requests: no transport, no loop."""
         return self.transport is None and accepts_requests(self._state)
 
+    def answers_directly(self, method: str | None, request_id: object) -> bool:
+        """Whether this POST is for the direct lane, not the transport (which reads `receive`)."""
+        return self._settings.direct_answers and takes_direct_answer(method, request_id)
+
     @property
     def open_streams(self) -> int:
         """Standalone GET streams among the in-flight requests."""
@@ -232,9 +242,14 @@ class SessionActor:
             return Admission.GONE
         admission = Admission.BUSY
         try:
-            with trio.move_on_after(timeout):
-                await self._mailbox_send.send(message)
+            try:
+                # Room in the mailbox is the usual case: no timer needed for it.
+                self._mailbox_send.send_nowait(message)
                 admission = Admission.ACCEPTED
+            except trio.WouldBlock:
+                with trio.move_on_after(timeout):
+                    await self._mailbox_send.send(message)
+                    admission = Admission.ACCEPTED
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             admission = Admission.GONE
         finally:
@@ -333,10 +348,17 @@ class SessionActor:
             transport.connect() as (read_stream, write_stream),
             trio.open_nursery() as loop_nursery,
         ):
-            loop_input = (
-                read_stream if self._settings.faults is None else self._tap(read_stream, loop_nursery)
-            )
-            loop_nursery.start_soon(self._run_server_loop, loop_input, write_stream)
+            loop_input: Any = read_stream
+            loop_output: Any = write_stream
+            if self._settings.direct_answers:
+                lane = self._lane = DirectLane(
+                    self.session_id, write_stream, json_response=self._settings.transport.json_response
+                )
+                loop_nursery.start_soon(lane.pump, read_stream)
+                loop_input, loop_output = lane.inbox, lane.outbox
+            if self._settings.faults is not None:
+                loop_input = self._tap(loop_input, loop_nursery)
+            loop_nursery.start_soon(self._run_server_loop, loop_input, loop_output)
             try:
                 with self._requests_scope:
                     async with trio.open_nursery() as requests:
@@ -369,6 +391,9 @@ class SessionActor:
                     self._note_loop_cancelled()
                 with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                     await transport.terminate()
+                if self._lane is not None:
+                    self._lane.stop()
+                    self._lane = None
                 if not hibernating:
                     self.close_steps.append(CloseStep.TERMINATED)
         if hibernating:
@@ -494,6 +519,17 @@ class SessionActor:
                 return RequestOutcome.REJECTED
         transport = self.transport
         assert transport is not None, "requests are spawned only while awake"
+        lane = self._lane
+        if (
+            lane is not None
+            and takes_direct_answer(message.method, message.request_id)
+            and not transport.is_terminated
+        ):
+            request = parse_request(message.body)
+            if request is not None:
+                await lane.answer(request, message.scope, message.receive, send)
+                return RequestOutcome.COMPLETED
+            # Not a valid request after all: the transport answers it with its own 400.
         if isinstance(transport, PollingTransport) and message.request_id is not None:
             try:
                 watched = transport.watch(message.request_id, send)
@@ -608,6 +644,9 @@ class SessionActor:
             self._fail(CloseReason.CRASHED)
             return
         finally:
+            if self._lane is not None:
+                # Requests waiting for a direct answer must not wait for a loop that is gone.
+                self._lane.loop_ended()
             if self._serve_scope.cancelled_caught:
                 # The drain grace ran out: the SDK has answered what was left with errors.
                 self._note_loop_cancelled()

@@ -392,9 +392,14 @@ class SupervisorApp:
                 headers=[("Retry-After", str(self._config.retry_after))],
             )
             return None, False
-        # An SSE answer (sse-starlette) keeps reading `receive` for the client leaving: let it, and
-        # save a watcher task per request. A JSON answer reads nothing after the body: watch it.
-        sse = is_stream or (not self._config.json_response and request_id is not None)
+        # An SSE answer by the transport (sse-starlette) keeps reading `receive` for the client
+        # leaving: let it, and save a watcher task per request. A JSON answer, or any answer of the
+        # direct lane, reads nothing after the body: this handler watches the client.
+        sse = is_stream or (
+            not self._config.json_response
+            and request_id is not None
+            and not actor.answers_directly(method, request_id)
+        )
         exchange = self._exchange(
             body,
             send,
@@ -459,19 +464,11 @@ class SupervisorApp:
         ticket = exchange.ticket
         timed_out = False
         try:
-            if exchange.watched_by_transport:
-                with trio.move_on_after(timeout if timeout is not None else float("inf")) as timer:
-                    await ticket.done.wait()
-                timed_out = timer.cancelled_caught
+            if timeout is None:
+                await _wait_for_ticket(exchange, receive)
             else:
-                # Nothing downstream reads `receive`: this task watches the client itself, in a
-                # scope the serving task ends when it finishes (no watcher task per request).
-                ticket.waiter = trio.CancelScope()
-                with trio.move_on_after(timeout if timeout is not None else float("inf")) as timer:
-                    with ticket.waiter:
-                        if not ticket.done.is_set():
-                            await exchange.watch_client(receive)
-                        await ticket.done.wait()
+                with trio.move_on_after(timeout) as timer:
+                    await _wait_for_ticket(exchange, receive)
                 timed_out = timer.cancelled_caught
         finally:
             if not ticket.done.is_set():
@@ -516,6 +513,21 @@ class SupervisorApp:
         else:
             # Completed (or a stream ended by a drain): at most the end of the body is missing.
             await exchange.answer_unfinished(404, SESSION_ENDED, "Session terminated", None)
+
+
+async def _wait_for_ticket(exchange: Exchange, receive: Receive) -> None:
+    """Until the serving task is done; meanwhile notice the client leaving if nothing else does."""
+    ticket = exchange.ticket
+    if exchange.watched_by_transport:
+        await ticket.done.wait()
+        return
+    # Nothing downstream reads `receive`: this task watches the client itself, in a scope the
+    # serving task ends when it finishes (no watcher task per request).
+    ticket.waiter = trio.CancelScope()
+    with ticket.waiter:
+        if not ticket.done.is_set():
+            await exchange.watch_client(receive)
+        await ticket.done.wait()
 
 
 class _StartedGuard:

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="make every session's transport and loop at initialize, not at its first request",
     )
+    serve.add_argument(
+        "--no-direct-answers",
+        dest="direct_answers",
+        action="store_false",
+        default=None,
+        help="serve every request through the SDK transport's handle_request (slower; for comparison)",
+    )
     serve.add_argument("--max-sessions", type=int, default=None, help="cap on live sessions; 0 disables")
     serve.add_argument(
         "--drain-grace", type=float, default=None, help="seconds in-flight calls get at shutdown"
@@ -84,6 +91,8 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["hibernate_after"] = options.hibernate_after or None
     if options.quick_open is not None:
         changes["quick_open"] = options.quick_open
+    if options.direct_answers is not None:
+        changes["direct_answers"] = options.direct_answers
     if options.max_sessions is not None:
         changes["max_sessions"] = options.max_sessions or None
     if options.drain_grace is not None:

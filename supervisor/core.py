@@ -74,6 +74,7 @@ class SessionSupervisor:
             mailbox_size=config.mailbox_size,
             kill_grace=config.kill_grace,
             hibernate_after=config.hibernate_after,
+            direct_answers=config.direct_answers and config.event_store is None,
             faults=faults,
         )
         self._routable: dict[str, SessionActor] = {}

@@ -101,8 +101,9 @@ async def test_kill_with_get_stream_open(http: httpx.AsyncClient) -> None:
             assert response.status_code == 200
             body = b"".join([chunk async for chunk in response.aiter_bytes()])
         assert b"Traceback" not in body
-        assert served.supervisor.get(session_id) is None
+        # The client can have the end of its stream while the killed actor still unwinds.
         await settle(served.supervisor)
+        assert served.supervisor.get(session_id) is None
         check_quiescent(served.supervisor, sessions=0)
         assert served.supervisor.stats().closed == {"killed": 1}
 
@@ -151,7 +152,8 @@ async def test_crash_in_one_session_leaves_twenty_others_working(http: httpx.Asy
             plan.crash_at(FaultPoint.TOOL_RUNNING, victim)
             crashed = await http.post(served.url, content=WAIT_CALL, headers=mcp_headers(victim))
             assert answer_of(crashed)["id"] == 42
-            assert "crashed" in crashed.text
+            # The SDK's own shutdown answer for a request whose handler was running (faults.md).
+            assert answer_of(crashed)["error"] == {"code": -32000, "message": "Connection closed"}
             gate.release.set()
         for session_id in others:
             answer = answer_of(results[session_id])

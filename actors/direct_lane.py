@@ -1,0 +1,321 @@
+"""Answer a session's plain requests through its server loop's own streams.
+
+The SDK transport's `handle_request` is built to be an application's front door: per POST it
+makes a Starlette `Request`, checks headers, parses and validates the body, makes a memory-stream
+pair, and answers with a Starlette `Response` (JSON mode) or an sse-starlette `EventSourceResponse`
+with its own task group, writer task and disconnect listener (SSE mode). Our ASGI front door has
+made every one of those checks already (security, Accept, Content-Type, JSON-RPC shape, session id,
+principal), so for the common case, a POSTed JSON-RPC request other than `initialize`, the actor
+answers directly: it validates the message into the SDK's type, puts it into the server loop's
+input, and writes the loop's answer (and, in SSE mode, the messages related to the request) to
+the client itself.
+
+The transport keeps everything else: `initialize`, notifications, the client's responses, GET
+streams, termination, and resumable streams (with an event store the lane is off, since event ids
+and replay are the transport's). It also keeps the loop's connection: `connect()` still makes the
+loop's streams, and the lane sits between them and the loop.
+
+- The loop reads from the lane's inbox. A pump forwards into it what the transport delivers, each
+  item with its sender's contextvars, as the SDK's own stream does; direct requests go in beside.
+- The loop writes to the lane's outbox. A response, or a message related to a request, for a
+  request answered directly goes to that request's reply channel. Everything else goes on to the
+  transport's router, as before.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections import deque
+from functools import partial
+from types import TracebackType
+from typing import Any
+
+import trio
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
+from mcp_types import ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse
+from mcp_types import jsonrpc_message_adapter as message_adapter
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+INTERNAL_ERROR = -32603
+REQUEST_CANCELLED = -32800
+"""What the SDK's transport answers a request that settled without a response (e.g. cancelled)."""
+
+PING_INTERVAL = 15.0
+"""Seconds without an event after which an SSE answer gets a comment line, as sse-starlette does:
+proxies that drop quiet connections keep a long tool call's stream."""
+
+_SSE_PING = b": ping\r\n\r\n"
+
+InboxItem = tuple[contextvars.Context, SessionMessage | Exception]
+
+
+def takes_direct_answer(method: str | None, request_id: object) -> bool:
+    """Whether a POSTed message is one the lane answers: a request (it has an id) other than initialize.
+
+    `initialize` stays with the transport: the SDK gives it special checks and the loop runs it
+    inline, and it is rare.
+    """
+    return request_id is not None and method is not None and method != "initialize"
+
+
+def parse_request(body: bytes) -> JSONRPCRequest | None:
+    """The body as the SDK's request type, or None to let the transport answer (and refuse) it."""
+    try:
+        message = message_adapter.validate_json(body, by_name=False)
+    except ValidationError:
+        return None
+    return message if isinstance(message, JSONRPCRequest) else None
+
+
+class Replies:
+    """What the loop wrote for one direct request, in order; `closed` once no more can come.
+
+    A deque and an event rather than a memory channel: one is made per request, and the loop
+    must never wait on it.
+    """
+
+    __slots__ = ("_items", "_ready", "closed")
+
+    def __init__(self) -> None:
+        self._items: deque[JSONRPCMessage] = deque()
+        self._ready = trio.Event()
+        self.closed = False
+
+    def put(self, message: JSONRPCMessage) -> None:
+        if not self.closed:
+            self._items.append(message)
+            self._ready.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+
+    async def get(self) -> JSONRPCMessage | None:
+        """The next message; None once closed with nothing left."""
+        while not self._items:
+            if self.closed:
+                return None
+            await self._ready.wait()
+            self._ready = trio.Event()
+        return self._items.popleft()
+
+
+class LoopInbox:
+    """The server loop's read stream: items with their sender's context in `last_context`.
+
+    The SDK's dispatcher reads `last_context` after each item and runs the handler in it, so a
+    tool sees the request's contextvars (the auth context among them).
+    """
+
+    __slots__ = ("_receive", "last_context")
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[InboxItem]) -> None:
+        self._receive = receive
+        self.last_context: contextvars.Context | None = None
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            context, item = await self._receive.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+        self.last_context = context
+        return item
+
+    def __aiter__(self) -> LoopInbox:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        return await self.receive()
+
+    async def aclose(self) -> None:
+        self._receive.close()
+        await trio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> LoopInbox:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class LoopOutbox:
+    """The server loop's write stream: replies for direct requests to them, the rest to the transport."""
+
+    __slots__ = ("_inner", "_lane")
+
+    def __init__(self, lane: DirectLane, inner: Any) -> None:
+        self._lane = lane
+        self._inner = inner
+
+    async def send(self, item: SessionMessage) -> None:
+        if not self._lane.deliver(item):
+            await self._inner.send(item)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> LoopOutbox:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class DirectLane:
+    """One transport lifetime's lane: the loop's inbox and outbox, and the requests waiting on it."""
+
+    __slots__ = ("_inbox_send", "_json", "_pump_scope", "_session_header", "_waiting", "inbox", "outbox")
+
+    def __init__(self, session_id: str, write_stream: Any, *, json_response: bool) -> None:
+        inbox_send, inbox_receive = trio.open_memory_channel[InboxItem](0)
+        self._inbox_send = inbox_send
+        self.inbox = LoopInbox(inbox_receive)
+        self.outbox = LoopOutbox(self, write_stream)
+        self._json = json_response
+        self._session_header = session_id.encode()
+        self._waiting: dict[str, Replies] = {}
+        """Reply channels of the requests being answered directly, by str(id) as the transport keys them."""
+        self._pump_scope = trio.CancelScope()
+
+    async def pump(self, read_stream: Any) -> None:
+        """Forward what the transport delivers into the loop's inbox, each item in its sender's context."""
+        with self._pump_scope:
+            try:
+                async for item in read_stream:
+                    context = getattr(read_stream, "last_context", None) or contextvars.copy_context()
+                    await self._inbox_send.send((context, item))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            except Exception as error:  # anyio's own closed-stream errors: the transport went away
+                if type(error).__module__.split(".")[0] != "anyio":
+                    raise
+            finally:
+                self._inbox_send.close()
+
+    def stop(self) -> None:
+        """The transport is gone (or going): stop forwarding, and let waiting requests know."""
+        self._pump_scope.cancel()
+        self.loop_ended()
+
+    def loop_ended(self) -> None:
+        """No loop will answer any more: every waiting request sees the end of its replies."""
+        self._inbox_send.close()
+        for replies in self._waiting.values():
+            replies.close()
+        self._waiting.clear()
+
+    def deliver(self, item: SessionMessage) -> bool:
+        """Hand a loop output to the direct request it belongs to; False if it belongs to none."""
+        message = item.message
+        key: Any
+        if isinstance(message, JSONRPCResponse | JSONRPCError):
+            is_response = True
+            key = message.id
+        else:
+            is_response = False
+            metadata = item.metadata
+            key = metadata.related_request_id if isinstance(metadata, ServerMessageMetadata) else None
+        if key is None:
+            return False
+        replies = self._waiting.get(str(key))
+        if replies is None:
+            return False
+        if is_response or not self._json:
+            # A JSON body carries only the response: anything else related has no wire (the
+            # transport drops those too).
+            replies.put(message)
+        return True
+
+    async def answer(self, request: JSONRPCRequest, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request through the loop and write its answer (JSON body or SSE stream) to `send`."""
+        key = str(request.id)
+        replies = self._waiting[key] = Replies()
+        try:
+            metadata = ServerMessageMetadata(
+                request_context=Request(scope, receive),
+                on_request_unanswered=partial(self._unanswered, replies, request.id),
+                can_send_request=not self._json,
+            )
+            try:
+                await self._inbox_send.send(
+                    (contextvars.copy_context(), SessionMessage(request, metadata=metadata))
+                )
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                replies.close()
+            if self._json:
+                await self._answer_json(replies, send, request.id)
+            else:
+                await self._answer_sse(replies, send)
+        finally:
+            if self._waiting.get(key) is replies:
+                del self._waiting[key]
+            replies.close()
+
+    async def _unanswered(self, replies: Replies, request_id: Any) -> None:
+        """The loop settled the request without a response: end it with an error, as the transport does."""
+        error = ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
+        replies.put(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
+        await trio.lowlevel.checkpoint()
+
+    async def _answer_json(self, replies: Replies, send: Send, request_id: Any) -> None:
+        message = await replies.get()
+        status, body = (500, _ended(request_id)) if message is None else (200, _wire(message))
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"mcp-session-id", self._session_header),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _answer_sse(self, replies: Replies, send: Send) -> None:
+        headers = [
+            (b"content-type", b"text/event-stream"),
+            (b"cache-control", b"no-cache, no-transform"),
+            (b"connection", b"keep-alive"),
+            (b"x-accel-buffering", b"no"),
+            (b"mcp-session-id", self._session_header),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        while True:
+            message: JSONRPCMessage | None = None
+            with trio.move_on_after(PING_INTERVAL) as quiet:
+                message = await replies.get()
+            if quiet.cancelled_caught:
+                await send({"type": "http.response.body", "body": _SSE_PING, "more_body": True})
+                continue
+            if message is None:
+                # The loop went away without answering: leave the stream unanswered, as the
+                # transport's own stream would be; the ASGI handler ends it with the error that
+                # fits how the session went.
+                return
+            await send({"type": "http.response.body", "body": _sse(_wire(message)), "more_body": True})
+            if isinstance(message, JSONRPCResponse | JSONRPCError):
+                break
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _wire(message: JSONRPCMessage) -> bytes:
+    return message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+
+
+def _sse(data: bytes) -> bytes:
+    return b"event: message\r\ndata: " + data + b"\r\n\r\n"
+
+
+def _ended(request_id: Any) -> bytes:
+    """What the transport answers a request its session's loop ended under (with the request's id)."""
+    error = ErrorData(code=INTERNAL_ERROR, message="Session terminated before the request completed")
+    return _wire(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
