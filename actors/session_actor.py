@@ -111,6 +111,7 @@ class SessionActor:
     """The actor of one MCP session; created and owned by a supervisor nursery."""
 
     __slots__ = (
+        "_drain_end",
         "_handshake",
         "_lane",
         "_last_active",
@@ -170,6 +171,8 @@ class SessionActor:
         self._requests_scope = trio.CancelScope()
         """Around the request nursery; its deadline is the drain grace plus the kill grace."""
         self._requests: trio.Nursery | None = None
+        self._drain_end = math.inf
+        """When in-flight requests stop being waited for (set by closing); scopes made later keep it."""
         self._lane: DirectLane | None = None
         """While awake with direct answers on: the lane between the transport's streams and the loop."""
         self._streams: set[RequestTicket] | None = None
@@ -277,11 +280,13 @@ class SessionActor:
             self._mailbox_send.close()
             self._mailbox_scope.cancel()
             self.close_steps.append(CloseStep.MAILBOX_CLOSED)
-        drain_end = trio.current_time() + max(grace, 0.0)
-        self._serve_scope.deadline = min(self._serve_scope.deadline, drain_end)
-        self._requests_scope.deadline = min(
-            self._requests_scope.deadline, drain_end + self._settings.kill_grace
-        )
+        drain_end = min(self._drain_end, trio.current_time() + max(grace, 0.0))
+        if drain_end < self._drain_end:
+            self._drain_end = drain_end
+            if self.transport is not None:
+                # Awake: the deadlines of its loop and requests. A dormant actor has neither;
+                # should it be waking right now, `_rebuild` gives the new scopes these deadlines.
+                self._set_drain_deadlines()
         if grace <= 0 or reason is CloseReason.KILLED:
             # Nothing to wait for: end the streams now as well.
             self._end_streams()
@@ -435,8 +440,14 @@ class SessionActor:
         self._requests_scope = trio.CancelScope()
         self._mailbox_scope = trio.CancelScope()
         if not accepts_requests(self._state):
+            # Closing began while the request that woke it was on its way: drain as told.
             self._mailbox_scope.cancel()
+            self._set_drain_deadlines()
         return transport
+
+    def _set_drain_deadlines(self) -> None:
+        self._serve_scope.deadline = self._drain_end
+        self._requests_scope.deadline = self._drain_end + self._settings.kill_grace
 
     async def _replay_handshake(self) -> None:
         """Bring the new server loop to where the old one was: initialized, same client, same level."""

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
+from supervisor import collector
 from supervisor.auth import StaticTokenVerifier, TokensFileError
 from supervisor.config import SupervisorConfig
 from supervisor.core import open_supervisor
@@ -20,6 +21,7 @@ from supervisor.serving import (
     hypercorn_config,
     loopback_security,
     serve_supervisor,
+    wait_for_signal,
 )
 
 DEMO_TARGET = "supervisor.demo:server"
@@ -60,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         default=None,
         help="serve every request through the SDK transport's handle_request (slower; for comparison)",
+    )
+    serve.add_argument(
+        "--no-gc-tuning",
+        dest="gc_tuning",
+        action="store_false",
+        help="keep the interpreter's garbage-collector settings (see supervisor/collector.py)",
     )
     serve.add_argument("--max-sessions", type=int, default=None, help="cap on live sessions; 0 disables")
     serve.add_argument(
@@ -112,13 +120,21 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
     return attrs.evolve(config, **changes)  # type: ignore[arg-type]
 
 
-async def serve(served: Served, config: SupervisorConfig, bind: str) -> None:
+async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: bool = False) -> None:
     """Run the supervisor and hypercorn until SIGINT/SIGTERM; drain, then stop."""
     logger = logging.getLogger("supervisor")
+
+    async def stop_signal() -> None:
+        await wait_for_signal()
+        if gc_tuning:
+            collector.freeze_for_exit()
+
     async with open_supervisor(served.server, config) as supervisor:
 
         async def announce(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
-            await serve_supervisor(supervisor, hypercorn_config(bind), task_status=task_status)
+            await serve_supervisor(
+                supervisor, hypercorn_config(bind), shutdown_trigger=stop_signal, task_status=task_status
+            )
 
         async with trio.open_nursery() as nursery:
             urls: list[str] = await nursery.start(announce)
@@ -145,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("supervisor").warning(
             "serving %s without authentication: anyone who can reach it can open sessions", options.bind
         )
-    trio.run(serve, served, config, options.bind)
+    if options.gc_tuning:
+        collector.tune_for_serving()
+    trio.run(serve, served, config, options.bind, options.gc_tuning)
     return 0
 
 
