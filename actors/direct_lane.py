@@ -12,24 +12,27 @@ the client itself.
 
 The transport keeps everything else: `initialize`, notifications, the client's responses, GET
 streams, termination, and resumable streams (with an event store the lane is off, since event ids
-and replay are the transport's). It also keeps the loop's connection: `connect()` still makes the
-loop's streams, and the lane sits between them and the loop.
+and replay are the transport's). It also keeps the loop's connection: `connect()` makes the loop's
+streams, and the lane uses them as they are.
 
-- The loop reads from the lane's inbox. A pump forwards into it what the transport delivers, each
-  item with its sender's contextvars, as the SDK's own stream does; direct requests go in beside.
-- The loop writes to the lane's outbox. A response, or a message related to a request, for a
-  request answered directly goes to that request's reply channel. Everything else goes on to the
+- In: a direct request goes into the loop's input through the same stream the transport writes to
+  (`StreamableHTTPServerTransport._read_stream_writer`, the one private name we use: the SDK
+  offers no public way to put a message in; `loop_input_of` finds it, and without it the lane is
+  off and every request goes through `handle_request`). The stream takes the sender's contextvars
+  with each message, so a tool sees the request's context (the auth context among them).
+- Out: the loop writes to the lane's outbox. A response, or a message related to a request, for a
+  request answered directly goes to that request's replies. Everything else goes on to the
   transport's router, as before.
 """
 
 from __future__ import annotations
 
-import contextvars
 from collections import deque
 from functools import partial
 from types import TracebackType
 from typing import Any
 
+import anyio
 import trio
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse
@@ -48,7 +51,10 @@ proxies that drop quiet connections keep a long tool call's stream."""
 
 _SSE_PING = b": ping\r\n\r\n"
 
-InboxItem = tuple[contextvars.Context, SessionMessage | Exception]
+
+def loop_input_of(transport: object) -> Any | None:
+    """The write end of a connected transport's loop input, if this SDK version has it where we look."""
+    return getattr(transport, "_read_stream_writer", None)
 
 
 def takes_direct_answer(method: str | None, request_id: object) -> bool:
@@ -102,49 +108,6 @@ class Replies:
         return self._items.popleft()
 
 
-class LoopInbox:
-    """The server loop's read stream: items with their sender's context in `last_context`.
-
-    The SDK's dispatcher reads `last_context` after each item and runs the handler in it, so a
-    tool sees the request's contextvars (the auth context among them).
-    """
-
-    __slots__ = ("_receive", "last_context")
-
-    def __init__(self, receive: trio.MemoryReceiveChannel[InboxItem]) -> None:
-        self._receive = receive
-        self.last_context: contextvars.Context | None = None
-
-    async def receive(self) -> SessionMessage | Exception:
-        try:
-            context, item = await self._receive.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-        self.last_context = context
-        return item
-
-    def __aiter__(self) -> LoopInbox:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        return await self.receive()
-
-    async def aclose(self) -> None:
-        self._receive.close()
-        await trio.lowlevel.checkpoint()
-
-    async def __aenter__(self) -> LoopInbox:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
 class LoopOutbox:
     """The server loop's write stream: replies for direct requests to them, the rest to the transport."""
 
@@ -176,42 +139,18 @@ class LoopOutbox:
 class DirectLane:
     """One transport lifetime's lane: the loop's inbox and outbox, and the requests waiting on it."""
 
-    __slots__ = ("_inbox_send", "_json", "_pump_scope", "_session_header", "_waiting", "inbox", "outbox")
+    __slots__ = ("_json", "_loop_input", "_session_header", "_waiting", "outbox")
 
-    def __init__(self, session_id: str, write_stream: Any, *, json_response: bool) -> None:
-        inbox_send, inbox_receive = trio.open_memory_channel[InboxItem](0)
-        self._inbox_send = inbox_send
-        self.inbox = LoopInbox(inbox_receive)
-        self.outbox = LoopOutbox(self, write_stream)
+    def __init__(self, session_id: str, loop_input: Any, loop_output: Any, *, json_response: bool) -> None:
+        self._loop_input = loop_input
+        self.outbox = LoopOutbox(self, loop_output)
         self._json = json_response
         self._session_header = session_id.encode()
         self._waiting: dict[str, Replies] = {}
-        """Reply channels of the requests being answered directly, by str(id) as the transport keys them."""
-        self._pump_scope = trio.CancelScope()
-
-    async def pump(self, read_stream: Any) -> None:
-        """Forward what the transport delivers into the loop's inbox, each item in its sender's context."""
-        with self._pump_scope:
-            try:
-                async for item in read_stream:
-                    context = getattr(read_stream, "last_context", None) or contextvars.copy_context()
-                    await self._inbox_send.send((context, item))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-            except Exception as error:  # anyio's own closed-stream errors: the transport went away
-                if type(error).__module__.split(".")[0] != "anyio":
-                    raise
-            finally:
-                self._inbox_send.close()
-
-    def stop(self) -> None:
-        """The transport is gone (or going): stop forwarding, and let waiting requests know."""
-        self._pump_scope.cancel()
-        self.loop_ended()
+        """Replies of the requests being answered directly, by str(id) as the transport keys them."""
 
     def loop_ended(self) -> None:
         """No loop will answer any more: every waiting request sees the end of its replies."""
-        self._inbox_send.close()
         for replies in self._waiting.values():
             replies.close()
         self._waiting.clear()
@@ -249,10 +188,9 @@ class DirectLane:
                 can_send_request=not self._json,
             )
             try:
-                await self._inbox_send.send(
-                    (contextvars.copy_context(), SessionMessage(request, metadata=metadata))
-                )
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._loop_input.send(SessionMessage(request, metadata=metadata))
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                # The loop's input is closed: the session is ending under this request.
                 replies.close()
             if self._json:
                 await self._answer_json(replies, send, request.id)

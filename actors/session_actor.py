@@ -27,7 +27,7 @@ from mcp.server.runner import serve_loop
 from mcp.server.streamable_http import EventStore, StreamableHTTPServerTransport
 from starlette.types import Message, Scope, Send
 
-from actors.direct_lane import DirectLane, parse_request, takes_direct_answer
+from actors.direct_lane import DirectLane, loop_input_of, parse_request, takes_direct_answer
 from actors.faults import FaultPoint, FaultSink, ToolCallTap
 from actors.log import SessionLog
 from actors.messages import RequestTicket, ServeRequest
@@ -353,17 +353,21 @@ class SessionActor:
             transport.connect() as (read_stream, write_stream),
             trio.open_nursery() as loop_nursery,
         ):
-            loop_input: Any = read_stream
             loop_output: Any = write_stream
-            if self._settings.direct_answers:
-                lane = self._lane = DirectLane(
-                    self.session_id, write_stream, json_response=self._settings.transport.json_response
+            loop_input = loop_input_of(transport)
+            if self._settings.direct_answers and loop_input is not None:
+                self._lane = DirectLane(
+                    self.session_id,
+                    loop_input,
+                    write_stream,
+                    json_response=self._settings.transport.json_response,
                 )
-                loop_nursery.start_soon(lane.pump, read_stream)
-                loop_input, loop_output = lane.inbox, lane.outbox
-            if self._settings.faults is not None:
-                loop_input = self._tap(loop_input, loop_nursery)
-            loop_nursery.start_soon(self._run_server_loop, loop_input, loop_output)
+                loop_output = self._lane.outbox
+            loop_nursery.start_soon(
+                self._run_server_loop,
+                read_stream if self._settings.faults is None else self._tap(read_stream, loop_nursery),
+                loop_output,
+            )
             try:
                 with self._requests_scope:
                     async with trio.open_nursery() as requests:
@@ -397,7 +401,7 @@ class SessionActor:
                 with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                     await transport.terminate()
                 if self._lane is not None:
-                    self._lane.stop()
+                    self._lane.loop_ended()
                     self._lane = None
                 if not hibernating:
                     self.close_steps.append(CloseStep.TERMINATED)
