@@ -66,6 +66,12 @@ def build_server(gate: Gate | None = None) -> MCPServer:
         return token.client_id if token is not None else "anonymous"
 
     @server.tool()
+    def header(name: str, ctx: Context) -> str:
+        """A header of the HTTP request that carried this call, as the tool's context sees it."""
+        headers = ctx.headers or {}
+        return headers.get(name, "absent")
+
+    @server.tool()
     def client_name(ctx: Context) -> str:
         """The client name the session's server loop got in `initialize` (survives hibernation)."""
         params = ctx.session.client_params

@@ -119,3 +119,26 @@ def test_a_bad_target_is_explained() -> None:
     assert result.returncode == 2
     assert "cannot import 'no_such_module'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_direct_answers_are_on_unless_switched_off() -> None:
+    from supervisor.cli import apply_options, build_parser
+    from supervisor.loading import load_target
+
+    served = load_target("supervisor.demo:server")
+    default = apply_options(served, build_parser().parse_args(["serve"]))
+    assert default.direct_answers
+    off = apply_options(served, build_parser().parse_args(["serve", "--no-direct-answers"]))
+    assert not off.direct_answers
+
+
+def test_collector_tuning_freezes_the_start_up_heap() -> None:
+    """In its own interpreter: freezing would change the test process's own collector."""
+    probe = (
+        "import gc; from supervisor import collector; collector.tune_for_serving(); "
+        "print(gc.get_threshold(), gc.get_freeze_count() > 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["(50000,", "20,", "20)", "True"]

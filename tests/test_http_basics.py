@@ -183,17 +183,20 @@ async def test_get_stream_receives_a_notification(served: TestServer, http: http
     assert deleted.status_code == 200
 
 
+@pytest.mark.parametrize("direct", [True, False])
 async def test_client_disconnect_cancels_the_request_and_its_tool(
-    served: TestServer, gate: Gate, http: httpx.AsyncClient
+    direct: bool, gate: Gate, http: httpx.AsyncClient
 ) -> None:
-    """SSE answers: the SDK's stream reads `receive`, and through it we see the client leave."""
-    await disconnect_mid_call(served, gate, http)
+    """SSE answers. Direct: the handler watches the client (the lane reads nothing after the body).
+    Through the transport: sse-starlette reads `receive`, and through it we see the client leave."""
+    async with serve_for_test(build_server(gate), SupervisorConfig(direct_answers=direct)) as served:
+        await disconnect_mid_call(served, gate, http)
 
 
 async def test_client_disconnect_cancels_the_tool_in_json_mode_too(
     gate: Gate, http: httpx.AsyncClient
 ) -> None:
-    """JSON answers: nothing in the SDK reads `receive` after the body, so a watcher task does."""
+    """JSON answers: nothing reads `receive` after the body, so the handler watches the client."""
     async with serve_for_test(build_server(gate), SupervisorConfig(json_response=True)) as served:
         await disconnect_mid_call(served, gate, http)
 
