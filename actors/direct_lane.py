@@ -34,16 +34,13 @@ from typing import Any
 
 import anyio
 import trio
+from mcp.server.streamable_http import REQUEST_CANCELLED
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp_types import ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse
+from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse
 from mcp_types import jsonrpc_message_adapter as message_adapter
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
-
-INTERNAL_ERROR = -32603
-REQUEST_CANCELLED = -32800
-"""What the SDK's transport answers a request that settled without a response (e.g. cancelled)."""
 
 PING_INTERVAL = 15.0
 """Seconds without an event after which an SSE answer gets a comment line, as sse-starlette does:
@@ -137,7 +134,7 @@ class LoopOutbox:
 
 
 class DirectLane:
-    """One transport lifetime's lane: the loop's inbox and outbox, and the requests waiting on it."""
+    """One transport lifetime's lane: the loop's input, its outbox, and the requests waiting on them."""
 
     __slots__ = ("_json", "_loop_input", "_session_header", "_waiting", "outbox")
 
