@@ -50,8 +50,9 @@ class ServeRequest:
     context: contextvars.Context
     ticket: RequestTicket
     method: str | None = None
-    """The JSON-RPC method of a POST, when known (fault points and logs use it)."""
+    """The JSON-RPC method of a POST, when known (the direct lane, fault points and logs use it)."""
     request_id: str | int | None = None
     """The JSON-RPC id of a POSTed request: the loop is told to cancel it if the client leaves."""
     body: bytes = b""
-    """The POST body (the same bytes the replayed `receive` yields); kept to replay a handshake."""
+    """The POST body (the same bytes the replayed `receive` yields): the direct lane parses it, and
+    hibernation keeps handshake bodies to replay them."""

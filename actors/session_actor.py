@@ -537,7 +537,7 @@ class SessionActor:
         lane = self._lane
         if (
             lane is not None
-            and takes_direct_answer(message.method, message.request_id)
+            and self.answers_directly(message.method, message.request_id)
             and not transport.is_terminated
         ):
             request = parse_request(message.body)
