@@ -11,10 +11,8 @@ import hmac
 from pathlib import Path
 
 import attrs
-from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend
-from mcp.server.auth.provider import AccessToken, TokenVerifier
-from starlette.middleware.authentication import AuthenticationMiddleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from supervisor.responses import INVALID_REQUEST, send_error
@@ -78,8 +76,12 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-class _RequireBearer:
-    """401 without a valid token, 403 without the required scopes; JSON-RPC error bodies."""
+class RequireBearer:
+    """401 without a valid token, 403 without the required scopes; JSON-RPC error bodies.
+
+    For the supervisor's own verifier (`SupervisorConfig.token_verifier`); a server's own auth is
+    checked by the SDK's `RequireAuthMiddleware` instead, answering exactly as the SDK does.
+    """
 
     def __init__(self, app: ASGIApp, required_scopes: tuple[str, ...]) -> None:
         self._app = app
@@ -108,25 +110,3 @@ class _RequireBearer:
             )
             return
         await self._app(scope, receive, send)
-
-
-class BearerAuthApp:
-    """Wraps an ASGI app: the SDK's bearer backend, a required-token check, the SDK's auth context.
-
-    The auth context middleware sets what `get_access_token()` reads; the session actor runs each
-    request in the handler's contextvars context, so tools see it too. Lifespan goes straight
-    through.
-    """
-
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier, required_scopes: tuple[str, ...] = ()) -> None:
-        self._inner = app
-        self._chain = AuthenticationMiddleware(
-            _RequireBearer(AuthContextMiddleware(app), required_scopes),
-            backend=BearerAuthBackend(verifier),
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._chain(scope, receive, send)
-        else:
-            await self._inner(scope, receive, send)

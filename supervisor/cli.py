@@ -15,6 +15,7 @@ from supervisor.auth import StaticTokenVerifier, TokensFileError
 from supervisor.config import SupervisorConfig
 from supervisor.core import open_supervisor
 from supervisor.loading import Served, TargetError, load_target
+from supervisor.sdk_surface import surface_for
 from supervisor.serving import (
     LOOPBACK_HOSTS,
     bind_host,
@@ -120,6 +121,18 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
     return attrs.evolve(config, **changes)  # type: ignore[arg-type]
 
 
+def overrides(bundled: SupervisorConfig, final: SupervisorConfig) -> list[str]:
+    """A line for each setting a `Served` bundle chose that a command-line flag changed."""
+    default = SupervisorConfig()
+    lines = []
+    for field in attrs.fields(SupervisorConfig):
+        chosen = getattr(bundled, field.name)
+        now = getattr(final, field.name)
+        if chosen != getattr(default, field.name) and now != chosen:
+            lines.append(f"the command line overrides the target's {field.name}: {chosen!r} -> {now!r}")
+    return lines
+
+
 async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: bool = False) -> None:
     """Run the supervisor and hypercorn until SIGINT/SIGTERM; drain, then stop."""
     logger = logging.getLogger("supervisor")
@@ -151,14 +164,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.workers != 1:
         print(f"mcp-supervisor: --workers {options.workers} refused. {ONE_PROCESS}", file=sys.stderr)
         return 2
+    logger = logging.getLogger("supervisor")
     try:
         served = load_target(options.target)
         config = apply_options(served, options)
+        surface = surface_for(served.server, config)
     except (TargetError, TokensFileError, ValueError, TypeError) as error:
         print(f"mcp-supervisor: {error}", file=sys.stderr)
         return 2
-    if config.token_verifier is None and bind_host(options.bind) not in LOOPBACK_HOSTS:
-        logging.getLogger("supervisor").warning(
+    for line in overrides(served.config, config):
+        logger.info("%s", line)
+    if surface.authenticates:
+        logger.info("authentication: the server's own (SDK token verifier and AuthSettings)")
+    if surface.routes:
+        logger.info("the server's own routes: %s", ", ".join(surface.route_paths))
+    if (
+        config.token_verifier is None
+        and not surface.authenticates
+        and bind_host(options.bind) not in LOOPBACK_HOSTS
+    ):
+        logger.warning(
             "serving %s without authentication: anyone who can reach it can open sessions", options.bind
         )
     if options.gc_tuning:

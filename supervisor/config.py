@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -29,6 +30,10 @@ def _not_negative(_: Any, attribute: attrs.Attribute[Any], value: float) -> None
 def _mcp_path(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     if not value.startswith("/"):
         raise ValueError(f"{attribute.name} must start with '/', got {value!r}")
+
+
+def _scopes(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -87,5 +92,5 @@ class SupervisorConfig:
     """Requests in flight or queued on one session (GET streams aside); beyond it 429 with Retry-After."""
     token_verifier: TokenVerifier | None = None
     """Bearer authentication through the SDK's `TokenVerifier`; None serves without auth."""
-    required_scopes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    required_scopes: tuple[str, ...] = attrs.field(default=(), converter=_scopes)
     """Scopes every bearer token must carry (403 otherwise)."""

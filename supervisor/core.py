@@ -25,6 +25,7 @@ from actors.state import ActorState
 from supervisor.config import SupervisorConfig
 from supervisor.loading import resolve_server
 from supervisor.principal import Principal
+from supervisor.sdk_surface import SdkSurface, surface_for
 from supervisor.snapshots import SessionInfo, SupervisorStats
 from supervisor.stateless import StatelessLane
 
@@ -53,9 +54,10 @@ class SessionSupervisor:
         lifespan_state: Any,
         stateless: StatelessLane,
         faults: FaultSink | None = None,
+        surface: SdkSurface | None = None,
     ) -> None:
         from supervisor.asgi import SupervisorApp  # the app calls back into us; import late
-        from supervisor.auth import BearerAuthApp
+        from supervisor.front import build_front
 
         self.server = server
         self.config = config
@@ -95,11 +97,9 @@ class SessionSupervisor:
         # Actors start in the supervisor's own context, not in the context of the request that
         # opened them: one client's auth context must not leak into a session's server loop.
         self._context = contextvars.copy_context()
-        app: ASGIApp = SupervisorApp(self)
-        if config.token_verifier is not None:
-            app = BearerAuthApp(app, config.token_verifier, config.required_scopes)
-        self.asgi_app: ASGIApp = app
-        """The ASGI callable to serve: the MCP endpoint, behind bearer auth when configured."""
+        self.asgi_app: ASGIApp = build_front(SupervisorApp(self), config, surface or SdkSurface())
+        """The ASGI callable to serve: the MCP endpoint behind bearer auth when configured, beside the
+        server's own routes (see supervisor/front.py)."""
 
     # ------------------------------------------------------------------ inspection
 
@@ -301,13 +301,17 @@ async def open_supervisor(
     Leaving the block shuts down: with the configured drain grace after a normal exit, at once
     after an error or cancellation. `faults` is for fault-injection tests
     (`supervisor.testing.FaultPlan`); production leaves it None.
+
+    Whatever the server configures for its own HTTP app (auth, custom routes) is served the same
+    way here; what cannot be raises `UnsupportedServerSetting` before anything starts.
     """
     lowlevel = resolve_server(server)
     config = config or SupervisorConfig()
+    surface = surface_for(server, config)
     async with lowlevel.lifespan(lowlevel) as lifespan_state, trio.open_nursery() as nursery:
         lane = StatelessLane(lowlevel, config, lifespan_state)
         await nursery.start(lane.run)
-        supervisor = SessionSupervisor(lowlevel, config, nursery, lifespan_state, lane, faults)
+        supervisor = SessionSupervisor(lowlevel, config, nursery, lifespan_state, lane, faults, surface)
         clean_exit = False
         try:
             yield supervisor

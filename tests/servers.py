@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import trio
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -18,10 +20,13 @@ class Gate:
     cancelled: int = 0
 
 
-def build_server(gate: Gate | None = None) -> MCPServer:
-    """Echo, add, a `wait` tool held by the gate, a tool that notifies, and one that raises."""
+def build_server(gate: Gate | None = None, **options: Any) -> MCPServer:
+    """Echo, add, a `wait` tool held by the gate, a tool that notifies, and one that raises.
+
+    `options` go to `MCPServer` (e.g. `sdk_auth()`'s token verifier and auth settings).
+    """
     gate = gate or Gate()
-    server: MCPServer = MCPServer("test-server")
+    server: MCPServer = MCPServer("test-server", **options)
 
     @server.tool()
     def echo(text: str) -> str:
@@ -90,3 +95,18 @@ def build_server(gate: Gate | None = None) -> MCPServer:
         raise RuntimeError("tool failure")
 
     return server
+
+
+def sdk_auth() -> dict[str, Any]:
+    """`MCPServer` options for the SDK's own bearer auth (tests/parity_servers.py's verifier)."""
+    from mcp.server.auth.settings import AuthSettings
+
+    from tests.parity_servers import ISSUER, RESOURCE, Verifier
+
+    settings = AuthSettings(
+        issuer_url=ISSUER,  # type: ignore[arg-type]
+        resource_server_url=RESOURCE,  # type: ignore[arg-type]
+        required_scopes=["mcp:use"],
+        validate_token_resource=False,
+    )
+    return {"token_verifier": Verifier(), "auth": settings}

@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import trio
 
+from tests.cli_process import ROOT, start
 from tests.helpers import mcp_headers, messages_of, open_session, rpc
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class ServerProcess:
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self._buffer = b""
-
-    async def wait_for(self, pattern: str) -> re.Match[str]:
-        """Read stderr until a line matches `pattern`."""
-        assert self.process.stderr is not None
-        with trio.fail_after(30):
-            while True:
-                for line in self.lines:
-                    found = re.search(pattern, line)
-                    if found:
-                        self.lines.remove(line)
-                        return found
-                chunk = await self.process.stderr.receive_some(65536)
-                if not chunk:
-                    raise AssertionError("server exited; it said:\n" + "\n".join(self.lines))
-                self._buffer += chunk
-                *complete, self._buffer = self._buffer.split(b"\n")
-                self.lines.extend(part.decode(errors="replace") for part in complete)
-
-
-async def start(*args: str) -> ServerProcess:
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "supervisor", "serve", *args, "--bind", "127.0.0.1:0"],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-    )
-    return ServerProcess(process)
 
 
 async def test_sigterm_with_a_call_in_flight_returns_its_result_and_exits_0() -> None:

@@ -28,13 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Served:
-    def __init__(self) -> None:
+    def __init__(self, target: str, token: str | None) -> None:
+        self.token = token
+        """The bearer token of the server's own (SDK) auth; None when the server has none."""
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "supervisor",
                 "serve",
+                target,
                 "--bind",
                 "127.0.0.1:0",
                 "--max-requests-per-session",
@@ -55,7 +58,7 @@ class Served:
             raise AssertionError("the server did not start:\n" + "".join(self.log))
         # Keep reading so the server never blocks on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
-        self.http = httpx.Client(timeout=30)
+        self.http = httpx.Client(timeout=30, headers={"authorization": f"Bearer {token}"} if token else None)
         self.bystander = self.open()
         self.target = self.open()
 
@@ -79,9 +82,13 @@ class Served:
         return self.process.wait(timeout=60)
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
-    server = Served()
+@pytest.fixture(scope="module", params=["no-auth", "sdk-auth"])
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The demo server, and a server with the SDK's own bearer auth (tests/parity_servers.py)."""
+    if request.param == "sdk-auth":
+        server = Served("tests.parity_servers:authed", "alice-token")
+    else:
+        server = Served("supervisor.demo:server", None)
     try:
         yield server
     finally:
@@ -149,6 +156,11 @@ def requests(draw: st.DrawFn, served: Served) -> tuple[str, dict[str, str], byte
         "last-event-id": header_text,
         "origin": st.sampled_from(["http://localhost:1", "http://evil.example"]) | header_text,
     }
+    if served.token is not None:
+        choices["authorization"] = (
+            st.sampled_from(["Bearer bob-token", "Bearer noscope-token", "Bearer nope", "Basic x", ""])
+            | header_text
+        )
     for name, strategy in choices.items():
         if draw(st.booleans()):
             headers[name] = draw(strategy)
@@ -170,7 +182,12 @@ def test_fuzzed_requests_never_break_the_server(served: Served, data: st.DataObj
     response = served.http.request(method, served.url, content=body or None, headers=headers)
     assert response.status_code < 500 or response.status_code == 503, response.text
     assert "Traceback" not in response.text
-    if response.status_code >= 400:
+    if response.status_code in (401, 403) and "jsonrpc" not in response.json():
+        # The SDK's own RequireAuthMiddleware answers, as under the SDK's app: an OAuth error body.
+        assert served.token is not None
+        assert response.json()["error"] in ("invalid_token", "insufficient_scope")
+        assert "resource_metadata=" in response.headers["www-authenticate"]
+    elif response.status_code >= 400:
         payload = response.json()
         assert payload["jsonrpc"] == "2.0"
         assert isinstance(payload["error"]["code"], int)

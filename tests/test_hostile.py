@@ -12,7 +12,7 @@ import trio
 from supervisor.config import SupervisorConfig
 from supervisor.testing import TestServer, check_quiescent, serve_for_test, settle
 from tests.helpers import ACCEPT_BOTH, error_of, initialize_body, mcp_headers, messages_of, open_session, rpc
-from tests.servers import build_server
+from tests.servers import build_server, sdk_auth
 
 LIMIT = 64 * 1024
 
@@ -109,15 +109,24 @@ class Scene:
     http: httpx.AsyncClient
     target: str
     bystander: str
+    token: str | None = None
+    """The bearer token every request carries (the sdk-auth scene)."""
 
 
-@pytest.fixture
-async def scene() -> AsyncIterator[Scene]:
+@pytest.fixture(params=["no-auth", "sdk-auth"])
+async def scene(request: pytest.FixtureRequest) -> AsyncIterator[Scene]:
+    """The same cases without auth, and behind the server's own SDK bearer auth (a valid token)."""
     config = SupervisorConfig(max_request_body_size=LIMIT, body_timeout=1.0)
-    async with serve_for_test(build_server(), config) as served, httpx.AsyncClient(timeout=30) as http:
+    authed = request.param == "sdk-auth"
+    server = build_server(**sdk_auth()) if authed else build_server()
+    token = {"authorization": "Bearer alice-token"} if authed else {}
+    async with (
+        serve_for_test(server, config) as served,
+        httpx.AsyncClient(timeout=30, headers=token) as http,
+    ):
         target = await open_session(http, served.url)
         bystander = await open_session(http, served.url)
-        yield Scene(served, http, target, bystander)
+        yield Scene(served, http, target, bystander, "alice-token" if authed else None)
 
 
 async def still_fine(scene: Scene, *session_ids: str) -> None:
@@ -181,6 +190,7 @@ def request_head(scene: Scene, length: int, *, accept: bool = True) -> bytes:
         "Content-Type: application/json",
         *([f"Accept: {ACCEPT_BOTH}"] if accept else []),
         f"Mcp-Session-Id: {scene.target}",
+        *([f"Authorization: Bearer {scene.token}"] if scene.token else []),
         f"Content-Length: {length}",
         "",
         "",
@@ -242,3 +252,28 @@ async def test_initialize_with_an_existing_session_id_is_routed_to_it(scene: Sce
     assert response.status_code in (200, 400)
     assert "Traceback" not in response.text
     await still_fine(scene, scene.target, scene.bystander)
+
+
+async def test_bad_tokens_under_sdk_auth_harm_no_one() -> None:
+    """The SDK's own 401/403 (OAuth error bodies, as the SDK's app sends), and no session is touched."""
+    async with serve_for_test(build_server(**sdk_auth())) as served, httpx.AsyncClient(timeout=30) as http:
+        good = {"authorization": "Bearer alice-token"}
+        async with httpx.AsyncClient(timeout=30, headers=good) as authed:
+            target = await open_session(authed, served.url)
+        cases = [
+            ({}, 401, "invalid_token"),
+            ({"authorization": "Bearer " + "x" * 5000}, 401, "invalid_token"),
+            ({"authorization": "Bearer"}, 401, "invalid_token"),
+            ({"authorization": "bearer %00"}, 401, "invalid_token"),
+            ({"authorization": "Bearer noscope-token"}, 403, "insufficient_scope"),
+        ]
+        for extra, status, error in cases:
+            headers = {**mcp_headers(target), **extra}
+            for method, body in (("POST", rpc("ping", 3)), ("GET", None), ("DELETE", None)):
+                response = await http.request(method, served.url, content=body, headers=headers)
+                assert response.status_code == status, response.text
+                assert response.json()["error"] == error
+                assert "resource_metadata=" in response.headers["www-authenticate"]
+        still = await http.post(served.url, content=rpc("ping", 4), headers={**mcp_headers(target), **good})
+        assert still.status_code == 200
+        assert served.supervisor.stats().live == 1
