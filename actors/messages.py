@@ -26,6 +26,10 @@ class RequestTicket:
     outcome: RequestOutcome | None = None
     waiter: trio.CancelScope | None = None
     """The handler's scope around its watch on the client, if it watches: ended when done."""
+    client_left: bool = False
+    """The client went away before its answer was complete. A handshake-era request runs on
+    (the protocol's cancellation is `notifications/cancelled`, not a dropped connection); its
+    answer is dropped, or kept by the event store for the client to resume."""
 
     def finish(self, outcome: RequestOutcome) -> None:
         """Record the outcome once; later calls (a reject racing a kill) keep the first."""

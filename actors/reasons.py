@@ -32,7 +32,9 @@ class RequestOutcome(enum.Enum):
     COMPLETED = "completed"
     """The transport answered it."""
     CLIENT_GONE = "client_gone"
-    """The client disconnected before the answer was complete; the request task was cancelled."""
+    """The client disconnected before the answer was complete. A session request ran on to its
+    end regardless (its answer dropped or stored for resumption); a 2026-07-28 request was
+    cancelled, since that era makes the disconnect the cancellation."""
     ABORTED = "aborted"
     """The actor was killed, crashed or ran out of drain time with the request in flight."""
     REJECTED = "rejected"

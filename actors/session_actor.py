@@ -27,6 +27,7 @@ from mcp.server.runner import serve_loop
 from mcp.server.streamable_http import EventStore, StreamableHTTPServerTransport
 from starlette.types import Message, Scope, Send
 
+from actors.answer_watch import AnswerWatch, WatchedEventStore
 from actors.direct_lane import DirectLane, loop_input_of, parse_request, takes_direct_answer
 from actors.faults import FaultPoint, FaultSink, ToolCallTap
 from actors.log import SessionLog
@@ -93,13 +94,16 @@ class Admission(enum.Enum):
     """The mailbox stayed full for the whole wait: answer 503 with Retry-After."""
 
 
-def _transport_for(session_id: str, options: TransportOptions) -> StreamableHTTPServerTransport:
+def _transport_for(
+    session_id: str, options: TransportOptions, answers: AnswerWatch | None
+) -> StreamableHTTPServerTransport:
     # Resumable streams allow SSE polling, whose close must not lose the priming event.
     kind = StreamableHTTPServerTransport if options.event_store is None else PollingTransport
+    store = options.event_store
     return kind(
         mcp_session_id=session_id,
         is_json_response_enabled=options.json_response,
-        event_store=options.event_store,
+        event_store=WatchedEventStore(store, answers) if store is not None and answers is not None else store,
         # Host/Origin checks run once at the front of the ASGI app, for every request.
         security_settings=None,
         retry_interval=options.retry_interval,
@@ -107,10 +111,16 @@ def _transport_for(session_id: str, options: TransportOptions) -> StreamableHTTP
     )
 
 
+def _ended(ticket: RequestTicket) -> RequestOutcome:
+    """How a request that ran to its end ended: answered, or answered to a client that had left."""
+    return RequestOutcome.CLIENT_GONE if ticket.client_left else RequestOutcome.COMPLETED
+
+
 class SessionActor:
     """The actor of one MCP session; created and owned by a supervisor nursery."""
 
     __slots__ = (
+        "_answers",
         "_drain_end",
         "_handshake",
         "_lane",
@@ -151,8 +161,12 @@ class SessionActor:
         self.close_reason: CloseReason | None = None
         self.close_steps: list[CloseStep] = []
         """What closing has done so far, in order: observable close ordering."""
+        self._answers: AnswerWatch | None = (
+            AnswerWatch() if settings.transport.event_store is not None else None
+        )
+        """With an event store: what shows that a request whose client left is settled."""
         self.transport: StreamableHTTPServerTransport | None = (
-            _transport_for(session_id, settings.transport) if dormant_with is None else None
+            _transport_for(session_id, settings.transport, self._answers) if dormant_with is None else None
         )
         """The SDK transport while awake; None while hibernating (or born dormant)."""
         self._wake: ServeRequest | None = None
@@ -403,6 +417,8 @@ class SessionActor:
                 if self._lane is not None:
                     self._lane.loop_ended()
                     self._lane = None
+                if self._answers is not None:
+                    self._answers.ended()
                 if not hibernating:
                     self.close_steps.append(CloseStep.TERMINATED)
         if hibernating:
@@ -439,7 +455,9 @@ class SessionActor:
 
     def _rebuild(self) -> StreamableHTTPServerTransport:
         """A fresh transport (a terminated one cannot be reused) and fresh scopes for waking."""
-        transport = self.transport = _transport_for(self.session_id, self._settings.transport)
+        options = self._settings.transport
+        self._answers = AnswerWatch() if options.event_store is not None else None
+        transport = self.transport = _transport_for(self.session_id, options, self._answers)
         self._serve_scope = trio.CancelScope()
         self._requests_scope = trio.CancelScope()
         self._mailbox_scope = trio.CancelScope()
@@ -542,18 +560,29 @@ class SessionActor:
         ):
             request = parse_request(message.body)
             if request is not None:
+                # The lane waits for the loop's answer even if the client has left.
                 await lane.answer(request, message.scope, message.receive, send)
-                return RequestOutcome.COMPLETED
+                return _ended(message.ticket)
             # Not a valid request after all: the transport answers it with its own 400.
-        if isinstance(transport, PollingTransport) and message.request_id is not None:
-            try:
-                watched = transport.watch(message.request_id, send)
-                await transport.handle_request(message.scope, message.receive, watched)
-            finally:
-                transport.unwatch(message.request_id)
-        else:
-            await transport.handle_request(message.scope, message.receive, send)
-        return RequestOutcome.COMPLETED
+        answers = self._answers if message.request_id is not None else None
+        answered = answers.watch(message.request_id) if answers is not None else None
+        try:
+            if isinstance(transport, PollingTransport) and message.request_id is not None:
+                try:
+                    watched = transport.watch(message.request_id, send)
+                    await transport.handle_request(message.scope, message.receive, watched)
+                finally:
+                    transport.unwatch(message.request_id)
+            else:
+                await transport.handle_request(message.scope, message.receive, send)
+            if answered is not None and message.ticket.client_left:
+                # The transport stopped streaming when the client left; the request runs on in
+                # the loop (stored for resumption) and stays in flight until it is settled.
+                await answered.wait()
+        finally:
+            if answers is not None and answered is not None:
+                answers.unwatch(message.request_id, answered)
+        return _ended(message.ticket)
 
     async def _cancel_in_loop(self, message: ServeRequest) -> None:
         """The client left: tell the server loop to cancel the handler, as a client would.

@@ -258,7 +258,7 @@ class SupervisorApp:
                 return
             established = (
                 not timed_out
-                and exchange.ticket.outcome is RequestOutcome.COMPLETED
+                and exchange.ticket.outcome in (RequestOutcome.COMPLETED, RequestOutcome.CLIENT_GONE)
                 and exchange.status is not None
                 and exchange.status < 400
             )
@@ -335,7 +335,7 @@ class SupervisorApp:
             return
         body, envelope = read
         request_id = envelope.request_id
-        exchange = self._exchange(body, send, request_id=request_id)
+        exchange = self._exchange(body, send, request_id=request_id, stateless=True)
         ticket = exchange.ticket
         message = ServeRequest(scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket)
         if not self._supervisor.submit_stateless(message):
@@ -407,6 +407,7 @@ class SupervisorApp:
             request_id=request_id,
             opening=opening,
             client_receive=receive if sse else None,
+            session_id=actor.session_id,
         )
         ticket = exchange.ticket
         message = ServeRequest(
@@ -441,11 +442,15 @@ class SupervisorApp:
         request_id: RequestId | None = None,
         opening: bool = False,
         client_receive: Receive | None = None,
+        stateless: bool = False,
+        session_id: str | None = None,
     ) -> Exchange:
         """A fresh ticket and the exchange that carries one request's traffic.
 
-        The opening initialize is served to its end even if its client leaves (a client may read
-        just the priming event and go): the session it makes stays usable, as with the SDK.
+        A client leaving cancels only a standalone stream and a 2026-07-28 request. The
+        handshake-era protocol versions say a dropped connection is not a cancellation (the
+        client sends `notifications/cancelled` for that): such a request, the opening initialize
+        among them, runs on to its end, still counted in flight.
         """
         return Exchange(
             body,
@@ -454,7 +459,8 @@ class SupervisorApp:
             retry_after=self._config.retry_after,
             ticket=RequestTicket(is_stream=is_stream),
             request_id=request_id,
-            finish_if_client_leaves=opening,
+            cancel_if_client_leaves=is_stream or stateless,
+            session_id=session_id,
             capture_response=opening and self._quick is not None,
             client_receive=client_receive,
         )

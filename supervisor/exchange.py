@@ -10,13 +10,17 @@ error event after SSE headers, and always a proper end of body.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import trio
 from starlette.types import Message, Receive, Send
 
+from actors.log import SessionLog
 from actors.messages import RequestTicket
 from supervisor.responses import send_error, sse_error_event
+
+logger = logging.getLogger(__name__)
 
 
 class Exchange:
@@ -31,7 +35,8 @@ class Exchange:
         retry_after: int,
         ticket: RequestTicket,
         request_id: Any = None,
-        finish_if_client_leaves: bool = False,
+        cancel_if_client_leaves: bool = True,
+        session_id: str | None = None,
         capture_response: bool = False,
         client_receive: Receive | None = None,
     ) -> None:
@@ -54,9 +59,11 @@ class Exchange:
         self._capture = capture_response
         self.response: dict[str, Any] | None = None
         """With `capture_response`: the JSON-RPC response to this request as sent (quick open learns it)."""
-        self._finish_if_client_leaves = finish_if_client_leaves
-        """Serve the request to its end even without a reader (the opening initialize: the
-        session it creates stays valid, and with an event store its answer can be resumed)."""
+        self._session_id = session_id
+        self._cancel_if_client_leaves = cancel_if_client_leaves
+        """Whether the client leaving cancels what serves the request: for a standalone stream
+        and a 2026-07-28 request. A handshake-era request runs on to its end (its session stays
+        valid, and with an event store its answer can be resumed)."""
 
     @property
     def answered(self) -> bool:
@@ -131,10 +138,15 @@ class Exchange:
             self.client_left()
 
     def client_left(self) -> None:
-        """The client is gone: stop whatever serves this request, unless it must finish."""
+        """The client is gone: drop what is still to send; cancel the request only if told to."""
         self.disconnected.set()
-        if not self._finish_if_client_leaves:
+        self.ticket.client_left = True
+        if self._cancel_if_client_leaves:
             self.ticket.cancel_scope.cancel()
+        elif self._session_id is not None:
+            SessionLog(logger, self._session_id).debug(
+                "client left before its answer; request %r runs on", self._request_id
+            )
 
     @property
     def watched_by_transport(self) -> bool:

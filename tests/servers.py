@@ -18,6 +18,7 @@ class Gate:
     release: trio.Event = attrs.field(factory=trio.Event)
     arrivals: int = 0
     cancelled: int = 0
+    completed: int = 0
 
 
 def build_server(gate: Gate | None = None, **options: Any) -> MCPServer:
@@ -45,6 +46,7 @@ def build_server(gate: Gate | None = None, **options: Any) -> MCPServer:
         except trio.Cancelled:
             gate.cancelled += 1
             raise
+        gate.completed += 1
         return f"released {label}"
 
     @server.tool()
