@@ -278,3 +278,22 @@ async def test_prometheus_metrics(http: httpx.AsyncClient) -> None:
         assert 'mcp_requests_in_flight{lane="session"} 0.0' in text
     async with serve_for_test(build_server()) as served:
         assert (await http.get(served.base_url + "/metrics")).status_code == 404
+
+
+async def test_a_2026_client_leaving_cancels_its_request(gate: Gate) -> None:
+    """The 2026-07-28 era makes the disconnect the cancellation: the tool is cancelled."""
+    async with serve_for_test(build_server(gate)) as served:
+        async with trio.open_nursery() as nursery:
+
+            async def call() -> None:
+                async with Client(served.url, mode="2026-07-28") as client:
+                    await client.call_tool("wait", {})
+
+            nursery.start_soon(call)
+            await gate.entered.wait()
+            nursery.cancel_scope.cancel()
+        with trio.fail_after(10):
+            while gate.cancelled == 0 or served.supervisor.stats().in_flight:
+                await trio.testing.wait_all_tasks_blocked()
+        assert gate.completed == 0
+        assert served.supervisor.stats().live == 0
