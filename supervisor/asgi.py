@@ -93,6 +93,12 @@ class SupervisorApp:
     # ------------------------------------------------------------------ routing
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check and route one request, in the SDK manager's order where it has one.
+
+        The body first (its size and time limits, as the SDK's body-limit middleware), then
+        Host/Origin, the protocol era, the session (an unknown one is 404 whatever else is wrong
+        with the request, as in the SDK), and only then Accept, Content-Type and the body itself.
+        """
         config = self._config
         if scope["path"] != config.path:
             if scope["path"] == config.metrics_path and scope["method"] == "GET":
@@ -110,6 +116,12 @@ class SupervisorApp:
                 headers=[("Allow", ", ".join(ALLOWED_METHODS))],
             )
             return
+        body = b""
+        if method == "POST":
+            read = await self._read_body(scope, receive, send)
+            if read is None:
+                return
+            body = read
         if self._security is not None:
             refusal = await self._security.validate_request(Request(scope), is_post=False)
             if refusal is not None:
@@ -123,65 +135,64 @@ class SupervisorApp:
         # ladder answers an unknown version with UnsupportedProtocolVersionError (-32022, 400)
         # naming the supported versions and the request's id.
         if not is_handshake_era(version):
-            await self._stateless(scope, receive, send)
+            await self._stateless(scope, receive, send, body)
             return
 
         session_id = header(headers, SESSION_HEADER)
-        if session_id is not None and not valid_session_id(session_id):
-            await send_error(send, 400, INVALID_REQUEST, "Bad Request: malformed Mcp-Session-Id header")
-            return
-        principal = principal_of(scope)
-
+        actor: SessionActor | None = None
+        if session_id is not None:
+            if not valid_session_id(session_id):
+                await send_error(send, 400, INVALID_REQUEST, "Bad Request: malformed Mcp-Session-Id header")
+                return
+            actor = self._route(session_id, scope)
+            if actor is None:
+                # 404 whatever else is wrong with the request (as the SDK); it names the request
+                # when the body says which (the SDK's says null).
+                await _send_not_found(send, classify_body(body).request_id if body else None)
+                return
         if method == "DELETE":
-            await self._delete(session_id, principal, send)
+            await self._delete(actor, send)
             return
         if not accepts(header(headers, b"accept"), json_response=config.json_response, method=method):
             await send_error(send, 406, INVALID_REQUEST, _not_acceptable(method, config.json_response))
             return
+        if actor is None:
+            await self._without_session(scope, receive, send, body)
+            return
         if method == "GET":
-            if session_id is None:
-                await send_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID")
-                return
-            await self._to_session(session_id, principal, scope, receive, send, b"", None, is_stream=True)
+            await self._dispatch(actor, scope, receive, send, b"", None, is_stream=True)
             return
+        envelope = await self._envelope(scope, send, body)
+        if envelope is not None:
+            await self._to_session(actor, scope, receive, send, body, envelope)
 
-        # POST
-        read = await self._read_message(scope, receive, send)
-        if read is None:
+    async def _without_session(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
+        """No Mcp-Session-Id: only a POSTed initialize can open a session."""
+        if scope["method"] == "GET":
+            await send_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID")
             return
-        body, envelope = read
-        if session_id is None:
-            if not envelope.is_initialize:
-                await send_error(
-                    send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", envelope.request_id
-                )
-                return
-            await self._open(principal, scope, receive, send, body, envelope)
+        envelope = await self._envelope(scope, send, body)
+        if envelope is None:
             return
-        await self._to_session(
-            session_id, principal, scope, receive, send, body, envelope.request_id, method=envelope.method
-        )
+        if not envelope.is_initialize:
+            await send_error(
+                send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", envelope.request_id
+            )
+            return
+        await self._open(principal_of(scope), scope, receive, send, body, envelope)
 
-    async def _read_message(
-        self, scope: Scope, receive: Receive, send: Send
-    ) -> tuple[bytes, Envelope] | None:
-        """A POST's JSON-RPC message: content type, body limits, then what the body is.
-
-        None once the refusal (415, 413, 408, 400) was sent or the client left.
-        """
+    async def _envelope(self, scope: Scope, send: Send, body: bytes) -> Envelope | None:
+        """A POST's JSON-RPC message: its content type, then what the body is; None once refused."""
         if "application/json" not in media_types(header(scope["headers"], b"content-type")):
             await send_error(
                 send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json"
             )
             return None
-        body = await self._read_body(scope, receive, send)
-        if body is None:
-            return None
         envelope = classify_body(body)
         if isinstance(envelope, Rejection):
             await send_error(send, envelope.status, envelope.code, envelope.message, envelope.request_id)
             return None
-        return body, envelope
+        return envelope
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body within the size and time limits; None once the refusal was sent."""
@@ -275,44 +286,31 @@ class SupervisorApp:
 
     async def _to_session(
         self,
-        session_id: str,
-        principal: Principal | None,
+        actor: SessionActor,
         scope: Scope,
         receive: Receive,
         send: Send,
         body: bytes,
-        request_id: RequestId | None,
-        *,
-        is_stream: bool = False,
-        method: str | None = None,
+        envelope: Envelope,
     ) -> None:
-        actor = self._route(session_id, principal)
-        if actor is None:
-            await _send_not_found(send, request_id)
-            return
-        if method == "notifications/initialized" and request_id is None and actor.dormant:
+        request_id = envelope.request_id
+        if envelope.method == "notifications/initialized" and request_id is None and actor.dormant:
             # A dormant actor replays `initialized` when it wakes anyway: no need to wake it now.
             actor.touch()
-            await send_accepted(send, session_id)
+            await send_accepted(send, actor.session_id)
             return
-        await self._dispatch(
-            actor, scope, receive, send, body, request_id, is_stream=is_stream, method=method
-        )
+        await self._dispatch(actor, scope, receive, send, body, request_id, method=envelope.method)
 
-    async def _delete(self, session_id: str | None, principal: Principal | None, send: Send) -> None:
+    async def _delete(self, actor: SessionActor | None, send: Send) -> None:
         """DELETE ends the session through the supervisor, so in-flight requests still get answers."""
-        if session_id is None:
-            await send_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID")
-            return
-        actor = self._route(session_id, principal)
         if actor is None:
-            await _send_not_found(send, None)
+            await send_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID")
             return
         await self._supervisor.close_actor(actor, CloseReason.CLIENT_DELETE, 0.0)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _stateless(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _stateless(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         """A 2026-07-28-era request: the SDK's stateless manager serves it in the supervisor's lane."""
         # The SDK answers some bad input here with plain text or an empty body: check it first.
         headers = scope["headers"]
@@ -330,10 +328,9 @@ class SupervisorApp:
                 send, 406, INVALID_REQUEST, "Not Acceptable: Accept must include application/json"
             )
             return
-        read = await self._read_message(scope, receive, send)
-        if read is None:
+        envelope = await self._envelope(scope, send, body)
+        if envelope is None:
             return
-        body, envelope = read
         request_id = envelope.request_id
         exchange = self._exchange(body, send, request_id=request_id, stateless=True)
         ticket = exchange.ticket
@@ -347,13 +344,13 @@ class SupervisorApp:
 
     # ------------------------------------------------------------------ handing over and answering
 
-    def _route(self, session_id: str, principal: Principal | None) -> SessionActor | None:
+    def _route(self, session_id: str, scope: Scope) -> SessionActor | None:
         """The actor for this id and principal; another principal's session looks exactly unknown."""
         actor = self._supervisor.route(session_id)
         if actor is None:
-            logger.info("unknown session id %s", session_id[:64])
+            logger.info("Rejected request with unknown or expired session ID: %s", session_id[:64])
             return None
-        if actor.principal != principal:
+        if actor.principal != principal_of(scope):
             actor.log.warning("refused a request from another principal")
             return None
         return actor
@@ -478,11 +475,17 @@ class SupervisorApp:
                 timed_out = timer.cancelled_caught
         finally:
             if not ticket.done.is_set():
-                # Timed out, or this handler itself is being cancelled (the server is stopping):
-                # the serving task must not outlive us, since it writes through our `send`.
-                ticket.cancel_scope.cancel()
-                with trio.move_on_after(self._config.send_timeout + 1.0, shield=True):
-                    await ticket.done.wait()
+                if exchange.runs_on_without_client and not timed_out:
+                    # This handler itself is being cancelled (an ASGI server that cancels its app
+                    # when the client goes, or one that is stopping): to the request that is its
+                    # client leaving. Writes through our `send` stop; the request runs on.
+                    exchange.client_left()
+                else:
+                    # Timed out, or a stream or 2026-07-28 request: the serving task must not
+                    # outlive us, since it writes through our `send`.
+                    ticket.cancel_scope.cancel()
+                    with trio.move_on_after(self._config.send_timeout + 1.0, shield=True):
+                        await ticket.done.wait()
         return timed_out
 
     async def _complete(self, exchange: Exchange, actor: SessionActor, request_id: RequestId | None) -> None:

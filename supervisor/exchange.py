@@ -54,6 +54,8 @@ class Exchange:
         self._request_id = request_id
         self._held: Message | None = None
         self._client_receive = client_receive
+        self._reading: trio.CancelScope | None = None
+        """Around a pass-through read of the client's `receive`: ended when the client is gone."""
         """Given when the transport itself keeps reading `receive` while it streams (SSE): then its
         reads pass through to the client's, and notice the client leaving, with no watcher task."""
         self._capture = capture_response
@@ -86,10 +88,14 @@ class Exchange:
         if self._client_receive is None or self.disconnected.is_set():
             await self.disconnected.wait()
             return {"type": "http.disconnect"}
-        message = await self._client_receive()
-        if message["type"] == "http.disconnect":
-            self._client_gone()
-        return message
+        with trio.CancelScope() as self._reading:
+            message = await self._client_receive()
+            if message["type"] == "http.disconnect":
+                self._client_gone()
+            return message
+        # The handler went away while the transport waited on the client (an ASGI server that
+        # cancels its app on disconnect, say): to the transport that is the client leaving.
+        return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
         """Forward one ASGI message, shielded so cancellation never tears a message in half.
@@ -141,12 +147,19 @@ class Exchange:
         """The client is gone: drop what is still to send; cancel the request only if told to."""
         self.disconnected.set()
         self.ticket.client_left = True
+        if self._reading is not None:
+            self._reading.cancel()
         if self._cancel_if_client_leaves:
             self.ticket.cancel_scope.cancel()
         elif self._session_id is not None:
             SessionLog(logger, self._session_id).debug(
                 "client left before its answer; request %r runs on", self._request_id
             )
+
+    @property
+    def runs_on_without_client(self) -> bool:
+        """A handshake-era request: it is served to its end even when no one reads the answer."""
+        return not self._cancel_if_client_leaves
 
     @property
     def watched_by_transport(self) -> bool:

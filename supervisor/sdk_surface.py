@@ -73,7 +73,7 @@ def sdk_surface(server: MCPServer | Server[Any], mcp_path: str) -> SdkSurface:
 
     Raises `UnsupportedServerSetting` for anything in that app the supervisor does not know.
     """
-    app = server.streamable_http_app(streamable_http_path=mcp_path)
+    app = _build_unused_app(server, mcp_path)
     middleware = tuple(app.user_middleware)
     for entry in middleware:
         cls: object = entry.cls
@@ -97,6 +97,21 @@ def sdk_surface(server: MCPServer | Server[Any], mcp_path: str) -> SdkSurface:
             "in a way mcp-supervisor does not know"
         )
     return SdkSurface(middleware=middleware, guard=guard, routes=tuple(routes), debug=bool(app.debug))
+
+
+def _build_unused_app(server: MCPServer | Server[Any], mcp_path: str) -> Any:
+    """The server's own app, leaving the server as it was.
+
+    Building it records its session manager on the low-level server (`_session_manager`, what
+    `server.session_manager` returns): put back whatever was there, so a program that also serves
+    the SDK's app itself, or calls `session_manager`, sees no change.
+    """
+    lowlevel = server._lowlevel_server if isinstance(server, MCPServer) else server
+    before = lowlevel._session_manager
+    try:
+        return server.streamable_http_app(streamable_http_path=mcp_path)
+    finally:
+        lowlevel._session_manager = before
 
 
 def _guard_of(endpoint: Any) -> McpGuard | None:
