@@ -7,6 +7,8 @@ import logging
 import trio
 from mcp.server.mcpserver import MCPServer
 
+from supervisor import Served, SupervisorConfig
+
 server: MCPServer = MCPServer("cli-target")
 logger = logging.getLogger("tests.cli_target")
 
@@ -17,3 +19,7 @@ async def slow(seconds: float) -> str:
     logger.warning("slow call started")
     await trio.sleep(seconds)
     return f"done after {seconds}"
+
+
+bundle = Served(server, SupervisorConfig(path="/bundle", json_response=True))
+"""A `Served` bundle choosing its own path and JSON answers (the override tests)."""

@@ -9,8 +9,8 @@ import sys
 import httpx
 import trio
 
-from tests.cli_process import ROOT, start
-from tests.helpers import mcp_headers, messages_of, open_session, rpc
+from tests.cli_process import ROOT, serving, start
+from tests.helpers import initialize_body, mcp_headers, messages_of, open_session, rpc
 
 
 async def test_sigterm_with_a_call_in_flight_returns_its_result_and_exits_0() -> None:
@@ -106,3 +106,18 @@ def test_collector_tuning_freezes_the_start_up_heap() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.split() == ["(50000,", "20,", "20)", "True"]
+
+
+async def test_a_bundles_settings_are_honoured_and_a_flag_that_overrides_one_is_logged() -> None:
+    async with serving("tests.cli_target:bundle") as server:
+        url = await server.url()
+        assert url.endswith("/bundle")
+        async with httpx.AsyncClient(timeout=30) as http:
+            opened = await http.post(url, content=initialize_body(), headers=mcp_headers())
+            assert opened.headers["content-type"] == "application/json"
+        assert not any("overrides" in line for line in server.seen)
+    async with serving("tests.cli_target:bundle", "--path", "/other") as server:
+        url = await server.url()
+        assert url.endswith("/other")
+        said = "\n".join(server.seen)
+        assert "the command line overrides the target's path: '/bundle' -> '/other'" in said
