@@ -267,3 +267,23 @@ async def test_the_start_up_log_names_the_servers_own_auth_and_routes() -> None:
         assert "authentication: the server's own" in said
         assert "/health" in said
         assert "/.well-known/oauth-protected-resource/mcp" in said
+
+
+async def test_the_sdk_verifiers_principals_have_caps_and_revocation(http: httpx.AsyncClient) -> None:
+    """Sessions opened through the server's own auth are counted and revoked by principal."""
+    from supervisor.principal import Principal
+    from supervisor.testing import serve_for_test
+    from tests.servers import build_server, sdk_auth
+
+    config = SupervisorConfig(max_sessions_per_principal=1)
+    async with serve_for_test(build_server(**sdk_auth()), config) as served:
+        alice = await open_as(http, served.url, "alice-token")
+        second = await http.post(served.url, content=initialize_body(), headers=bearer("alice-other-token"))
+        assert second.status_code == 503
+        assert second.headers["retry-after"] == "1"
+        bob = await open_as(http, served.url, "bob-token")
+        assert await served.supervisor.close_sessions_for(Principal(client_id="alice"), grace=0) == 1
+        gone = await whoami(http, served.url, "alice-token", alice)
+        assert gone.status_code == 404
+        kept = await whoami(http, served.url, "bob-token", bob)
+        assert messages_of(kept)[-1]["result"]["content"][0]["text"] == "bob"
