@@ -21,6 +21,8 @@ class RequestTicket:
 
     is_stream: bool = False
     """A GET: a long-lived server-to-client stream that a drain closes at once instead of awaiting."""
+    is_standalone: bool = False
+    """The session's standalone GET stream (not a replay): one at a time, decided by the actor."""
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     done: trio.Event = attrs.Factory(trio.Event)
     outcome: RequestOutcome | None = None

@@ -41,6 +41,8 @@ class RequestOutcome(enum.Enum):
     """It was still in the mailbox when the actor began to close; it never reached the transport."""
     FAILED = "failed"
     """The transport raised: a bug in the SDK or in us, answered with a JSON-RPC error."""
+    CONFLICT = "conflict"
+    """A second standalone GET stream while one is open: refused by the actor (409)."""
 
 
 class CloseStep(enum.Enum):

@@ -30,7 +30,7 @@ from starlette.types import Message, Scope, Send
 from actors.answer_watch import AnswerWatch, WatchedEventStore
 from actors.direct_lane import DirectLane, loop_input_of, parse_request, takes_direct_answer
 from actors.faults import FaultPoint, FaultSink, ToolCallTap
-from actors.log import SessionLog
+from actors.log import SERVING, SessionLog
 from actors.messages import RequestTicket, ServeRequest
 from actors.polling import PollingTransport
 from actors.reasons import CloseReason, CloseStep, RequestOutcome
@@ -224,6 +224,11 @@ class SessionActor:
         return self._requests is not None
 
     @property
+    def closing(self) -> bool:
+        """Closing (or closed): it takes no more requests, and what it still serves is ending."""
+        return not accepts_requests(self._state)
+
+    @property
     def dormant(self) -> bool:
         """Hibernating (or born dormant) and still taking requests: no transport, no loop."""
         return self.transport is None and accepts_requests(self._state)
@@ -327,6 +332,7 @@ class SessionActor:
         both and waits on its mailbox alone; the next request wakes it with a fresh transport
         for the same session id, into which the session's handshake is replayed first.
         """
+        SERVING.set(self)
         try:
             with self._life_scope:
                 dormant = self.transport is None
@@ -512,10 +518,17 @@ class SessionActor:
         if ticket.is_stream:
             if self._streams is None:
                 self._streams = set()
+            if ticket.is_standalone and any(open_.is_standalone for open_ in self._streams):
+                # One standalone stream per session, decided here with no checkpoint between the
+                # check and the claim (the transport's own check can be raced).
+                ticket.finish(RequestOutcome.CONFLICT)
+                self._refresh_idle_deadline(finishing_child=False)
+                return
             self._streams.add(ticket)
         message.context.run(self._requests.start_soon, self._serve_request, message)
 
     async def _serve_request(self, message: ServeRequest) -> None:
+        SERVING.set(self)
         ticket = message.ticket
         outcome = RequestOutcome.ABORTED
         try:
@@ -647,7 +660,11 @@ class SessionActor:
                 if self.transport is not None:
                     await self.transport.handle_request(scope, receive, discard)
             except Exception:
-                self.log.exception("could not pass a message to the session's own loop")
+                if self.closing:
+                    # The session began closing while the message was on its way: expected.
+                    self.log.debug("the closing session's loop did not take a message", exc_info=True)
+                else:
+                    self.log.exception("could not pass a message to the session's own loop")
 
     def _remember(self, message: ServeRequest) -> None:
         """Keep what a woken loop must be told again to be where the old one was.

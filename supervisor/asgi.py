@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 ALLOWED_METHODS = ("GET", "POST", "DELETE")
+LAST_EVENT_ID_HEADER = b"last-event-id"
+NO_RESUMPTION = "Bad Request: this server keeps no event store, so no stream can be resumed (Last-Event-ID)"
 
 
 class _Answered(Exception):
@@ -160,11 +162,19 @@ class SupervisorApp:
             await self._without_session(scope, receive, send, body)
             return
         if method == "GET":
-            await self._dispatch(actor, scope, receive, send, b"", None, is_stream=True)
+            await self._stream(actor, scope, receive, send)
             return
         envelope = await self._envelope(scope, send, body)
         if envelope is not None:
             await self._to_session(actor, scope, receive, send, body, envelope)
+
+    async def _stream(self, actor: SessionActor, scope: Scope, receive: Receive, send: Send) -> None:
+        """A GET: the session's standalone stream, or with Last-Event-ID the replay of a stream."""
+        resuming = header(scope["headers"], LAST_EVENT_ID_HEADER) is not None
+        if resuming and self._config.event_store is None:
+            await send_error(send, 400, INVALID_REQUEST, NO_RESUMPTION)
+            return
+        await self._dispatch(actor, scope, receive, send, b"", None, is_stream=True, standalone=not resuming)
 
     async def _without_session(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         """No Mcp-Session-Id: only a POSTed initialize can open a session."""
@@ -365,6 +375,7 @@ class SupervisorApp:
         request_id: RequestId | None,
         *,
         is_stream: bool = False,
+        standalone: bool = False,
         method: str | None = None,
         timeout: float | None = None,
         opening: bool = False,
@@ -401,6 +412,7 @@ class SupervisorApp:
             body,
             send,
             is_stream=is_stream,
+            standalone=standalone,
             request_id=request_id,
             opening=opening,
             client_receive=receive if sse else None,
@@ -436,6 +448,7 @@ class SupervisorApp:
         send: Send,
         *,
         is_stream: bool = False,
+        standalone: bool = False,
         request_id: RequestId | None = None,
         opening: bool = False,
         client_receive: Receive | None = None,
@@ -454,7 +467,7 @@ class SupervisorApp:
             send,
             send_timeout=self._config.send_timeout,
             retry_after=self._config.retry_after,
-            ticket=RequestTicket(is_stream=is_stream),
+            ticket=RequestTicket(is_stream=is_stream, is_standalone=standalone),
             request_id=request_id,
             cancel_if_client_leaves=is_stream or stateless,
             session_id=session_id,
@@ -491,7 +504,11 @@ class SupervisorApp:
     async def _complete(self, exchange: Exchange, actor: SessionActor, request_id: RequestId | None) -> None:
         """Answer whatever the transport left unanswered, by how the request ended."""
         outcome = exchange.ticket.outcome
-        if outcome is RequestOutcome.FAILED:
+        if outcome is RequestOutcome.CONFLICT:
+            await exchange.answer_unfinished(
+                409, INVALID_REQUEST, "Conflict: Only one SSE stream is allowed per session", None
+            )
+        elif outcome is RequestOutcome.FAILED:
             await exchange.answer_unfinished(
                 500, INTERNAL_ERROR, "Internal error while serving the request", request_id
             )
@@ -518,6 +535,11 @@ class SupervisorApp:
             # an event store the client cannot resume, so it gets an error with its id now.
             await exchange.answer_unfinished(
                 500, INTERNAL_ERROR, "The request's stream ended without its answer", request_id
+            )
+        elif exchange.ticket.is_stream and not exchange.started:
+            # A replay (GET with Last-Event-ID) the event store had nothing for: the session lives.
+            await exchange.answer_unfinished(
+                400, INVALID_REQUEST, "Bad Request: no stream to resume from this Last-Event-ID", None
             )
         else:
             # Completed (or a stream ended by a drain): at most the end of the body is missing.

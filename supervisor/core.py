@@ -18,6 +18,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp
 
 from actors.faults import FaultSink
+from actors.log import quiet_closing_races
 from actors.messages import ServeRequest
 from actors.reasons import CloseReason, RequestOutcome
 from actors.session_actor import CLEANUP_TIMEOUT, ActorSettings, Admission, SessionActor, TransportOptions
@@ -308,6 +309,7 @@ async def open_supervisor(
     lowlevel = resolve_server(server)
     config = config or SupervisorConfig()
     surface = surface_for(server, config)
+    quiet_closing_races()
     async with lowlevel.lifespan(lowlevel) as lifespan_state, trio.open_nursery() as nursery:
         lane = StatelessLane(lowlevel, config, lifespan_state)
         await nursery.start(lane.run)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Iterable
 
 import attrs
@@ -17,6 +18,14 @@ from supervisor.responses import INVALID_REQUEST, PARSE_ERROR
 
 MAX_SESSION_ID_LENGTH = 256
 """Longest Mcp-Session-Id we look at; ours are 32 characters."""
+MAX_JSON_DEPTH = 128
+"""Deepest nesting of arrays and objects a body may have. Checked before any parser recurses:
+the stdlib's parser would raise RecursionError near 1,000 levels and the SDK's (pydantic's)
+refuses past 200, so every parser behind this one gets a body it can parse."""
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_A_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_OPENING = frozenset(b"[{")
 
 RequestId = str | int
 
@@ -54,11 +63,32 @@ def _valid_id(value: object) -> bool:
     return isinstance(value, str | int) and not isinstance(value, bool)
 
 
+def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the body nests arrays and objects deeper than `limit`, without parsing it.
+
+    Free for almost every body (fewer brackets than the limit); otherwise strings are cut out and
+    only the brackets left are walked, in C but for the walk.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", body).translate(None, _NOT_A_BRACKET):
+        if byte in _OPENING:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def classify_body(body: bytes) -> Envelope | Rejection:
     """Say what a POST body is, or why it is not an acceptable JSON-RPC message."""
+    if too_deep(body):
+        return Rejection(400, PARSE_ERROR, f"Parse error: the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return Rejection(400, PARSE_ERROR, "Parse error: the body is not valid JSON")
     if isinstance(data, list):
         return Rejection(400, INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import attrs
 import httpx
@@ -75,6 +76,31 @@ CASES = [
         413,
         -32600,
     ),
+    Case("deeply nested JSON", "POST", b"[" * 30_000 + b"]" * 30_000, {}, 400, -32700),
+    Case(
+        "deeply nested params",
+        "POST",
+        b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":' + b"[" * 25_000 + b"]" * 25_000 + b"}}",
+        {},
+        400,
+        -32700,
+    ),
+    Case(
+        "stateless: deeply nested JSON",
+        "POST",
+        b"[" * 30_000 + b"]" * 30_000,
+        {"mcp-protocol-version": "2026-07-28"},
+        400,
+        -32700,
+    ),
+    Case(
+        "GET with Last-Event-ID and no event store",
+        "GET",
+        None,
+        {"accept": "text/event-stream", "last-event-id": "17"},
+        400,
+        -32600,
+    ),
     Case("PUT", "PUT", b"", {}, 405, -32600),
     Case("another path", "POST", rpc("ping"), {}, 404, -32600),
     Case("stateless: malformed JSON", "POST", b"{", {"mcp-protocol-version": "2026-07-28"}, 400, -32700),
@@ -135,6 +161,14 @@ async def still_fine(scene: Scene, *session_ids: str) -> None:
         response = await scene.http.post(scene.served.url, content=body, headers=mcp_headers(session_id))
         assert response.status_code == 200
         assert messages_of(response)[-1]["result"]["content"][0]["text"] == "still here"
+
+
+@pytest.fixture(autouse=True)
+def no_error_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """After every case: nothing was logged at ERROR or with a traceback."""
+    yield
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, [f"{r.name}: {r.getMessage()}" for r in bad]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])

@@ -1,0 +1,88 @@
+"""Racing clients, many times in one test, with the log checked for ERROR records afterwards."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+import trio
+
+from supervisor.config import SupervisorConfig
+from supervisor.testing import check_quiescent, serve_for_test, settle
+from tests.helpers import mcp_headers, messages_of, open_session, rpc
+from tests.servers import build_server
+
+
+def errors_in(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        f"{record.name}: {record.getMessage()}"
+        for record in caplog.records
+        if record.levelno >= logging.ERROR or record.exc_info
+    ]
+
+
+async def test_two_concurrent_gets_get_one_stream_and_one_409(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve_for_test(build_server()) as served:
+        for _ in range(50):
+            session_id = await open_session(http, served.url)
+            headers = mcp_headers(session_id, accept="text/event-stream")
+            statuses: list[int] = []
+            both = trio.Event()
+
+            async def get(
+                headers: dict[str, str] = headers, statuses: list[int] = statuses, both: trio.Event = both
+            ) -> None:
+                async with http.stream("GET", served.url, headers=headers) as response:
+                    statuses.append(response.status_code)
+                    if len(statuses) == 2:
+                        both.set()
+                    if response.status_code == 200:
+                        await both.wait()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(get)
+                nursery.start_soon(get)
+            assert sorted(statuses) == [200, 409]
+            info = served.supervisor.get(session_id)
+            assert info is not None
+            deleted = await http.delete(served.url, headers=mcp_headers(session_id))
+            assert deleted.status_code == 200
+        await settle(served.supervisor)
+        check_quiescent(served.supervisor, sessions=0)
+        assert served.supervisor.stats().requests.get("conflict") == 50
+    assert not errors_in(caplog)
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_post_racing_delete_is_answered_and_logs_no_error(
+    json_response: bool, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = SupervisorConfig(json_response=json_response)
+    async with serve_for_test(build_server(), config) as served:
+        for pair in range(200):
+            session_id = await open_session(http, served.url)
+            answers: list[httpx.Response] = []
+            call = rpc("tools/call", pair, {"name": "echo", "arguments": {"text": "hi"}})
+
+            async def post(
+                session_id: str = session_id, call: bytes = call, answers: list[httpx.Response] = answers
+            ) -> None:
+                answers.append(await http.post(served.url, content=call, headers=mcp_headers(session_id)))
+
+            async def delete(session_id: str = session_id) -> None:
+                response = await http.delete(served.url, headers=mcp_headers(session_id))
+                assert response.status_code in (200, 404)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(post)
+                nursery.start_soon(delete)
+            [answer] = answers
+            assert "Traceback" not in answer.text
+            [message] = [m for m in messages_of(answer) if m.get("id") == pair]
+            assert ("result" in message) != ("error" in message)
+        await settle(served.supervisor)
+        check_quiescent(served.supervisor, sessions=0)
+    assert not errors_in(caplog)
