@@ -562,16 +562,29 @@ async def _wait_for_ticket(exchange: Exchange, receive: Receive) -> None:
 
 
 class _StartedGuard:
-    """Remembers whether a response was started, so an unexpected error still gets a JSON 500."""
+    """Remembers whether a response was started, so an unexpected error still gets a JSON 500.
+
+    It is also where a send meets the client having closed its connection in the same instant:
+    hypercorn's trio server then half-closes the socket (`send_eof`) outside its send lock, and
+    our send, the response's only one, gets `BusyResourceError`. The client is gone; the rest of
+    the answer is dropped quietly, as for any client that left.
+    """
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.started = False
+        self._gone = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
-        await self._send(message)
+        if self._gone:
+            return
+        try:
+            await self._send(message)
+        except trio.BusyResourceError:
+            self._gone = True
+            logger.debug("the client closed its connection while its answer was being sent")
 
 
 async def _send_not_found(send: Send, request_id: Any) -> None:

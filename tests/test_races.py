@@ -86,3 +86,27 @@ async def test_post_racing_delete_is_answered_and_logs_no_error(
         await settle(served.supervisor)
         check_quiescent(served.supervisor, sessions=0)
     assert not errors_in(caplog)
+
+
+async def test_a_408_racing_the_clients_close_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """The client reads its 408 and closes at once, 30 times: one sender per response, no error."""
+    async with serve_for_test(build_server(), SupervisorConfig(body_timeout=0.2)) as served:
+        host, port = served.base_url.removeprefix("http://").split(":")
+        body = rpc("ping", 5)
+        head = (
+            f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json, text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        for _ in range(30):
+            stream = await trio.open_tcp_stream(host, int(port))
+            await stream.send_all(head + body[:10])
+            answer = b""
+            with trio.fail_after(10):
+                while b'"message"' not in answer or not answer.endswith(b"}}"):
+                    chunk = await stream.receive_some(65536)
+                    assert chunk, answer
+                    answer += chunk
+            await stream.aclose()
+            assert answer.startswith(b"HTTP/1.1 408")
+        await settle(served.supervisor)
+    assert not errors_in(caplog)
