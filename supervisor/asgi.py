@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from mcp.server.transport_security import TransportSecurityMiddleware
+from mcp_types import UNSUPPORTED_PROTOCOL_VERSION
 from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
@@ -29,7 +30,10 @@ from supervisor.envelope import (
     classify_body,
     header,
     is_handshake_era,
+    is_known_version,
     media_types,
+    passes_only_by_prefix,
+    unsupported_version,
     valid_session_id,
 )
 from supervisor.exchange import Exchange
@@ -124,20 +128,23 @@ class SupervisorApp:
             if read is None:
                 return
             body = read
-        if self._security is not None:
-            refusal = await self._security.validate_request(Request(scope), is_post=False)
-            if refusal is not None:
-                await send_error(send, refusal.status_code, INVALID_REQUEST, bytes(refusal.body).decode())
-                return
+        if self._security is not None and not await self._secure(scope, send):
+            return
 
         headers = scope["headers"]
         version = header(headers, VERSION_HEADER)
-        # As in the SDK's manager: only the handshake-era versions (or none) mean sessions. Every
-        # other value, unknown ones included, goes to the SDK's 2026-07-28 entry, whose request
-        # ladder answers an unknown version with UnsupportedProtocolVersionError (-32022, 400)
-        # naming the supported versions and the request's id.
+        # Only the handshake-era versions (or none) mean sessions; 2026-07-28 goes to the SDK's
+        # stateless entry. Any other value is answered here, as the SDK's request ladder answers
+        # an unknown version: -32022 (400) naming the requested and the supported versions (all
+        # of them: the SDK's ladder names the 2026 era's only) and the request's id.
         if not is_handshake_era(version):
-            await self._stateless(scope, receive, send, body)
+            assert version is not None
+            if is_known_version(version):
+                await self._stateless(scope, receive, send, body)
+                return
+            message, data = unsupported_version(version)
+            request_id = classify_body(body).request_id if body else None
+            await send_error(send, 400, UNSUPPORTED_PROTOCOL_VERSION, message, request_id, data=data)
             return
 
         session_id = header(headers, SESSION_HEADER)
@@ -175,6 +182,23 @@ class SupervisorApp:
             await send_error(send, 400, INVALID_REQUEST, NO_RESUMPTION)
             return
         await self._dispatch(actor, scope, receive, send, b"", None, is_stream=True, standalone=not resuming)
+
+    async def _secure(self, scope: Scope, send: Send) -> bool:
+        """The SDK's Host/Origin checks, with a wildcard port that must be a port; False once refused."""
+        assert self._security is not None
+        refusal = await self._security.validate_request(Request(scope), is_post=False)
+        if refusal is not None:
+            await send_error(send, refusal.status_code, INVALID_REQUEST, bytes(refusal.body).decode())
+            return False
+        settings = self._security.settings
+        headers = scope["headers"]
+        if passes_only_by_prefix(header(headers, b"host"), settings.allowed_hosts):
+            await send_error(send, 421, INVALID_REQUEST, "Invalid Host header")
+            return False
+        if passes_only_by_prefix(header(headers, b"origin"), settings.allowed_origins):
+            await send_error(send, 403, INVALID_REQUEST, "Invalid Origin header")
+            return False
+        return True
 
     async def _without_session(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
         """No Mcp-Session-Id: only a POSTed initialize can open a session."""

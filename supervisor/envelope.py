@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 import attrs
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS
 
 from supervisor.responses import INVALID_REQUEST, PARSE_ERROR
 
@@ -125,6 +125,35 @@ def valid_session_id(value: str) -> bool:
 def is_handshake_era(protocol_version: str | None) -> bool:
     """Requests without the header, or with a 2024-11-05 .. 2025-11-25 version, go to session actors."""
     return protocol_version is None or protocol_version in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+def is_known_version(protocol_version: str) -> bool:
+    """A protocol version this SDK serves at all (either era)."""
+    return protocol_version in SUPPORTED_PROTOCOL_VERSIONS
+
+
+def unsupported_version(protocol_version: str) -> tuple[str, dict[str, object]]:
+    """The message and data of the -32022 answer to an unknown `MCP-Protocol-Version` header."""
+    supported = list(SUPPORTED_PROTOCOL_VERSIONS)
+    message = f"Unsupported protocol version {protocol_version[:64]!r}; supported: {', '.join(supported)}"
+    return message, {"supported": supported, "requested": protocol_version[:64]}
+
+
+def passes_only_by_prefix(value: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a Host or Origin gets past an `X:*` pattern only because the SDK compares by prefix.
+
+    The SDK's check takes `127.0.0.1:*` to allow any value starting with `127.0.0.1:`, so
+    `127.0.0.1:8000.evil.example` passes it. A wildcard stands for a port: digits only.
+    """
+    if value is None:
+        return False
+    patterns = list(allowed)
+    if value in patterns:
+        return False
+    for pattern in patterns:
+        if pattern.endswith(":*") and value.startswith(pattern[:-1]) and value[len(pattern) - 1 :].isdigit():
+            return False
+    return any(pattern.endswith(":*") and value.startswith(pattern[:-1]) for pattern in patterns)
 
 
 def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:

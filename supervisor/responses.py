@@ -15,9 +15,12 @@ SESSION_ENDED = -32000
 """Server-defined: the request could not be completed because its session ended (the SDK's own code)."""
 
 
-def error_body(code: int, message: str, request_id: Any = None) -> bytes:
+def error_body(code: int, message: str, request_id: Any = None, data: Any = None) -> bytes:
     """The JSON-RPC error object for one request (`id` null when unknown)."""
-    payload = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    payload = {"jsonrpc": "2.0", "id": request_id, "error": error}
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
@@ -33,9 +36,10 @@ async def send_error(
     message: str,
     request_id: Any = None,
     headers: Iterable[tuple[str, str]] = (),
+    data: Any = None,
 ) -> None:
     """Send a complete JSON error response."""
-    body = error_body(code, message, request_id)
+    body = error_body(code, message, request_id, data)
     raw_headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

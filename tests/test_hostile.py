@@ -9,6 +9,7 @@ import attrs
 import httpx
 import pytest
 import trio
+from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 
 from supervisor.config import SupervisorConfig
 from supervisor.testing import TestServer, check_quiescent, serve_for_test, settle
@@ -45,16 +46,17 @@ CASES = [
     Case("empty accept", "POST", rpc("ping"), {"accept": ""}, 406, -32600),
     Case("accept without SSE", "POST", rpc("ping"), {"accept": "application/json"}, 406, -32600),
     Case("GET accepting only JSON", "GET", None, {"accept": "application/json"}, 406, -32600),
-    # An unknown version goes to the SDK's 2026-07-28 request ladder, as in the SDK's manager;
-    # a body without the per-request _meta envelope is rejected there first.
+    # An unknown version is answered as the SDK's request ladder answers one: -32022, naming the
+    # supported versions (test_unsupported_version_names_the_supported_ones).
     Case(
         "unsupported protocol version",
         "POST",
         rpc("ping"),
         {"mcp-protocol-version": "1999-01-01"},
         400,
-        -32602,
+        -32022,
     ),
+    Case("unsupported protocol version on GET", "GET", None, {"mcp-protocol-version": "x"}, 400, -32022),
     Case("overlong session id", "POST", rpc("ping"), {"mcp-session-id": "a" * 300}, 400, -32600),
     Case("session id with a space", "POST", rpc("ping"), {"mcp-session-id": "ab cd"}, 400, -32600),
     Case("unknown session id", "POST", rpc("ping", 3), {"mcp-session-id": "b" * 32}, 404, -32600),
@@ -190,6 +192,17 @@ async def test_hostile_input(scene: Scene, case: Case) -> None:
     stats = scene.served.supervisor.stats()
     assert stats.live == 2
     assert stats.total_closed == 0
+
+
+async def test_unsupported_version_names_the_supported_ones(scene: Scene) -> None:
+    headers = mcp_headers(scene.target, **{"mcp-protocol-version": "1999-01-01"})
+    response = await scene.http.post(scene.served.url, content=rpc("ping", 41), headers=headers)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["id"] == 41
+    assert error["data"] == {"supported": list(SUPPORTED_PROTOCOL_VERSIONS), "requested": "1999-01-01"}
+    for version in SUPPORTED_PROTOCOL_VERSIONS:
+        assert version in error["message"]
 
 
 async def test_error_answers_carry_the_request_id(scene: Scene) -> None:

@@ -208,6 +208,28 @@ async def test_dns_rebinding_protection(http: httpx.AsyncClient) -> None:
         assert served.supervisor.stats().created == 1
 
 
+async def test_a_wildcard_port_must_be_a_port(http: httpx.AsyncClient) -> None:
+    """`127.0.0.1:*` allows `127.0.0.1:8000`, never `127.0.0.1:8000.evil.example` (the SDK's prefix match)."""
+    config = SupervisorConfig(security=loopback_security("127.0.0.1:0"))
+    async with serve_for_test(build_server(), config) as served:
+        port = served.base_url.rsplit(":", 1)[1]
+        for host in (f"127.0.0.1:{port}.evil.example", "localhost:.evil.example", "127.0.0.1:"):
+            refused = await http.post(served.url, content=initialize_body(), headers=mcp_headers(host=host))
+            assert refused.status_code == 421, host
+            assert error_of(refused)["message"] == "Invalid Host header"
+        for origin in ("http://localhost:3000.evil.example", "http://127.0.0.1:@evil.example"):
+            refused = await http.post(
+                served.url, content=initialize_body(), headers=mcp_headers(origin=origin)
+            )
+            assert refused.status_code == 403, origin
+            assert error_of(refused)["message"] == "Invalid Origin header"
+        fine = await http.post(
+            served.url, content=initialize_body(), headers=mcp_headers(host=f"127.0.0.1:{port}")
+        )
+        assert fine.status_code == 200
+        assert served.supervisor.stats().created == 1
+
+
 def test_tokens_file(tmp_path: Any) -> None:
     good = tmp_path / "tokens"
     good.write_text("# comment\n\nsecret-1 alice\nsecret-2 bob\n")
