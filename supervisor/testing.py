@@ -34,6 +34,7 @@ __all__ = [
     "InjectedCrash",
     "TestServer",
     "check_quiescent",
+    "check_stopped",
     "serve_for_test",
     "settle",
 ]
@@ -165,6 +166,26 @@ def check_quiescent(supervisor: SessionSupervisor, *, sessions: int | None = Non
         raise AssertionError("not quiescent: " + "; ".join(problems))
 
 
+def check_stopped(supervisor: SessionSupervisor) -> None:
+    """After a supervisor has shut down: no session, task or request left, every session counted.
+
+    `serve_for_test` runs it when its block ends without an error, so every test that serves a
+    supervisor ends with this check (as OTP's supervisor suite checks child counts after each case).
+    """
+    stats = supervisor.stats()
+    problems: list[str] = []
+    if stats.live or supervisor.sessions():
+        problems.append(f"{stats.live} session(s) still live")
+    if stats.in_flight:
+        problems.append(f"{stats.in_flight} request(s) still in flight")
+    if stats.created != stats.total_closed:
+        problems.append(f"created {stats.created} != closed {dict(stats.closed)}")
+    if supervisor.actor_tasks():
+        problems.append(f"{supervisor.actor_tasks()} actor task(s) left in the supervisor nursery")
+    if problems:
+        raise AssertionError("not stopped cleanly: " + "; ".join(problems))
+
+
 async def settle(supervisor: SessionSupervisor, timeout: float = 10.0) -> None:
     """Wait until closing sessions have stopped and no request is in flight (or fail after `timeout`).
 
@@ -203,7 +224,7 @@ async def serve_for_test(
     *,
     faults: FaultPlan | None = None,
 ) -> AsyncIterator[TestServer]:
-    """Serve `server` on 127.0.0.1:0 for the block; drain and stop when it ends."""
+    """Serve `server` on 127.0.0.1:0 for the block; drain and stop when it ends, then `check_stopped`."""
     config = config or SupervisorConfig()
     stop = trio.Event()
     async with open_supervisor(server, config, faults=faults) as supervisor, trio.open_nursery() as nursery:
@@ -220,3 +241,5 @@ async def serve_for_test(
             yield TestServer(url=base + config.path, base_url=base, supervisor=supervisor)
         finally:
             stop.set()
+    # Leaving both blocks shut the supervisor down: nothing of it may be left.
+    check_stopped(supervisor)
