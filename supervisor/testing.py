@@ -91,6 +91,10 @@ class FaultPlan:
     def crash_at(self, point: FaultPoint, session_id: str | None = None) -> None:
         self._rules.append(FaultRule(point, FaultAction.CRASH, session_id))
 
+    def crash_now(self, session_id: str) -> None:
+        """Make that session's server loop raise `InjectedCrash` now (the session must be awake)."""
+        self._crash.setdefault(session_id, trio.Event()).set()
+
     @property
     def armed(self) -> int:
         """Rules that have not fired yet."""
