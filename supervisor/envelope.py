@@ -12,7 +12,11 @@ import re
 from collections.abc import Iterable
 
 import attrs
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS
+from mcp_types.version import (
+    HANDSHAKE_PROTOCOL_VERSIONS,
+    MODERN_PROTOCOL_VERSIONS,
+    SUPPORTED_PROTOCOL_VERSIONS,
+)
 
 from supervisor.responses import INVALID_REQUEST, PARSE_ERROR
 
@@ -133,10 +137,17 @@ def is_known_version(protocol_version: str) -> bool:
 
 
 def unsupported_version(protocol_version: str) -> tuple[str, dict[str, object]]:
-    """The message and data of the -32022 answer to an unknown `MCP-Protocol-Version` header."""
-    supported = list(SUPPORTED_PROTOCOL_VERSIONS)
-    message = f"Unsupported protocol version {protocol_version[:64]!r}; supported: {', '.join(supported)}"
-    return message, {"supported": supported, "requested": protocol_version[:64]}
+    """The message and data of the -32022 answer to an unknown `MCP-Protocol-Version` header.
+
+    `data` is the SDK ladder's (the per-request versions, as `server/discover` lists them: the
+    conformance suite checks they agree); the message also names the handshake-era versions.
+    """
+    modern = list(MODERN_PROTOCOL_VERSIONS)
+    message = (
+        f"Unsupported protocol version {protocol_version[:64]!r}; supported: {', '.join(modern)}, "
+        f"and with an initialize handshake {', '.join(HANDSHAKE_PROTOCOL_VERSIONS)}"
+    )
+    return message, {"supported": modern, "requested": protocol_version[:64]}
 
 
 def passes_only_by_prefix(value: str | None, allowed: Iterable[str]) -> bool:

@@ -9,7 +9,7 @@ import attrs
 import httpx
 import pytest
 import trio
-from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS
 
 from supervisor.config import SupervisorConfig
 from supervisor.testing import TestServer, check_quiescent, serve_for_test, settle
@@ -200,7 +200,8 @@ async def test_unsupported_version_names_the_supported_ones(scene: Scene) -> Non
     assert response.status_code == 400
     error = error_of(response)
     assert error["id"] == 41
-    assert error["data"] == {"supported": list(SUPPORTED_PROTOCOL_VERSIONS), "requested": "1999-01-01"}
+    # The data is the SDK ladder's (per-request versions); the message names both eras' versions.
+    assert error["data"] == {"supported": list(MODERN_PROTOCOL_VERSIONS), "requested": "1999-01-01"}
     for version in SUPPORTED_PROTOCOL_VERSIONS:
         assert version in error["message"]
 

@@ -78,7 +78,15 @@ _NOT_RPC = (
 )
 _PLAIN = "a refused Host (421) or Origin (403) gets a JSON-RPC error body (the SDK: plain text)"
 _ID = "an error answer names the request's id when the body says it (the SDK: null)"
+_VERSION = (
+    "an unknown MCP-Protocol-Version is -32022 naming the supported versions, whatever the body (the "
+    "SDK: -32602 about the missing per-request _meta envelope when the body has none)"
+)
 DELIBERATE: dict[str, str] = {
+    T + "test_server_validates_protocol_version_header": _VERSION,
+    H + "test_protocol_version_header_is_validated": _VERSION,
+    "tests/interaction/transports/test_hosting_http_modern.py::"
+    "test_legacy_version_header_falls_through_and_unrecognised_header_routes_to_modern": _VERSION,
     T + "test_content_type_validation": _415,
     S + "test_streamable_http_security_invalid_content_type": _415,
     H + "test_non_json_content_type_is_rejected": _415,
