@@ -106,22 +106,9 @@ class SupervisorApp:
         with the request, as in the SDK), and only then Accept, Content-Type and the body itself.
         """
         config = self._config
-        if scope["path"] != config.path:
-            if scope["path"] == config.metrics_path and scope["method"] == "GET":
-                await self._metrics(send)
-                return
-            await send_error(send, 404, INVALID_REQUEST, "Not Found")
+        if not await self._for_the_endpoint(scope, send):
             return
         method = scope["method"]
-        if method not in ALLOWED_METHODS:
-            await send_error(
-                send,
-                405,
-                INVALID_REQUEST,
-                "Method Not Allowed",
-                headers=[("Allow", ", ".join(ALLOWED_METHODS))],
-            )
-            return
         body = b""
         if method == "POST":
             read = await self._read_body(scope, receive, send)
@@ -137,14 +124,8 @@ class SupervisorApp:
         # stateless entry. Any other value is answered here, as the SDK's request ladder answers
         # an unknown version: -32022 (400) naming the requested and the supported versions (all
         # of them: the SDK's ladder names the 2026 era's only) and the request's id.
-        if not is_handshake_era(version):
-            assert version is not None
-            if is_known_version(version):
-                await self._stateless(scope, receive, send, body)
-                return
-            message, data = unsupported_version(version)
-            request_id = classify_body(body).request_id if body else None
-            await send_error(send, 400, UNSUPPORTED_PROTOCOL_VERSION, message, request_id, data=data)
+        if version is not None and not is_handshake_era(version):
+            await self._other_era(scope, receive, send, body, version)
             return
 
         session_id = header(headers, SESSION_HEADER)
@@ -174,6 +155,35 @@ class SupervisorApp:
         envelope = await self._envelope(scope, send, body)
         if envelope is not None:
             await self._to_session(actor, scope, receive, send, body, envelope)
+
+    async def _for_the_endpoint(self, scope: Scope, send: Send) -> bool:
+        """The MCP path with a method it takes; False once anything else was answered (metrics too)."""
+        config = self._config
+        if scope["path"] != config.path:
+            if scope["path"] == config.metrics_path and scope["method"] == "GET":
+                await self._metrics(send)
+                return False
+            await send_error(send, 404, INVALID_REQUEST, "Not Found")
+            return False
+        if scope["method"] not in ALLOWED_METHODS:
+            await send_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                "Method Not Allowed",
+                headers=[("Allow", ", ".join(ALLOWED_METHODS))],
+            )
+            return False
+        return True
+
+    async def _other_era(self, scope: Scope, receive: Receive, send: Send, body: bytes, version: str) -> None:
+        """2026-07-28 to the SDK's stateless entry; an unknown version answered as its ladder would."""
+        if is_known_version(version):
+            await self._stateless(scope, receive, send, body)
+            return
+        message, data = unsupported_version(version)
+        request_id = classify_body(body).request_id if body else None
+        await send_error(send, 400, UNSUPPORTED_PROTOCOL_VERSION, message, request_id, data=data)
 
     async def _stream(self, actor: SessionActor, scope: Scope, receive: Receive, send: Send) -> None:
         """A GET: the session's standalone stream, or with Last-Event-ID the replay of a stream."""

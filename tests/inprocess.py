@@ -28,17 +28,11 @@ class Answer:
         return [json.loads(self.body)]
 
 
-async def call_app(
-    supervisor: SessionSupervisor,
-    method: str,
-    body: bytes = b"",
-    headers: dict[str, str] | None = None,
-    path: str = "/mcp",
-) -> Answer:
-    """One request through the app; returns once the response body is complete."""
-    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+def scope_for(method: str, headers: dict[str, str], path: str = "/mcp") -> dict[str, Any]:
+    """The ASGI scope of one loopback request (Host 127.0.0.1:8000) with these headers."""
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw_headers.append((b"host", b"127.0.0.1:8000"))
-    scope: dict[str, Any] = {
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -52,6 +46,17 @@ async def call_app(
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
+
+
+async def call_app(
+    supervisor: SessionSupervisor,
+    method: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    path: str = "/mcp",
+) -> Answer:
+    """One request through the app; returns once the response body is complete."""
+    scope = scope_for(method, headers or {}, path)
     sent_body = False
     finished = trio.Event()
     answer = Answer(0, {}, b"")

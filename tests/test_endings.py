@@ -23,6 +23,7 @@ from supervisor.core import SessionSupervisor
 from supervisor.principal import Principal
 from supervisor.testing import FaultPlan, check_quiescent, check_stopped
 from tests.helpers import initialize_body, mcp_headers, rpc
+from tests.inprocess import scope_for
 from tests.servers import Gate, build_server
 
 IDLE = 600.0
@@ -53,25 +54,6 @@ class Answer:
         return [json.loads(self.body)] if self.body else []
 
 
-def scope_for(method: str, headers: dict[str, str]) -> dict[str, Any]:
-    raw = [(k.lower().encode(), v.encode()) for k, v in {**headers, **TOKEN}.items()]
-    raw.append((b"host", b"127.0.0.1:8000"))
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": "/mcp",
-        "raw_path": b"/mcp",
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
 async def request(
     supervisor: SessionSupervisor, method: str, body: bytes, session_id: str | None, answer: Answer
 ) -> None:
@@ -99,7 +81,8 @@ async def request(
                 answer.done.set()
                 answer.leave.set()
 
-    await supervisor.asgi_app(scope_for(method, headers), receive, send)  # type: ignore[arg-type]
+    scope = scope_for(method, {**headers, **TOKEN})
+    await supervisor.asgi_app(scope, receive, send)  # type: ignore[arg-type]
     answer.done.set()
 
 
