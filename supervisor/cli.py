@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
 import attrs
 import trio
@@ -22,7 +24,17 @@ from supervisor.serving import (
     hypercorn_config,
     loopback_security,
     serve_supervisor,
-    wait_for_signal,
+)
+from supervisor.startup import (
+    EXIT_CANNOT_LISTEN,
+    EXIT_FORCED,
+    EXIT_OK,
+    EXIT_USAGE,
+    OneLineParser,
+    bind_problem,
+    fail,
+    flag_message,
+    listen_problem,
 )
 
 DEMO_TARGET = "supervisor.demo:server"
@@ -35,7 +47,8 @@ ONE_PROCESS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
-    parser = argparse.ArgumentParser(prog="mcp-supervisor", description=__doc__)
+    parser = OneLineParser(prog="mcp-supervisor", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('trio-mcp-supervisor')}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve an MCP server over Streamable HTTP")
     serve.add_argument(
@@ -83,7 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-sessions-per-principal", type=int, default=None, help="0 disables")
     serve.add_argument("--max-requests-per-session", type=int, default=None, help="0 disables")
     serve.add_argument("--metrics-path", default=None, help="serve Prometheus metrics here, e.g. /metrics")
-    serve.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="debug, info, warning, error, critical",
+    )
     serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
     return parser
 
@@ -133,45 +152,86 @@ def overrides(bundled: SupervisorConfig, final: SupervisorConfig) -> list[str]:
     return lines
 
 
-async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: bool = False) -> None:
-    """Run the supervisor and hypercorn until SIGINT/SIGTERM; drain, then stop."""
+async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: bool = False) -> bool:
+    """Run the supervisor and hypercorn until SIGINT/SIGTERM; drain, then stop.
+
+    A second signal while draining stops at once. Returns whether it had to.
+    """
     logger = logging.getLogger("supervisor")
+    draining = trio.Event()
+    forced = False
 
     async def stop_signal() -> None:
-        await wait_for_signal()
+        await draining.wait()
         if gc_tuning:
             collector.freeze_for_exit()
 
-    async with open_supervisor(served.server, config) as supervisor:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_supervisor(served.server, config) as supervisor:
+            async with trio.open_nursery() as nursery:
 
-        async def announce(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
-            await serve_supervisor(
-                supervisor, hypercorn_config(bind), shutdown_trigger=stop_signal, task_status=task_status
-            )
+                async def watch_signals() -> None:
+                    nonlocal forced
+                    async for _ in signals:
+                        if not draining.is_set():
+                            logger.info(
+                                "stopping: draining %d session(s), grace %gs; a second Ctrl-C stops at once",
+                                supervisor.stats().live,
+                                config.drain_grace,
+                            )
+                            draining.set()
+                        else:
+                            logger.warning("stopping at once: in-flight calls are cancelled")
+                            forced = True
+                            nursery.cancel_scope.cancel()
 
-        async with trio.open_nursery() as nursery:
-            urls: list[str] = await nursery.start(announce)
-            for url in urls:
-                logger.info("serving MCP on %s%s", url, config.path)
+                async def run_server(
+                    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+                ) -> None:
+                    await serve_supervisor(
+                        supervisor,
+                        hypercorn_config(bind),
+                        shutdown_trigger=stop_signal,
+                        task_status=task_status,
+                    )
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch_signals)
+                urls: list[str] = await nursery.start(run_server)
+                for url in urls:
+                    logger.info("serving MCP on %s%s", url, config.path)
+            if forced:
+                # The nursery took its own cancellation: cut the drain short here, or leaving the
+                # supervisor would wait out the whole grace as after a clean stop.
+                await supervisor.shutdown(grace=0)
+    return forced
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mcp-supervisor` console script."""
+    try:
+        return _main(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     options = build_parser().parse_args(argv)
     logging.basicConfig(
         level=options.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if options.workers != 1:
-        print(f"mcp-supervisor: --workers {options.workers} refused. {ONE_PROCESS}", file=sys.stderr)
-        return 2
+        fail(f"--workers {options.workers} refused. {ONE_PROCESS}")
+    problem = bind_problem(options.bind)
+    if problem is not None:
+        fail(problem)
     logger = logging.getLogger("supervisor")
     try:
         served = load_target(options.target)
         config = apply_options(served, options)
         surface = surface_for(served.server, config)
     except (TargetError, TokensFileError, ValueError, TypeError) as error:
-        print(f"mcp-supervisor: {error}", file=sys.stderr)
-        return 2
+        fail(flag_message(str(error)))
     for line in overrides(served.config, config):
         logger.info("%s", line)
     if surface.authenticates:
@@ -188,8 +248,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if options.gc_tuning:
         collector.tune_for_serving()
-    trio.run(serve, served, config, options.bind, options.gc_tuning)
-    return 0
+    try:
+        forced = trio.run(serve, served, config, options.bind, options.gc_tuning)
+    except (OSError, BaseExceptionGroup) as error:
+        cannot = listen_problem(error, [options.bind])
+        if cannot is None:
+            raise
+        fail(cannot, EXIT_CANNOT_LISTEN)
+    return EXIT_FORCED if forced else EXIT_OK
 
 
 if __name__ == "__main__":

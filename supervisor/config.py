@@ -93,4 +93,9 @@ class SupervisorConfig:
     token_verifier: TokenVerifier | None = None
     """Bearer authentication through the SDK's `TokenVerifier`; None serves without auth."""
     required_scopes: tuple[str, ...] = attrs.field(default=(), converter=_scopes)
+
+    def __attrs_post_init__(self) -> None:
+        if self.metrics_path is not None and self.metrics_path == self.path:
+            raise ValueError(f"metrics_path must differ from path (the MCP endpoint), both are {self.path!r}")
+
     """Scopes every bearer token must carry (403 otherwise)."""

@@ -8,6 +8,7 @@ which is what tells hypercorn to stop.
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -27,6 +28,9 @@ def hypercorn_config(bind: str, *, graceful_timeout: float = 3.0) -> HypercornCo
     config.bind = [bind]
     config.graceful_timeout = graceful_timeout
     config.accesslog = None
+    # hypercorn's own error logger, without the stream handler hypercorn would add to it: its
+    # records ("Running on ...") go out once, through the application's logging.
+    config.errorlog = logging.getLogger("hypercorn.error")
     return config
 
 

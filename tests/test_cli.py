@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 
 import httpx
+import pytest
 import trio
 
 from tests.cli_process import ROOT, serving, start
@@ -121,3 +123,87 @@ async def test_a_bundles_settings_are_honoured_and_a_flag_that_overrides_one_is_
         assert url.endswith("/other")
         said = "\n".join(server.seen)
         assert "the command line overrides the target's path: '/bundle' -> '/other'" in said
+
+
+START_UP_ERRORS = [
+    (["--bind", "8000"], 2, "--bind '8000': expected HOST:PORT"),
+    (["--bind", "127.0.0.1:99999"], 2, "the port must be a number from 0 to 65535"),
+    (["--log-level", "verbose"], 2, "argument --log-level: invalid choice: 'verbose'"),
+    (["--path", "/metrics", "--metrics-path", "/metrics"], 2, "--metrics-path must differ from path"),
+    (
+        ["--idle-timeout", "-5"],
+        2,
+        "--idle-timeout must be a positive, finite number, got -5.0 (0 disables it)",
+    ),
+    (
+        ["--max-sessions", "-1"],
+        2,
+        "--max-sessions must be a positive, finite number, got -1 (0 removes the cap)",
+    ),
+    (["--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "line"), START_UP_ERRORS, ids=[" ".join(a) for a, _, _ in START_UP_ERRORS]
+)
+def test_a_start_up_error_is_one_line_and_an_exit_code(args: list[str], code: int, line: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor", "serve", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == code
+    [said] = result.stderr.splitlines()
+    assert said.startswith("mcp-supervisor: ")
+    assert line in said
+
+
+async def test_a_port_in_use_is_one_line_and_exit_code_3() -> None:
+    async with serving() as first:
+        url = await first.url()
+        taken = url.removeprefix("http://").split("/")[0]
+        result = await trio.run_process(
+            [sys.executable, "-m", "supervisor", "serve", "--bind", taken],
+            cwd=ROOT,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 3
+    said = result.stderr.decode()
+    assert f"mcp-supervisor: cannot listen on {taken}: the address is already in use" in said.splitlines()
+    assert "Traceback" not in said
+
+
+async def test_a_second_ctrl_c_stops_at_once_without_a_traceback() -> None:
+    server = await start("tests.cli_target:server", "--drain-grace", "600")
+    try:
+        url = await server.url()
+        assert sum("Running on" in line for line in server.seen) == 1
+        async with httpx.AsyncClient(timeout=30) as http:
+            session_id = await open_session(http, url)
+
+            async def call() -> None:
+                body = rpc("tools/call", 11, {"name": "slow", "arguments": {"seconds": 600}})
+                with contextlib.suppress(httpx.HTTPError):
+                    await http.post(url, content=body, headers=mcp_headers(session_id))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(call)
+                await server.wait_for("slow call started")
+                server.process.send_signal(signal.SIGINT)
+                await server.wait_for(r"stopping: draining 1 session\(s\), grace 600s; a second Ctrl-C")
+                server.process.send_signal(signal.SIGINT)
+                with trio.fail_after(30):
+                    assert await server.process.wait() == 1
+                nursery.cancel_scope.cancel()
+        assert server.process.stderr is not None
+        rest = (await server.process.stderr.receive_some(1 << 20)).decode(errors="replace")
+        assert "Traceback" not in rest + "\n".join(server.seen)
+    finally:
+        if server.process.returncode is None:
+            server.process.kill()
+            await server.process.wait()

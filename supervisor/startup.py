@@ -1,0 +1,92 @@
+"""Start-up problems as one line on stderr and a distinct exit code, never a traceback.
+
+| exit code | meaning |
+|---|---|
+| 0 | served, then stopped by SIGINT/SIGTERM after draining |
+| 1 | a second SIGINT/SIGTERM stopped it at once, without draining |
+| 2 | a bad flag, target or configuration: nothing was started |
+| 3 | it could not listen (address in use, no permission, an address this machine does not have) |
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import sys
+from typing import NoReturn
+
+EXIT_OK = 0
+EXIT_FORCED = 1
+EXIT_USAGE = 2
+EXIT_CANNOT_LISTEN = 3
+
+FLAG_OF = {
+    "idle_timeout": ("--idle-timeout", "0 disables it"),
+    "hibernate_after": ("--hibernate-after", "0 never hibernates"),
+    "max_sessions": ("--max-sessions", "0 removes the cap"),
+    "drain_grace": ("--drain-grace", "0 cancels in-flight calls at once"),
+    "max_sessions_per_principal": ("--max-sessions-per-principal", "0 removes the cap"),
+    "max_requests_per_session": ("--max-requests-per-session", "0 removes the cap"),
+    "path": ("--path", None),
+    "metrics_path": ("--metrics-path", None),
+}
+"""SupervisorConfig fields set by flags: the flag's name, and what 0 means for it."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (naming --help), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see mcp-supervisor serve --help)")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    print(f"mcp-supervisor: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def bind_problem(bind: str) -> str | None:
+    """What is wrong with a `--bind` value, if anything (hypercorn's forms: HOST:PORT, unix:PATH, fd://N)."""
+    if bind.startswith(("unix:", "fd://")):
+        return None
+    host, separator, port = bind.rpartition(":")
+    if not separator or not host:
+        return f"--bind {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8000 (or unix:PATH)"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        return f"--bind {bind!r}: the port must be a number from 0 to 65535 (0 picks a free one)"
+    return None
+
+
+def flag_message(message: str) -> str:
+    """A SupervisorConfig error in the words of the command line: the flag, and what 0 means."""
+    for field, (flag, zero) in FLAG_OF.items():
+        if message.startswith(field + " "):
+            rest = message[len(field) :]
+            return f"{flag}{rest}" + (f" ({zero})" if zero else "")
+    return message
+
+
+def listen_problem(error: BaseException, binds: list[str]) -> str | None:
+    """The one line for an OSError (perhaps inside exception groups) from binding the listener."""
+    found = _first_os_error(error)
+    if found is None:
+        return None
+    where = ", ".join(binds)
+    if found.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: the address is already in use"
+    if found.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot listen on {where}: permission denied"
+    if found.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: this machine has no such address"
+    return f"cannot listen on {where}: {found.strerror or found}"
+
+
+def _first_os_error(error: BaseException) -> OSError | None:
+    if isinstance(error, OSError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _first_os_error(inner)
+            if found is not None:
+                return found
+    return None
