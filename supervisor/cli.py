@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-sessions-per-principal", type=int, default=None, help="0 disables")
     serve.add_argument("--max-requests-per-session", type=int, default=None, help="0 disables")
     serve.add_argument("--metrics-path", default=None, help="serve Prometheus metrics here, e.g. /metrics")
+    serve.add_argument("--health-path", default=None, help="liveness, outside auth (default /healthz)")
+    serve.add_argument("--ready-path", default=None, help="readiness, outside auth (default /readyz)")
+    serve.add_argument(
+        "--no-health", dest="health", action="store_false", help="serve neither liveness nor readiness"
+    )
     serve.add_argument(
         "--log-level",
         default="info",
@@ -133,6 +138,12 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["max_requests_per_session"] = options.max_requests_per_session or None
     if options.metrics_path is not None:
         changes["metrics_path"] = options.metrics_path
+    if options.health_path is not None:
+        changes["health_path"] = options.health_path
+    if options.ready_path is not None:
+        changes["ready_path"] = options.ready_path
+    if not options.health:
+        changes["health_path"] = changes["ready_path"] = None
     if options.auth_tokens_file is not None:
         changes["token_verifier"] = StaticTokenVerifier.from_file(options.auth_tokens_file)
     if config.security is None:

@@ -32,6 +32,11 @@ def _mcp_path(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         raise ValueError(f"{attribute.name} must start with '/', got {value!r}")
 
 
+def _optional_path(instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None:
+        _mcp_path(instance, attribute, value)
+
+
 def _scopes(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
@@ -84,6 +89,10 @@ class SupervisorConfig:
     """Bytes; a larger body gets 413 before it is parsed."""
     path: str = attrs.field(default="/mcp", validator=_mcp_path)
     """The MCP endpoint's path."""
+    health_path: str | None = attrs.field(default="/healthz", validator=_optional_path)
+    """Liveness (200 while the process answers), outside bearer auth; None serves none."""
+    ready_path: str | None = attrs.field(default="/readyz", validator=_optional_path)
+    """Readiness (503 while draining or at the session cap, JSON detail), outside bearer auth; None: none."""
     metrics_path: str | None = attrs.field(default=None, validator=attrs.validators.optional(_mcp_path))
     """Where GET serves Prometheus metrics (e.g. "/metrics"); None serves none. Behind auth when on."""
     max_sessions_per_principal: int | None = attrs.field(default=None, validator=_positive)
@@ -95,7 +104,19 @@ class SupervisorConfig:
     required_scopes: tuple[str, ...] = attrs.field(default=(), converter=_scopes)
 
     def __attrs_post_init__(self) -> None:
-        if self.metrics_path is not None and self.metrics_path == self.path:
-            raise ValueError(f"metrics_path must differ from path (the MCP endpoint), both are {self.path!r}")
+        taken: dict[str, str] = {self.path: "path"}
+        for name in ("metrics_path", "health_path", "ready_path"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if value in taken:
+                raise ValueError(f"{name} must differ from {taken[value]}, both are {value!r}")
+            taken[value] = name
+
+    @property
+    def own_paths(self) -> tuple[str, ...]:
+        """The paths the supervisor answers besides the MCP endpoint (metrics, health, readiness)."""
+        paths = (self.metrics_path, self.health_path, self.ready_path)
+        return tuple(path for path in paths if path is not None)
 
     """Scopes every bearer token must carry (403 otherwise)."""

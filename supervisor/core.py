@@ -98,7 +98,7 @@ class SessionSupervisor:
         # Actors start in the supervisor's own context, not in the context of the request that
         # opened them: one client's auth context must not leak into a session's server loop.
         self._context = contextvars.copy_context()
-        self.asgi_app: ASGIApp = build_front(SupervisorApp(self), config, surface or SdkSurface())
+        self.asgi_app: ASGIApp = build_front(SupervisorApp(self), config, surface or SdkSurface(), self)
         """The ASGI callable to serve: the MCP endpoint behind bearer auth when configured, beside the
         server's own routes (see supervisor/front.py)."""
 
@@ -200,6 +200,11 @@ class SessionSupervisor:
     @property
     def accepting(self) -> bool:
         return self._accepting
+
+    @property
+    def live_sessions(self) -> int:
+        """Live sessions (draining ones included), in O(1): what readiness and the cap count."""
+        return len(self._live)
 
     def route(self, session_id: str) -> SessionActor | None:
         """The actor a session id names, if it takes requests. No checkpoint: see `submit`."""

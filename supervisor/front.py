@@ -23,11 +23,28 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from supervisor.auth import RequireBearer
 from supervisor.config import SupervisorConfig
+from supervisor.health import HealthFront, Readiness
 from supervisor.responses import INVALID_REQUEST, error_body
 from supervisor.sdk_surface import SdkSurface
 
 
-def build_front(mcp_app: ASGIApp, config: SupervisorConfig, surface: SdkSurface) -> ASGIApp:
+def build_front(
+    mcp_app: ASGIApp, config: SupervisorConfig, surface: SdkSurface, readiness: Readiness
+) -> ASGIApp:
+    """Health and readiness first (no auth); then `mcp_app` behind auth, beside the server's routes."""
+    app = _authenticated(mcp_app, config, surface)
+    if config.health_path is None and config.ready_path is None:
+        return app
+    return HealthFront(
+        app,
+        readiness,
+        health_path=config.health_path,
+        ready_path=config.ready_path,
+        max_sessions=config.max_sessions,
+    )
+
+
+def _authenticated(mcp_app: ASGIApp, config: SupervisorConfig, surface: SdkSurface) -> ASGIApp:
     """`mcp_app` (the supervisor's endpoint) behind auth, beside the server's own routes."""
     middleware: tuple[Middleware, ...] = surface.middleware
     endpoint = mcp_app

@@ -132,7 +132,7 @@ def surface_for(server: MCPServer | Server[Any], config: SupervisorConfig) -> Sd
         surface,
         own_verifier=config.token_verifier is not None,
         required_scopes=config.required_scopes,
-        reserved_paths=[config.metrics_path] if config.metrics_path is not None else [],
+        reserved_paths=config.own_paths,
     )
     return surface
 
@@ -156,7 +156,7 @@ def check_compatible(
         if path in taken:
             raise UnsupportedServerSetting(
                 f"the server has its own route at {path}, which the supervisor would serve instead "
-                "(the metrics path): choose another path"
+                "(its metrics, health or readiness path): choose another path"
             )
 
 

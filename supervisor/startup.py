@@ -29,6 +29,8 @@ FLAG_OF = {
     "max_requests_per_session": ("--max-requests-per-session", "0 removes the cap"),
     "path": ("--path", None),
     "metrics_path": ("--metrics-path", None),
+    "health_path": ("--health-path", None),
+    "ready_path": ("--ready-path", None),
 }
 """SupervisorConfig fields set by flags: the flag's name, and what 0 means for it."""
 

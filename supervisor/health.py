@@ -1,0 +1,80 @@
+"""Liveness and readiness for load balancers and orchestrators: cheap, and outside bearer auth.
+
+`/healthz` says the process serves HTTP at all (200 while it answers). `/readyz` says whether it
+should be sent new sessions: 503 while it drains (after SIGTERM, or `shutdown()`), and at the
+session cap, with a JSON detail. Neither touches a session, and neither walks the sessions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from supervisor.responses import INVALID_REQUEST, send_error
+
+
+class Readiness(Protocol):
+    """What readiness is read from (the supervisor), in O(1)."""
+
+    @property
+    def accepting(self) -> bool: ...
+
+    @property
+    def live_sessions(self) -> int: ...
+
+
+class HealthFront:
+    """Answers the health paths itself; everything else goes on to `inner` (auth, MCP, routes)."""
+
+    def __init__(
+        self,
+        inner: ASGIApp,
+        readiness: Readiness,
+        *,
+        health_path: str | None,
+        ready_path: str | None,
+        max_sessions: int | None,
+    ) -> None:
+        self._inner = inner
+        self._readiness = readiness
+        self._health = health_path
+        self._ready = ready_path
+        self._max_sessions = max_sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path") if scope["type"] == "http" else None
+        if path is None or path not in (self._health, self._ready):
+            await self._inner(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_error(
+                send, 405, INVALID_REQUEST, "Method Not Allowed", headers=[("Allow", "GET, HEAD")]
+            )
+            return
+        alive: tuple[int, dict[str, object]] = (200, {"status": "ok"})
+        status, detail = alive if path == self._health else self._readiness_detail()
+        await _send_json(send, status, detail, head=scope["method"] == "HEAD")
+
+    def _readiness_detail(self) -> tuple[int, dict[str, object]]:
+        readiness = self._readiness
+        live = readiness.live_sessions
+        reasons = []
+        if not readiness.accepting:
+            reasons.append("draining")
+        if self._max_sessions is not None and live >= self._max_sessions:
+            reasons.append("at the session cap")
+        # No counts: these paths answer anyone, and the load of a server is nobody else's business.
+        return (503 if reasons else 200), {"ready": not reasons, "reasons": reasons}
+
+
+async def _send_json(send: Send, status: int, detail: dict[str, object], *, head: bool) -> None:
+    body = json.dumps(detail, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
