@@ -45,6 +45,18 @@ class ServerProcess:
         return (await self.wait_for(r"serving MCP on (\S+)")).group(1)
 
 
+def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
+    """`mcp-supervisor serve ARGS` to its end (for what it refuses at start), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor", "serve", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 async def start(*args: str) -> ServerProcess:
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "supervisor", "serve", *args, "--bind", "127.0.0.1:0"],

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import trio
 
-from tests.cli_process import ROOT, serving, start
+from tests.cli_process import ROOT, run_serve, serving, start
 from tests.helpers import initialize_body, mcp_headers, messages_of, open_session, rpc
 
 
@@ -61,27 +61,13 @@ async def test_demo_server_is_the_default() -> None:
 
 
 def test_more_than_one_worker_is_refused() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "supervisor", "serve", "--workers", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_serve("--workers", "2")
     assert result.returncode == 2
     assert "one process" in result.stderr
 
 
 def test_a_bad_target_is_explained() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "supervisor", "serve", "no_such_module:server"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_serve("no_such_module:server")
     assert result.returncode == 2
     assert "cannot import 'no_such_module'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -148,14 +134,7 @@ START_UP_ERRORS = [
     ("args", "code", "line"), START_UP_ERRORS, ids=[" ".join(a) for a, _, _ in START_UP_ERRORS]
 )
 def test_a_start_up_error_is_one_line_and_an_exit_code(args: list[str], code: int, line: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "supervisor", "serve", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_serve(*args)
     assert result.returncode == code
     [said] = result.stderr.splitlines()
     assert said.startswith("mcp-supervisor: ")

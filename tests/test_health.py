@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import httpx
 import pytest
 import trio
@@ -13,7 +10,7 @@ import trio.testing
 from supervisor.auth import StaticTokenVerifier
 from supervisor.config import SupervisorConfig
 from supervisor.testing import serve_for_test
-from tests.cli_process import ROOT
+from tests.cli_process import run_serve
 from tests.helpers import error_of, mcp_headers, open_session, rpc
 from tests.servers import Gate, build_server
 
@@ -76,14 +73,7 @@ async def test_paths_move_and_switch_off(http: httpx.AsyncClient) -> None:
 def test_a_health_path_on_the_mcp_path_is_refused() -> None:
     with pytest.raises(ValueError, match="health_path must differ from path"):
         SupervisorConfig(health_path="/mcp")
-    result = subprocess.run(
-        [sys.executable, "-m", "supervisor", "serve", "--ready-path", "/mcp"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_serve("--ready-path", "/mcp")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "mcp-supervisor: --ready-path must differ from path, both are '/mcp'"

@@ -6,8 +6,6 @@ statuses, the headers that carry meaning and the bodies must be equal.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,7 +22,7 @@ from supervisor import open_supervisor
 from supervisor.config import SupervisorConfig
 from supervisor.sdk_surface import UnsupportedServerSetting
 from tests import parity_servers
-from tests.cli_process import ROOT, serving
+from tests.cli_process import run_serve, serving
 from tests.helpers import initialize_body, mcp_headers, messages_of, rpc
 
 MEANINGFUL = ("www-authenticate", "content-type", "cache-control", "location", "allow")
@@ -220,21 +218,10 @@ async def test_an_authorization_server_providers_routes_are_mounted_alike(http: 
         assert ours.status_code == 401
 
 
-def refused(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor", "serve", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_a_second_authentication_is_refused_in_one_line(tmp_path: Any) -> None:
     tokens = tmp_path / "tokens"
     tokens.write_text("t0k3n alice\n")
-    result = refused("tests.parity_servers:authed", "--auth-tokens-file", str(tokens))
+    result = run_serve("tests.parity_servers:authed", "--auth-tokens-file", str(tokens))
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert line.startswith("mcp-supervisor: the server configures its own authentication")
@@ -242,7 +229,7 @@ def test_a_second_authentication_is_refused_in_one_line(tmp_path: Any) -> None:
 
 
 def test_a_metrics_path_over_a_custom_route_is_refused_in_one_line() -> None:
-    result = refused("tests.parity_servers:routes_only", "--metrics-path", "/metrics")
+    result = run_serve("tests.parity_servers:routes_only", "--metrics-path", "/metrics")
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert "own route at /metrics" in line
