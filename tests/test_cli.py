@@ -6,12 +6,13 @@ import contextlib
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 import trio
 
-from tests.cli_process import ROOT, run_serve, serving, start
+from tests.cli_process import ROOT, ServerProcess, run_serve, serving, start
 from tests.helpers import initialize_body, mcp_headers, messages_of, open_session, rpc
 
 
@@ -186,3 +187,48 @@ async def test_a_second_ctrl_c_stops_at_once_without_a_traceback() -> None:
         if server.process.returncode is None:
             server.process.kill()
             await server.process.wait()
+
+
+SERVER_FILE = """
+from mcp.server.mcpserver import MCPServer
+
+{name} = MCPServer("from-a-file")
+
+
+@{name}.tool()
+def hello() -> str:
+    return "hi"
+"""
+
+
+async def test_a_file_target_finds_its_server_by_the_usual_names(tmp_path: Path) -> None:
+    (tmp_path / "srv.py").write_text(SERVER_FILE.format(name="mcp"))
+    async with serving(str(tmp_path / "srv.py")) as server:
+        url = await server.url()
+        async with httpx.AsyncClient(timeout=30) as http:
+            opened = await http.post(url, content=initialize_body(), headers=mcp_headers())
+            assert messages_of(opened)[0]["result"]["serverInfo"]["name"] == "from-a-file"
+    (tmp_path / "none.py").write_text("x = 1")
+    result = run_serve(str(tmp_path / "none.py"))
+    assert result.returncode == 2
+    [said] = result.stderr.splitlines()
+    assert "defines no server named server, mcp, app" in said
+
+
+async def test_scripts_serve_imports_from_the_callers_directory(tmp_path: Path) -> None:
+    (tmp_path / "my_app.py").write_text(SERVER_FILE.format(name="server"))
+    process = await trio.lowlevel.open_process(
+        [str(ROOT / "scripts" / "serve"), "my_app:server", "--bind", "127.0.0.1:0"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+    )
+    server = ServerProcess(process)
+    try:
+        url = await server.url()
+        async with httpx.AsyncClient(timeout=30) as http:
+            opened = await http.post(url, content=initialize_body(), headers=mcp_headers())
+            assert opened.status_code == 200
+    finally:
+        process.terminate()
+        with trio.fail_after(30):
+            await process.wait()
