@@ -122,8 +122,8 @@ class SupervisorApp:
         version = header(headers, VERSION_HEADER)
         # Only the handshake-era versions (or none) mean sessions; 2026-07-28 goes to the SDK's
         # stateless entry. Any other value is answered here, as the SDK's request ladder answers
-        # an unknown version: -32022 (400) naming the requested and the supported versions (all
-        # of them: the SDK's ladder names the 2026 era's only) and the request's id.
+        # an unknown version: -32022 (400) with the ladder's data and the request's id, whatever
+        # the body (the ladder would first refuse a body without `_meta`); see `_other_era`.
         if version is not None and not is_handshake_era(version):
             await self._other_era(scope, receive, send, body, version)
             return
@@ -569,11 +569,6 @@ class SupervisorApp:
             # an event store the client cannot resume, so it gets an error with its id now.
             await exchange.answer_unfinished(
                 500, INTERNAL_ERROR, "The request's stream ended without its answer", request_id
-            )
-        elif exchange.ticket.is_stream and not exchange.started:
-            # A replay (GET with Last-Event-ID) the event store had nothing for: the session lives.
-            await exchange.answer_unfinished(
-                400, INVALID_REQUEST, "Bad Request: no stream to resume from this Last-Event-ID", None
             )
         else:
             # Completed (or a stream ended by a drain): at most the end of the body is missing.

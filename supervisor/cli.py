@@ -95,12 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--max-sessions-per-principal", type=int, default=None, help="0 disables")
     serve.add_argument("--max-requests-per-session", type=int, default=None, help="0 disables")
-    serve.add_argument("--metrics-path", default=None, help="serve Prometheus metrics here, e.g. /metrics")
-    serve.add_argument("--health-path", default=None, help="liveness, outside auth (default /healthz)")
-    serve.add_argument("--ready-path", default=None, help="readiness, outside auth (default /readyz)")
-    serve.add_argument(
-        "--no-health", dest="health", action="store_false", help="serve neither liveness nor readiness"
-    )
+    _add_path_flags(serve)
     serve.add_argument(
         "--log-level",
         default="info",
@@ -110,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
     return parser
+
+
+def _add_path_flags(serve: argparse.ArgumentParser) -> None:
+    """The paths the supervisor answers besides the MCP endpoint."""
+    serve.add_argument("--metrics-path", default=None, help="serve Prometheus metrics here, e.g. /metrics")
+    serve.add_argument("--health-path", default=None, help="liveness, outside auth (default /healthz)")
+    serve.add_argument("--ready-path", default=None, help="readiness, outside auth (default /readyz)")
+    serve.add_argument(
+        "--no-health", dest="health", action="store_false", help="serve neither liveness nor readiness"
+    )
 
 
 def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConfig:

@@ -54,8 +54,8 @@ class SessionSupervisor:
         nursery: trio.Nursery,
         lifespan_state: Any,
         stateless: StatelessLane,
-        faults: FaultSink | None = None,
-        surface: SdkSurface | None = None,
+        faults: FaultSink | None,
+        surface: SdkSurface,
     ) -> None:
         from supervisor.asgi import SupervisorApp  # the app calls back into us; import late
         from supervisor.front import build_front
@@ -98,7 +98,7 @@ class SessionSupervisor:
         # Actors start in the supervisor's own context, not in the context of the request that
         # opened them: one client's auth context must not leak into a session's server loop.
         self._context = contextvars.copy_context()
-        self.asgi_app: ASGIApp = build_front(SupervisorApp(self), config, surface or SdkSurface(), self)
+        self.asgi_app: ASGIApp = build_front(SupervisorApp(self), config, surface, self)
         """The ASGI callable to serve: the MCP endpoint behind bearer auth when configured, beside the
         server's own routes (see supervisor/front.py)."""
 

@@ -27,6 +27,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Route
 
 from supervisor.config import SupervisorConfig
+from supervisor.loading import resolve_server
 
 KNOWN_MIDDLEWARE = (AuthenticationMiddleware, AuthContextMiddleware)
 """The only middleware the SDK's app adds today; anything else is refused (see `sdk_surface`)."""
@@ -106,7 +107,7 @@ def _build_unused_app(server: MCPServer | Server[Any], mcp_path: str) -> Any:
     `server.session_manager` returns): put back whatever was there, so a program that also serves
     the SDK's app itself, or calls `session_manager`, sees no change.
     """
-    lowlevel = server._lowlevel_server if isinstance(server, MCPServer) else server
+    lowlevel = resolve_server(server)
     before = lowlevel._session_manager
     try:
         return server.streamable_http_app(streamable_http_path=mcp_path)

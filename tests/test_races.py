@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import httpx
@@ -37,6 +38,10 @@ async def test_two_concurrent_gets_get_one_stream_and_one_409(
             ) -> None:
                 async with http.stream("GET", served.url, headers=headers) as response:
                     statuses.append(response.status_code)
+                    if response.status_code == 409:
+                        refusal = json.loads(await response.aread())
+                        assert refusal["error"]["code"] == -32600
+                        assert "Only one SSE stream" in refusal["error"]["message"]
                     if len(statuses) == 2:
                         both.set()
                     if response.status_code == 200:

@@ -128,3 +128,19 @@ async def test_an_unknown_protocol_version_gets_the_sdk_ladders_answer(
     assert body["error"]["data"]["requested"] == requested
     assert "2026-07-28" in body["error"]["data"]["supported"]
     assert served.supervisor.stats().live == 0
+
+
+async def test_a_replay_with_nothing_to_resume_ends_empty_and_the_session_lives(
+    resumable: TestServer,
+) -> None:
+    """An event id the store does not know: the SDK transport's answer, an empty stream; never a 404."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        session_id = await open_session(http, resumable.url)
+        headers = mcp_headers(session_id, accept="text/event-stream", **{"last-event-id": "999999"})
+        response = await http.get(resumable.url, headers=headers)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert messages_of(response) == []
+        ping = await http.post(resumable.url, content=rpc("ping", 5), headers=mcp_headers(session_id))
+        assert ping.status_code == 200
+    assert resumable.supervisor.stats().live == 1
