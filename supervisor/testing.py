@@ -19,13 +19,13 @@ import trio.testing
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
-from actors.faults import FaultPoint, InjectedCrash
-from actors.reasons import CloseReason
-from actors.session_actor import SessionActor
-from actors.state import ActorState
-from supervisor.config import SupervisorConfig
-from supervisor.core import SessionSupervisor, open_supervisor
-from supervisor.serving import hypercorn_config, serve_supervisor
+from actors._actor import SessionActor
+from actors._faults import FaultPoint, InjectedCrash
+from actors._reasons import CloseReason
+from actors._state import ActorState
+from supervisor._config import SupervisorConfig
+from supervisor._core import SessionSupervisor, open_supervisor
+from supervisor._serving import hypercorn_config, serve_supervisor
 
 __all__ = [
     "FaultAction",

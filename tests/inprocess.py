@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import trio
 
-from supervisor.core import SessionSupervisor
+from supervisor._core import SessionSupervisor
 from tests.helpers import mcp_headers
 
 

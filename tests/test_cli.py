@@ -75,8 +75,8 @@ def test_a_bad_target_is_explained() -> None:
 
 
 def test_direct_answers_are_on_unless_switched_off() -> None:
-    from supervisor.cli import apply_options, build_parser
-    from supervisor.loading import load_target
+    from supervisor._cli import apply_options, build_parser
+    from supervisor._loading import load_target
 
     served = load_target("supervisor.demo:server")
     default = apply_options(served, build_parser().parse_args(["serve"]))
@@ -88,7 +88,7 @@ def test_direct_answers_are_on_unless_switched_off() -> None:
 def test_collector_tuning_freezes_the_start_up_heap() -> None:
     """In its own interpreter: freezing would change the test process's own collector."""
     probe = (
-        "import gc; from supervisor import collector; collector.tune_for_serving(); "
+        "import gc; from supervisor import _gc_tuning as gc_tuning; gc_tuning.tune_for_serving(); "
         "print(gc.get_threshold(), gc.get_freeze_count() > 0)"
     )
     result = subprocess.run(

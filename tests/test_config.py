@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from supervisor.config import SupervisorConfig
+from supervisor._config import SupervisorConfig
 
 
 @pytest.mark.parametrize("field", ["idle_timeout", "max_request_body_size", "max_sessions", "mailbox_size"])

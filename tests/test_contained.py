@@ -6,9 +6,9 @@ import pytest
 import trio
 import trio.testing
 
-from actors.session_actor import CLEANUP_TIMEOUT
-from supervisor.config import SupervisorConfig
-from supervisor.core import open_supervisor
+from actors._actor import CLEANUP_TIMEOUT
+from supervisor._config import SupervisorConfig
+from supervisor._core import open_supervisor
 from supervisor.testing import check_quiescent
 from tests.helpers import initialize_body, rpc
 from tests.inprocess import Answer, post
@@ -21,7 +21,7 @@ def mock_clock() -> trio.testing.MockClock:
 
 
 async def open_one(supervisor: object) -> str:
-    from supervisor.core import SessionSupervisor
+    from supervisor._core import SessionSupervisor
 
     assert isinstance(supervisor, SessionSupervisor)
     answer = await post(supervisor, initialize_body())

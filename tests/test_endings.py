@@ -18,9 +18,9 @@ import trio
 import trio.testing
 
 from supervisor import SupervisorConfig, open_supervisor
-from supervisor.auth import StaticTokenVerifier
-from supervisor.core import SessionSupervisor
-from supervisor.principal import Principal
+from supervisor._auth import StaticTokenVerifier
+from supervisor._core import SessionSupervisor
+from supervisor._principal import Principal
 from supervisor.testing import FaultPlan, check_quiescent, check_stopped
 from tests.helpers import initialize_body, mcp_headers, rpc
 from tests.inprocess import scope_for

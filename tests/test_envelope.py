@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.envelope import (
+from supervisor._envelope import (
     Envelope,
     MessageKind,
     Rejection,
@@ -13,7 +13,7 @@ from supervisor.envelope import (
     is_handshake_era,
     valid_session_id,
 )
-from supervisor.responses import INVALID_REQUEST, PARSE_ERROR
+from supervisor._frames import INVALID_REQUEST, PARSE_ERROR
 
 
 def test_request_notification_response() -> None:

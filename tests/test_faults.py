@@ -6,8 +6,8 @@ import httpx
 import pytest
 import trio
 
-from actors.reasons import CloseStep
-from supervisor.config import SupervisorConfig
+from actors._reasons import CloseStep
+from supervisor._config import SupervisorConfig
 from supervisor.testing import FaultPlan, FaultPoint, check_quiescent, serve_for_test, settle
 from tests.helpers import error_of, mcp_headers, messages_of, open_session, rpc
 from tests.servers import Gate, build_server

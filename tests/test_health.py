@@ -7,8 +7,8 @@ import pytest
 import trio
 import trio.testing
 
-from supervisor.auth import StaticTokenVerifier
-from supervisor.config import SupervisorConfig
+from supervisor._auth import StaticTokenVerifier
+from supervisor._config import SupervisorConfig
 from supervisor.testing import serve_for_test
 from tests.cli_process import run_serve
 from tests.helpers import error_of, mcp_headers, open_session, rpc
@@ -86,7 +86,7 @@ async def test_a_servers_own_route_on_a_health_path_is_refused() -> None:
     from starlette.responses import PlainTextResponse, Response
 
     from supervisor import open_supervisor
-    from supervisor.sdk_surface import UnsupportedServerSetting
+    from supervisor._sdk_surface import UnsupportedServerSetting
 
     server: MCPServer = MCPServer("own-health")
 

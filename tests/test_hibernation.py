@@ -14,8 +14,8 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.types import TextContent
 
-from supervisor.config import SupervisorConfig
-from supervisor.core import SessionSupervisor, open_supervisor
+from supervisor._config import SupervisorConfig
+from supervisor._core import SessionSupervisor, open_supervisor
 from supervisor.testing import check_quiescent, serve_for_test
 from tests.helpers import initialize_body, rpc
 from tests.inprocess import post

@@ -14,7 +14,7 @@ import trio.testing
 from mcp import Client
 from mcp.types import TextContent
 
-from supervisor.config import SupervisorConfig
+from supervisor._config import SupervisorConfig
 from supervisor.testing import TestServer, check_quiescent, serve_for_test, settle
 from tests.conformance.event_store import MemoryEventStore
 from tests.helpers import error_of, mcp_headers, open_session, rpc
@@ -205,7 +205,7 @@ async def test_a_client_leaving_is_not_a_cancellation(
     idle out under it); only the transport's SSE path without an event store, whose stream ends
     with the client, stops counting it early (docs/faults.md).
     """
-    caplog.set_level(logging.DEBUG, logger="supervisor.exchange")
+    caplog.set_level(logging.DEBUG, logger="supervisor._exchange")
     async with serve_for_test(build_server(gate), MODES[mode]) as served:
         session_id = await open_session(http, served.url)
         actor = served.supervisor.route(session_id)

@@ -6,9 +6,9 @@ import pytest
 import trio
 import trio.testing
 
-from actors.state import ActorState
-from supervisor.config import SupervisorConfig
-from supervisor.core import open_supervisor
+from actors._state import ActorState
+from supervisor._config import SupervisorConfig
+from supervisor._core import open_supervisor
 from tests.helpers import initialize_body, rpc
 from tests.inprocess import post
 from tests.servers import build_server
@@ -22,7 +22,7 @@ def mock_clock() -> trio.testing.MockClock:
 
 
 async def open_in_process(supervisor: object) -> str:
-    from supervisor.core import SessionSupervisor
+    from supervisor._core import SessionSupervisor
 
     assert isinstance(supervisor, SessionSupervisor)
     answer = await post(supervisor, initialize_body())

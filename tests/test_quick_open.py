@@ -12,10 +12,10 @@ import trio.testing
 from mcp import Client
 from mcp.types import TextContent
 
-from supervisor.cli import apply_options, build_parser
-from supervisor.config import SupervisorConfig
-from supervisor.core import SessionSupervisor, open_supervisor
-from supervisor.loading import Served
+from supervisor._cli import apply_options, build_parser
+from supervisor._config import SupervisorConfig
+from supervisor._core import SessionSupervisor, open_supervisor
+from supervisor._loading import Served
 from supervisor.testing import check_quiescent, serve_for_test
 from tests.helpers import PROTOCOL, rpc
 from tests.inprocess import Answer, post

@@ -13,7 +13,7 @@ import pytest
 import trio
 from mcp.server.mcpserver import Context, MCPServer
 
-from supervisor.config import SupervisorConfig
+from supervisor._config import SupervisorConfig
 from supervisor.testing import TestServer, serve_for_test
 from tests.conformance.event_store import MemoryEventStore
 from tests.helpers import initialize_body, mcp_headers, messages_of, open_session, rpc

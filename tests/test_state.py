@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.state import ActorEvent, ActorState, InvalidTransitionError, accepts_requests, next_state
+from actors._state import ActorEvent, ActorState, InvalidTransitionError, accepts_requests, next_state
 
 
 def test_happy_path() -> None:

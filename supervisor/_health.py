@@ -12,7 +12,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from supervisor.responses import INVALID_REQUEST, send_error
+from supervisor._frames import INVALID_REQUEST, send_error
 
 
 class Readiness(Protocol):

@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from supervisor.core import SessionSupervisor
+    from supervisor._core import SessionSupervisor
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -17,7 +17,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 from mcp.server.transport_security import TransportSecuritySettings
 
-from supervisor.core import SessionSupervisor
+from supervisor._core import SessionSupervisor
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from actors.session_actor import SessionActor
+    from actors._actor import SessionActor
 
 
 class FaultPoint(enum.Enum):

@@ -27,14 +27,14 @@ from mcp.server.runner import serve_loop
 from mcp.server.streamable_http import EventStore, StreamableHTTPServerTransport
 from starlette.types import Message, Scope, Send
 
-from actors.answer_watch import AnswerWatch, WatchedEventStore
-from actors.direct_lane import DirectLane, loop_input_of, parse_request, takes_direct_answer
-from actors.faults import FaultPoint, FaultSink, ToolCallTap
-from actors.log import SERVING, SessionLog
-from actors.messages import RequestTicket, ServeRequest
-from actors.polling import PollingTransport
-from actors.reasons import CloseReason, CloseStep, RequestOutcome
-from actors.state import ActorEvent, ActorState, accepts_requests, next_state
+from actors._answer_watch import AnswerWatch, WatchedEventStore
+from actors._direct_answers import DirectLane, loop_input_of, parse_request, takes_direct_answer
+from actors._faults import FaultPoint, FaultSink, ToolCallTap
+from actors._log import SERVING, SessionLog
+from actors._messages import RequestTicket, ServeRequest
+from actors._polling import PollingTransport
+from actors._reasons import CloseReason, CloseStep, RequestOutcome
+from actors._state import ActorEvent, ActorState, accepts_requests, next_state
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class ActorSettings:
     hibernate_after: float | None = None
     """Idle seconds after which an actor drops its transport and loop until the next request."""
     direct_answers: bool = True
-    """Answer plain requests through the loop's streams (actors/direct_lane.py); off with an event store."""
+    """Answer plain requests through the loop's streams (actors/_direct_answers.py); off with a store."""
     faults: FaultSink | None = None
 
 

@@ -20,7 +20,7 @@ import attrs
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
-from supervisor.config import SupervisorConfig
+from supervisor._config import SupervisorConfig
 
 AnyServer = MCPServer | Server[Any]
 

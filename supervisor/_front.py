@@ -21,11 +21,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from supervisor.auth import RequireBearer
-from supervisor.config import SupervisorConfig
-from supervisor.health import HealthFront, Readiness
-from supervisor.responses import INVALID_REQUEST, error_body
-from supervisor.sdk_surface import SdkSurface
+from supervisor._auth import RequireBearer
+from supervisor._config import SupervisorConfig
+from supervisor._frames import INVALID_REQUEST, error_body
+from supervisor._health import HealthFront, Readiness
+from supervisor._sdk_surface import SdkSurface
 
 
 def build_front(

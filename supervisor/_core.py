@@ -17,18 +17,18 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp
 
-from actors.faults import FaultSink
-from actors.log import quiet_closing_races
-from actors.messages import ServeRequest
-from actors.reasons import CloseReason, RequestOutcome
-from actors.session_actor import CLEANUP_TIMEOUT, ActorSettings, Admission, SessionActor, TransportOptions
-from actors.state import ActorState
-from supervisor.config import SupervisorConfig
-from supervisor.loading import resolve_server
-from supervisor.principal import Principal
-from supervisor.sdk_surface import SdkSurface, surface_for
-from supervisor.snapshots import SessionInfo, SupervisorStats
-from supervisor.stateless import StatelessLane
+from actors._actor import CLEANUP_TIMEOUT, ActorSettings, Admission, SessionActor, TransportOptions
+from actors._faults import FaultSink
+from actors._log import quiet_closing_races
+from actors._messages import ServeRequest
+from actors._reasons import CloseReason, RequestOutcome
+from actors._state import ActorState
+from supervisor._config import SupervisorConfig
+from supervisor._loading import resolve_server
+from supervisor._principal import Principal
+from supervisor._sdk_surface import SdkSurface, surface_for
+from supervisor._snapshots import SessionInfo, SupervisorStats
+from supervisor._stateless import StatelessLane
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class SessionSupervisor:
         faults: FaultSink | None,
         surface: SdkSurface,
     ) -> None:
-        from supervisor.asgi import SupervisorApp  # the app calls back into us; import late
-        from supervisor.front import build_front
+        from supervisor._endpoint import SupervisorApp  # the app calls back into us; import late
+        from supervisor._front import build_front
 
         self.server = server
         self.config = config
@@ -93,14 +93,14 @@ class SessionSupervisor:
         self._all_stopped: trio.Event | None = None
         """Made by the first shutdown; set once no actor is left (none can be added by then)."""
         self.quick_open = config.quick_open and config.event_store is None and faults is None
-        """Whether new sessions may be born dormant (see supervisor/quick_open.py): not with an event
+        """Whether new sessions may be born dormant (see supervisor/_quick_open.py): not with an event
         store (answers then carry event ids) nor under fault injection (its points are on the way)."""
         # Actors start in the supervisor's own context, not in the context of the request that
         # opened them: one client's auth context must not leak into a session's server loop.
         self._context = contextvars.copy_context()
         self.asgi_app: ASGIApp = build_front(SupervisorApp(self), config, surface, self)
         """The ASGI callable to serve: the MCP endpoint behind bearer auth when configured, beside the
-        server's own routes (see supervisor/front.py)."""
+        server's own routes (see supervisor/_front.py)."""
 
     # ------------------------------------------------------------------ inspection
 

@@ -8,7 +8,7 @@ import attrs
 import trio
 from starlette.types import Receive, Scope, Send
 
-from actors.reasons import RequestOutcome
+from actors._reasons import RequestOutcome
 
 
 @attrs.define(eq=False)

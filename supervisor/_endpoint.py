@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from actors.messages import RequestTicket, ServeRequest
-from actors.reasons import CloseReason, RequestOutcome
-from actors.session_actor import Admission, SessionActor
-from actors.state import ActorState
-from supervisor.envelope import (
+from actors._actor import Admission, SessionActor
+from actors._messages import RequestTicket, ServeRequest
+from actors._reasons import CloseReason, RequestOutcome
+from actors._state import ActorState
+from supervisor._envelope import (
     Envelope,
     Rejection,
     RequestId,
@@ -36,14 +36,14 @@ from supervisor.envelope import (
     unsupported_version,
     valid_session_id,
 )
-from supervisor.exchange import Exchange
-from supervisor.metrics import CONTENT_TYPE, metrics_registry, render
-from supervisor.principal import Principal, principal_of
-from supervisor.quick_open import InitializeAnswers, send_accepted, send_initialize_answer
-from supervisor.responses import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, send_error
+from supervisor._exchange import Exchange
+from supervisor._frames import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, send_error
+from supervisor._metrics import CONTENT_TYPE, metrics_registry, render
+from supervisor._principal import Principal, principal_of
+from supervisor._quick_open import InitializeAnswers, send_accepted, send_initialize_answer
 
 if TYPE_CHECKING:
-    from supervisor.core import SessionSupervisor
+    from supervisor._core import SessionSupervisor
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ class SupervisorApp:
         envelope: Envelope,
     ) -> None:
         """A new session: admit it (or 503), serve its initialize within the open timeout."""
-        from supervisor.core import OpenRefusal
+        from supervisor._core import OpenRefusal
 
         quick = self._quick.lookup(body) if self._quick is not None else None
         opened = await self._supervisor.open_session(principal, dormant_with=body if quick else None)

@@ -16,9 +16,9 @@ from typing import Any
 import trio
 from starlette.types import Message, Receive, Send
 
-from actors.log import SessionLog
-from actors.messages import RequestTicket
-from supervisor.responses import send_error, sse_error_event
+from actors._log import SessionLog
+from actors._messages import RequestTicket
+from supervisor._frames import send_error, sse_error_event
 
 logger = logging.getLogger(__name__)
 

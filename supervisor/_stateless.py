@@ -17,9 +17,9 @@ import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from actors.messages import ServeRequest
-from actors.reasons import RequestOutcome
-from supervisor.config import SupervisorConfig
+from actors._messages import ServeRequest
+from actors._reasons import RequestOutcome
+from supervisor._config import SupervisorConfig
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Route
 
-from supervisor.config import SupervisorConfig
-from supervisor.loading import resolve_server
+from supervisor._config import SupervisorConfig
+from supervisor._loading import resolve_server
 
 KNOWN_MIDDLEWARE = (AuthenticationMiddleware, AuthContextMiddleware)
 """The only middleware the SDK's app adds today; anything else is refused (see `sdk_surface`)."""

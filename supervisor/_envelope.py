@@ -18,7 +18,7 @@ from mcp_types.version import (
     SUPPORTED_PROTOCOL_VERSIONS,
 )
 
-from supervisor.responses import INVALID_REQUEST, PARSE_ERROR
+from supervisor._frames import INVALID_REQUEST, PARSE_ERROR
 
 MAX_SESSION_ID_LENGTH = 256
 """Longest Mcp-Session-Id we look at; ours are 32 characters."""

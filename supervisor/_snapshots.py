@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import attrs
 
-from actors.state import ActorState
-from supervisor.principal import Principal
+from actors._state import ActorState
+from supervisor._principal import Principal
 
 
 @attrs.frozen

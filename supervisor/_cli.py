@@ -12,20 +12,20 @@ from importlib.metadata import version
 import attrs
 import trio
 
-from supervisor import collector
-from supervisor.auth import StaticTokenVerifier, TokensFileError
-from supervisor.config import SupervisorConfig
-from supervisor.core import open_supervisor
-from supervisor.loading import Served, TargetError, load_target
-from supervisor.sdk_surface import surface_for
-from supervisor.serving import (
+from supervisor import _gc_tuning
+from supervisor._auth import StaticTokenVerifier, TokensFileError
+from supervisor._config import SupervisorConfig
+from supervisor._core import open_supervisor
+from supervisor._loading import Served, TargetError, load_target
+from supervisor._sdk_surface import surface_for
+from supervisor._serving import (
     LOOPBACK_HOSTS,
     bind_host,
     hypercorn_config,
     loopback_security,
     serve_supervisor,
 )
-from supervisor.startup import (
+from supervisor._startup import (
     EXIT_CANNOT_LISTEN,
     EXIT_FORCED,
     EXIT_OK,
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-gc-tuning",
         dest="gc_tuning",
         action="store_false",
-        help="keep the interpreter's garbage-collector settings (see supervisor/collector.py)",
+        help="keep the interpreter's garbage-collector settings (see supervisor/_gc_tuning.py)",
     )
     serve.add_argument("--max-sessions", type=int, default=None, help="cap on live sessions; 0 disables")
     serve.add_argument(
@@ -180,7 +180,7 @@ async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: 
     async def stop_signal() -> None:
         await draining.wait()
         if gc_tuning:
-            collector.freeze_for_exit()
+            _gc_tuning.freeze_for_exit()
 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_supervisor(served.server, config) as supervisor:
@@ -263,7 +263,7 @@ def _main(argv: Sequence[str] | None) -> int:
             "serving %s without authentication: anyone who can reach it can open sessions", options.bind
         )
     if options.gc_tuning:
-        collector.tune_for_serving()
+        _gc_tuning.tune_for_serving()
     try:
         forced = trio.run(serve, served, config, options.bind, options.gc_tuning)
     except (OSError, BaseExceptionGroup) as error:

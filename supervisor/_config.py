@@ -56,11 +56,11 @@ class SupervisorConfig:
     quick_open: bool = True
     """Open sessions born dormant: after the first session per protocol version, `initialize` is
     answered with the server's own earlier answer and the SDK transport and server loop are made
-    on the session's first real request (see supervisor/quick_open.py). Off with an event store."""
+    on the session's first real request (see supervisor/_quick_open.py). Off with an event store."""
     direct_answers: bool = True
     """Answer POSTed requests (other than initialize) through the server loop's streams instead of
     the SDK transport's per-request path: the same answers, for less work per call (see
-    actors/direct_lane.py and docs/architecture.md). Off with an event store."""
+    actors/_direct_answers.py and docs/architecture.md). Off with an event store."""
     drain_grace: float = attrs.field(default=10.0, validator=_not_negative)
     """Seconds in-flight requests get to finish when a session closes gracefully or at shutdown."""
     kill_grace: float = attrs.field(default=1.0, validator=_not_negative)
