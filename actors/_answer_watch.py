@@ -12,18 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import trio
 from mcp.server.streamable_http import EventCallback, EventId, EventStore, StreamId
 from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCResponse
 
 
+@attrs.define(eq=False)
 class AnswerWatch:
     """Events set when the response to a watched request id passes; all set when the loop ends."""
 
-    __slots__ = ("_events",)
-
-    def __init__(self) -> None:
-        self._events: dict[str, trio.Event] = {}
+    _events: dict[str, trio.Event] = attrs.field(init=False, factory=dict)
 
     def watch(self, request_id: Any) -> trio.Event:
         event = self._events[str(request_id)] = trio.Event()

@@ -11,16 +11,16 @@ input, and writes the loop's answer (and, in SSE mode, the messages related to t
 the client itself.
 
 The transport keeps everything else: `initialize`, notifications, the client's responses, GET
-streams, termination, and resumable streams (with an event store the lane is off, since event ids
+streams, termination, and resumable streams (with an event store direct answers are off, since event ids
 and replay are the transport's). It also keeps the loop's connection: `connect()` makes the loop's
-streams, and the lane uses them as they are.
+streams, and direct answers use them as they are.
 
 - In: a direct request goes into the loop's input through the same stream the transport writes to
-  (`StreamableHTTPServerTransport._read_stream_writer`, the one private name we use: the SDK
-  offers no public way to put a message in; `loop_input_of` finds it, and without it the lane is
-  off and every request goes through `handle_request`). The stream takes the sender's contextvars
+  (`StreamableHTTPServerTransport._read_stream_writer`: the SDK offers no public way to put a
+  message in; `actors/_sdk.py` finds it, and without it direct answers are off and every request
+  goes through `handle_request`). The stream takes the sender's contextvars
   with each message, so a tool sees the request's context (the auth context among them).
-- Out: the loop writes to the lane's outbox. A response, or a message related to a request, for a
+- Out: the loop writes to the outbox here. A response, or a message related to a request, for a
   request answered directly goes to that request's replies. Everything else goes on to the
   transport's router, as before.
 """
@@ -28,11 +28,13 @@ streams, and the lane uses them as they are.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from functools import partial
 from types import TracebackType
 from typing import Any
 
 import anyio
+import attrs
 import trio
 from mcp.server.streamable_http import REQUEST_CANCELLED
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
@@ -42,20 +44,15 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from actors._frames import SSE_HEADERS, SSE_PING, chunk, json_headers, session_header, sse_event, start
+
 PING_INTERVAL = 15.0
 """Seconds without an event after which an SSE answer gets a comment line, as sse-starlette does:
 proxies that drop quiet connections keep a long tool call's stream."""
 
-_SSE_PING = b": ping\r\n\r\n"
-
-
-def loop_input_of(transport: object) -> Any | None:
-    """The write end of a connected transport's loop input, if this SDK version has it where we look."""
-    return getattr(transport, "_read_stream_writer", None)
-
 
 def takes_direct_answer(method: str | None, request_id: object) -> bool:
-    """Whether a POSTed message is one the lane answers: a request (it has an id) other than initialize.
+    """Whether a POSTed message is one answered directly: a request (it has an id) other than initialize.
 
     `initialize` stays with the transport: the SDK gives it special checks and the loop runs it
     inline, and it is rare.
@@ -63,15 +60,23 @@ def takes_direct_answer(method: str | None, request_id: object) -> bool:
     return request_id is not None and method is not None and method != "initialize"
 
 
-def parse_request(body: bytes) -> JSONRPCRequest | None:
-    """The body as the SDK's request type, or None to let the transport answer (and refuse) it."""
+def answers_directly(enabled: bool, method: str | None, request_id: object) -> bool:
+    """The one decision whether a POST is answered directly (the HTTP layer makes it, the actor follows)."""
+    return enabled and takes_direct_answer(method, request_id)
+
+
+def as_request(message: Mapping[str, Any] | None) -> JSONRPCRequest | None:
+    """The parsed body as the SDK's request type, or None to let the transport answer (and refuse) it."""
+    if message is None:
+        return None
     try:
-        message = message_adapter.validate_json(body, by_name=False)
+        request = message_adapter.validate_python(message, by_name=False)
     except ValidationError:
         return None
-    return message if isinstance(message, JSONRPCRequest) else None
+    return request if isinstance(request, JSONRPCRequest) else None
 
 
+@attrs.define(eq=False)
 class Replies:
     """What the loop wrote for one direct request, in order; `closed` once no more can come.
 
@@ -79,12 +84,9 @@ class Replies:
     must never wait on it.
     """
 
-    __slots__ = ("_items", "_ready", "closed")
-
-    def __init__(self) -> None:
-        self._items: deque[JSONRPCMessage] = deque()
-        self._ready = trio.Event()
-        self.closed = False
+    _items: deque[JSONRPCMessage] = attrs.field(init=False, factory=deque)
+    _ready: trio.Event = attrs.field(init=False, factory=trio.Event)
+    closed: bool = attrs.field(init=False, default=False)
 
     def put(self, message: JSONRPCMessage) -> None:
         if not self.closed:
@@ -105,17 +107,15 @@ class Replies:
         return self._items.popleft()
 
 
+@attrs.define(eq=False)
 class LoopOutbox:
     """The server loop's write stream: replies for direct requests to them, the rest to the transport."""
 
-    __slots__ = ("_inner", "_lane")
-
-    def __init__(self, lane: DirectLane, inner: Any) -> None:
-        self._lane = lane
-        self._inner = inner
+    _answers: DirectAnswers
+    _inner: Any
 
     async def send(self, item: SessionMessage) -> None:
-        if not self._lane.deliver(item):
+        if not self._answers.deliver(item):
             await self._inner.send(item)
 
     async def aclose(self) -> None:
@@ -133,18 +133,23 @@ class LoopOutbox:
         await self.aclose()
 
 
-class DirectLane:
-    """One transport lifetime's lane: the loop's input, its outbox, and the requests waiting on them."""
+@attrs.define(eq=False)
+class DirectAnswers:
+    """One incarnation's direct answers: the loop's input, its outbox, and the requests waiting on them."""
 
-    __slots__ = ("_json", "_loop_input", "_session_header", "_waiting", "outbox")
+    _session_id: str = attrs.field(alias="session_id")
+    _loop_input: Any = attrs.field(alias="loop_input")
+    _loop_output: Any = attrs.field(alias="loop_output")
+    _json: bool = attrs.field(kw_only=True, alias="json_response")
+    outbox: LoopOutbox = attrs.field(init=False)
+    """What the loop writes to, in place of the transport's stream."""
+    _session_header: bytes = attrs.field(init=False)
+    _waiting: dict[str, Replies] = attrs.field(init=False, factory=dict)
+    """Replies of the requests being answered directly, by str(id) as the transport keys them."""
 
-    def __init__(self, session_id: str, loop_input: Any, loop_output: Any, *, json_response: bool) -> None:
-        self._loop_input = loop_input
-        self.outbox = LoopOutbox(self, loop_output)
-        self._json = json_response
-        self._session_header = session_id.encode()
-        self._waiting: dict[str, Replies] = {}
-        """Replies of the requests being answered directly, by str(id) as the transport keys them."""
+    def __attrs_post_init__(self) -> None:
+        self.outbox = LoopOutbox(self, self._loop_output)
+        self._session_header = self._session_id.encode()
 
     def loop_ended(self) -> None:
         """No loop will answer any more: every waiting request sees the end of its replies."""
@@ -207,47 +212,31 @@ class DirectLane:
     async def _answer_json(self, replies: Replies, send: Send, request_id: Any) -> None:
         message = await replies.get()
         status, body = (500, _ended(request_id)) if message is None else (200, _wire(message))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"mcp-session-id", self._session_header),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send(start(status, json_headers(len(body), session_header(self._session_header))))
+        await send(chunk(body, more=False))
 
     async def _answer_sse(self, replies: Replies, send: Send) -> None:
-        headers = [
-            (b"content-type", b"text/event-stream"),
-            (b"cache-control", b"no-cache, no-transform"),
-            (b"connection", b"keep-alive"),
-            (b"x-accel-buffering", b"no"),
-            (b"mcp-session-id", self._session_header),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(start(200, [*SSE_HEADERS, session_header(self._session_header)]))
         while True:
             message: JSONRPCMessage | None = None
             with trio.move_on_after(PING_INTERVAL) as quiet:
                 message = await replies.get()
             if quiet.cancelled_caught:
-                await send({"type": "http.response.body", "body": _SSE_PING, "more_body": True})
+                await send(chunk(SSE_PING, more=True))
                 continue
             if message is None:
                 # The loop went away without answering: leave the stream unanswered, as the
                 # transport's own stream would be; the ASGI handler ends it with the error that
                 # fits how the session went.
                 return
-            await send({"type": "http.response.body", "body": _sse(_wire(message)), "more_body": True})
+            await send(chunk(sse_event(_wire(message)), more=True))
             if isinstance(message, JSONRPCResponse | JSONRPCError):
                 break
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send(chunk(b"", more=False))
 
 
 def _wire(message: JSONRPCMessage) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_unset=True).encode()
-
-
-def _sse(data: bytes) -> bytes:
-    return b"event: message\r\ndata: " + data + b"\r\n\r\n"
 
 
 def _ended(request_id: Any) -> bytes:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from actors._actor import SessionActor
+import trio
+from starlette.types import Message, Send
+
+from actors._messages import ServeRequest
+from actors._reasons import CloseReason
 
 
 class FaultPoint(enum.Enum):
@@ -36,13 +39,24 @@ class InjectedCrash(Exception):
     """Raised inside a server loop by a fault plan: stands for any bug that crashes the loop."""
 
 
+class FaultTarget(Protocol):
+    """What a fault sink may do to the actor that reached a point."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    def kill(self) -> None: ...
+
+    def begin_close(self, reason: CloseReason, grace: float) -> None: ...
+
+
 class FaultSink(Protocol):
     """What an actor calls at each fault point when it has a sink."""
 
-    async def reached(self, point: FaultPoint, actor: SessionActor) -> None:
+    async def reached(self, point: FaultPoint, actor: FaultTarget) -> None:
         """Called at `point`; may kill, stop or crash `actor` before returning."""
 
-    async def watch_loop(self, actor: SessionActor) -> None:
+    async def watch_loop(self, actor: FaultTarget) -> None:
         """Runs beside the actor's server loop; raising here crashes the loop."""
 
 
@@ -83,3 +97,32 @@ class ToolCallTap:
     async def __aexit__(self, *exc_info: object) -> bool | None:
         result: bool | None = await self._inner.__aexit__(*exc_info)
         return result
+
+
+def tap_tool_calls(
+    read_stream: Any, sink: FaultSink, target: FaultTarget, nursery: trio.Nursery
+) -> ToolCallTap:
+    """The loop's read stream, reaching TOOL_RUNNING (in `nursery`) as each `tools/call` is taken."""
+
+    def on_tool_call() -> None:
+        nursery.start_soon(sink.reached, FaultPoint.TOOL_RUNNING, target)
+
+    return ToolCallTap(read_stream, on_tool_call)
+
+
+async def before_handoff(sink: FaultSink, target: FaultTarget, message: ServeRequest) -> Send:
+    """Reach INITIALIZE or BEFORE_HANDOFF; return a `send` that reaches the header points."""
+    point = FaultPoint.INITIALIZE if message.method == "initialize" else FaultPoint.BEFORE_HANDOFF
+    await sink.reached(point, target)
+    after_headers = FaultPoint.STREAM_OPEN if message.ticket.is_stream else FaultPoint.AFTER_SSE_HEADERS
+    inner = message.send
+
+    async def send(event: Message) -> None:
+        await inner(event)
+        if event["type"] == "http.response.start" and any(
+            name == b"content-type" and value.startswith(b"text/event-stream")
+            for name, value in event.get("headers", ())
+        ):
+            await sink.reached(after_headers, target)
+
+    return send

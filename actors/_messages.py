@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextvars
+import enum
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import trio
@@ -60,5 +63,24 @@ class ServeRequest:
     request_id: str | int | None = None
     """The JSON-RPC id of a POSTed request: the loop is told to cancel it if the client leaves."""
     body: bytes = b""
-    """The POST body (the same bytes the replayed `receive` yields): the direct lane parses it, and
-    hibernation keeps handshake bodies to replay them."""
+    """The POST body: the same bytes the replayed `receive` yields to the transport."""
+    message: Mapping[str, Any] | None = None
+    """The body as the HTTP layer parsed it (once): direct answers validate it, the record reads
+    the params of handshake messages."""
+    direct: bool = False
+    """Answered through the server loop's streams (actors/_direct_answers.py), decided once by the
+    HTTP layer (`answers_directly`); the transport takes it if that path is unavailable."""
+
+    @property
+    def params(self) -> object:
+        return self.message.get("params") if self.message is not None else None
+
+
+class Admission(enum.Enum):
+    """Answer of `SessionActor.submit`: why a request was or was not handed over."""
+
+    ACCEPTED = "accepted"
+    GONE = "gone"
+    """The actor is closing or closed: answer like an unknown session (404)."""
+    BUSY = "busy"
+    """The mailbox stayed full for the whole wait: answer 503 with Retry-After."""

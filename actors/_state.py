@@ -1,8 +1,18 @@
-"""The session actor's lifecycle as a pure transition function (sans-IO, tested on its own)."""
+"""Every lifecycle rule of a session actor, as pure functions over values (sans-IO, as h11's `_state.py`).
+
+The actor does the I/O; whatever decides what it does next lives here: which state follows an
+event, whether a close is the first one (and so records its reason, deregisters and shuts the
+mailbox), which close steps that takes, when streams end at once, when a request may still be
+admitted, and whether an idle actor hibernates or closes.
+"""
 
 from __future__ import annotations
 
 import enum
+
+import attrs
+
+from actors._reasons import CloseReason, CloseStep
 
 
 class ActorState(enum.Enum):
@@ -18,7 +28,7 @@ class ActorEvent(enum.Enum):
     """Something that happened to an actor and may move it to another state."""
 
     STARTED = "started"
-    """The transport is connected and the server loop runs: requests may be handed over."""
+    """The transport is connected and the server loop runs (or it was born dormant): requests may come."""
     CLOSE = "close"
     """A close was asked for (client DELETE, idle timeout, close_session, shutdown, kill, crash)."""
     STOPPED = "stopped"
@@ -29,31 +39,73 @@ class InvalidTransitionError(RuntimeError):
     """An event arrived that the current state has no answer for: a bug, never a client's doing."""
 
 
-_TRANSITIONS: dict[tuple[ActorState, ActorEvent], ActorState] = {
-    (ActorState.STARTING, ActorEvent.STARTED): ActorState.RUNNING,
-    (ActorState.STARTING, ActorEvent.CLOSE): ActorState.DRAINING,
-    (ActorState.STARTING, ActorEvent.STOPPED): ActorState.CLOSED,
-    (ActorState.RUNNING, ActorEvent.CLOSE): ActorState.DRAINING,
-    (ActorState.RUNNING, ActorEvent.STOPPED): ActorState.CLOSED,
+@attrs.frozen
+class Transition:
+    """What an event does: the next state, and for a close, the steps it takes at once."""
+
+    state: ActorState
+    first_close: bool = False
+    """The first close of this actor: it records the reason, deregisters and shuts the mailbox."""
+
+    @property
+    def close_steps(self) -> tuple[CloseStep, ...]:
+        """The steps a close takes synchronously, in order (nothing for a later close)."""
+        return FIRST_CLOSE_STEPS if self.first_close else ()
+
+
+FIRST_CLOSE_STEPS = (CloseStep.DEREGISTERED, CloseStep.MAILBOX_CLOSED)
+
+_TRANSITIONS: dict[tuple[ActorState, ActorEvent], Transition] = {
+    (ActorState.STARTING, ActorEvent.STARTED): Transition(ActorState.RUNNING),
+    (ActorState.STARTING, ActorEvent.CLOSE): Transition(ActorState.DRAINING, first_close=True),
+    (ActorState.STARTING, ActorEvent.STOPPED): Transition(ActorState.CLOSED),
+    (ActorState.RUNNING, ActorEvent.CLOSE): Transition(ActorState.DRAINING, first_close=True),
+    (ActorState.RUNNING, ActorEvent.STOPPED): Transition(ActorState.CLOSED),
     # A second close of a draining actor (say, shutdown after close_session) only tightens deadlines.
-    (ActorState.DRAINING, ActorEvent.CLOSE): ActorState.DRAINING,
-    (ActorState.DRAINING, ActorEvent.STOPPED): ActorState.CLOSED,
+    (ActorState.DRAINING, ActorEvent.CLOSE): Transition(ActorState.DRAINING),
+    (ActorState.DRAINING, ActorEvent.STOPPED): Transition(ActorState.CLOSED),
     # A draining actor that started late (closed while STARTING) stays draining.
-    (ActorState.DRAINING, ActorEvent.STARTED): ActorState.DRAINING,
+    (ActorState.DRAINING, ActorEvent.STARTED): Transition(ActorState.DRAINING),
     # Closing or stopping what is already closed is a no-op, so kill() and close_session() may race freely.
-    (ActorState.CLOSED, ActorEvent.CLOSE): ActorState.CLOSED,
-    (ActorState.CLOSED, ActorEvent.STOPPED): ActorState.CLOSED,
+    (ActorState.CLOSED, ActorEvent.CLOSE): Transition(ActorState.CLOSED),
+    (ActorState.CLOSED, ActorEvent.STOPPED): Transition(ActorState.CLOSED),
 }
 
 
-def next_state(state: ActorState, event: ActorEvent) -> ActorState:
-    """Return the state after `event`, or raise if the pair is impossible."""
+def transition(state: ActorState, event: ActorEvent) -> Transition:
+    """What `event` does in `state`, or raise if the pair is impossible."""
     try:
         return _TRANSITIONS[(state, event)]
     except KeyError:
         raise InvalidTransitionError(f"no transition from {state.value} on {event.value}") from None
 
 
+def next_state(state: ActorState, event: ActorEvent) -> ActorState:
+    """The state after `event`, or raise if the pair is impossible."""
+    return transition(state, event).state
+
+
 def accepts_requests(state: ActorState) -> bool:
     """Only a running actor takes new requests; a draining one answers 404 like a closed one."""
     return state is ActorState.RUNNING
+
+
+def ends_streams_at_once(reason: CloseReason, grace: float) -> bool:
+    """A close with nothing to wait for ends the GET streams now instead of after the drain."""
+    return grace <= 0 or reason is CloseReason.KILLED
+
+
+def admits(state: ActorState, *, deadline_fired: bool, now: float, idle_due: float) -> bool:
+    """Whether a request routed to the actor just now may be queued.
+
+    A deadline that fired for hibernation still admits (the request will wake the actor); one that
+    fired for the idle timeout does not (the actor is about to close).
+    """
+    return accepts_requests(state) and not (deadline_fired and now >= idle_due)
+
+
+def hibernates(
+    *, hibernate_after: float | None, close_reason: CloseReason | None, now: float, idle_due: float
+) -> bool:
+    """The mailbox loop ended on its deadline: hibernate, unless a close began or the idle timeout is due."""
+    return hibernate_after is not None and close_reason is None and now < idle_due

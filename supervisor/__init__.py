@@ -1,16 +1,47 @@
-"""trio-mcp-supervisor: every MCP session a trio actor, owned by one supervisor nursery."""
+"""trio-mcp-supervisor: every MCP session a trio actor, owned by one supervisor nursery.
 
+This is the public face; every module behind it is private (`_name`) and may change. Test helpers
+are in `supervisor.testing`.
+"""
+
+from actors._reasons import CloseReason, CloseStep, RequestOutcome
+from actors._record import Principal, SessionRecord
+from actors._state import ActorState
+from actors._statistics import ActorStatistics
+from supervisor._auth import StaticTokenVerifier, TokensFileError
 from supervisor._config import SupervisorConfig
-from supervisor._core import OpenRefusal, SessionSupervisor, open_supervisor
-from supervisor._loading import Served
+from supervisor._core import OpenRefusal, SessionSupervisor
+from supervisor._gc_tuning import tune_for_serving
+from supervisor._loading import Served, TargetError, load_target
+from supervisor._open import open_supervisor, supervisor_app
+from supervisor._sdk_surface import UnsupportedServerSetting
+from supervisor._serving import hypercorn_config, loopback_security, serve_supervisor, wait_for_signal
 from supervisor._snapshots import SessionInfo, SupervisorStats
 
 __all__ = [
+    "ActorState",
+    "ActorStatistics",
+    "CloseReason",
+    "CloseStep",
     "OpenRefusal",
+    "Principal",
+    "RequestOutcome",
     "Served",
     "SessionInfo",
+    "SessionRecord",
     "SessionSupervisor",
+    "StaticTokenVerifier",
     "SupervisorConfig",
     "SupervisorStats",
+    "TargetError",
+    "TokensFileError",
+    "UnsupportedServerSetting",
+    "hypercorn_config",
+    "load_target",
+    "loopback_security",
     "open_supervisor",
+    "serve_supervisor",
+    "supervisor_app",
+    "tune_for_serving",
+    "wait_for_signal",
 ]

@@ -15,7 +15,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from supervisor._frames import INVALID_REQUEST, send_error
+from actors._frames import INVALID_REQUEST, send_error
 
 
 class TokensFileError(Exception):

@@ -15,8 +15,8 @@ import trio
 from supervisor import _gc_tuning
 from supervisor._auth import StaticTokenVerifier, TokensFileError
 from supervisor._config import SupervisorConfig
-from supervisor._core import open_supervisor
 from supervisor._loading import Served, TargetError, load_target
+from supervisor._open import open_supervisor
 from supervisor._sdk_surface import surface_for
 from supervisor._serving import (
     LOOPBACK_HOSTS,

@@ -17,18 +17,41 @@ DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_MAX_REQUESTS = 128
 
 
-def _positive(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0):
+def _positive(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A positive, finite number; None only where the field wraps this in `optional`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (math.isfinite(value) and value > 0)
+    ):
         raise ValueError(f"{attribute.name} must be a positive, finite number, got {value!r}")
 
 
-def _not_negative(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
+def _whole(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value != int(value):
+        raise ValueError(f"{attribute.name} must be a positive, finite number and whole, got {value!r}")
+
+
+def _not_negative(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (math.isfinite(value) and value >= 0)
+    ):
         raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
+_v = attrs.validators
+_POSITIVE = _positive
+_NOT_NEGATIVE = _not_negative
+_COUNT = _v.and_(_positive, _whole)
+_OPTIONAL_POSITIVE: Any = _v.optional(_POSITIVE)
+_OPTIONAL_COUNT: Any = _v.optional(_COUNT)
+_FLAG = _v.instance_of(bool)
+
+
 def _mcp_path(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    if not value.startswith("/"):
+    if not isinstance(value, str) or not value.startswith("/"):
         raise ValueError(f"{attribute.name} must start with '/', got {value!r}")
 
 
@@ -45,39 +68,39 @@ def _scopes(value: Iterable[str]) -> tuple[str, ...]:
 class SupervisorConfig:
     """Everything a supervisor needs to know; defaults are those of the SDK's own manager where it has one."""
 
-    idle_timeout: float | None = attrs.field(default=DEFAULT_IDLE_TIMEOUT, validator=_positive)
+    idle_timeout: float | None = attrs.field(default=DEFAULT_IDLE_TIMEOUT, validator=_OPTIONAL_POSITIVE)
     """Seconds a session may have nothing in flight before it is closed; None disables."""
-    max_sessions: int | None = attrs.field(default=DEFAULT_MAX_SESSIONS, validator=_positive)
+    max_sessions: int | None = attrs.field(default=DEFAULT_MAX_SESSIONS, validator=_OPTIONAL_COUNT)
     """Open sessions at most; past it a new session gets 503 with Retry-After. None removes the cap."""
-    hibernate_after: float | None = attrs.field(default=None, validator=_positive)
+    hibernate_after: float | None = attrs.field(default=None, validator=_OPTIONAL_POSITIVE)
     """Idle seconds after which a session drops its SDK transport and server loop (most of its
     memory) until its next request, which replays the handshake into fresh ones. None: never.
     See docs/architecture.md for what a hibernated session keeps and what it does not."""
-    quick_open: bool = True
+    quick_open: bool = attrs.field(default=True, validator=_FLAG)
     """Open sessions born dormant: after the first session per protocol version, `initialize` is
     answered with the server's own earlier answer and the SDK transport and server loop are made
     on the session's first real request (see supervisor/_quick_open.py). Off with an event store."""
-    direct_answers: bool = True
+    direct_answers: bool = attrs.field(default=True, validator=_FLAG)
     """Answer POSTed requests (other than initialize) through the server loop's streams instead of
     the SDK transport's per-request path: the same answers, for less work per call (see
     actors/_direct_answers.py and docs/architecture.md). Off with an event store."""
-    drain_grace: float = attrs.field(default=10.0, validator=_not_negative)
+    drain_grace: float = attrs.field(default=10.0, validator=_NOT_NEGATIVE)
     """Seconds in-flight requests get to finish when a session closes gracefully or at shutdown."""
-    kill_grace: float = attrs.field(default=1.0, validator=_not_negative)
+    kill_grace: float = attrs.field(default=1.0, validator=_NOT_NEGATIVE)
     """Extra seconds after the drain grace before leftover request tasks are cancelled."""
-    mailbox_size: int = attrs.field(default=64, validator=_positive)
+    mailbox_size: int = attrs.field(default=64, validator=_COUNT)
     """Requests that may wait in one session's mailbox before senders wait for room."""
-    mailbox_timeout: float = attrs.field(default=5.0, validator=_positive)
+    mailbox_timeout: float = attrs.field(default=5.0, validator=_POSITIVE)
     """Seconds a request waits for room in a full mailbox before it gets 503."""
-    open_timeout: float = attrs.field(default=30.0, validator=_positive)
+    open_timeout: float = attrs.field(default=30.0, validator=_POSITIVE)
     """Seconds the opening initialize request may take before the new session is discarded."""
-    body_timeout: float = attrs.field(default=30.0, validator=_positive)
+    body_timeout: float = attrs.field(default=30.0, validator=_POSITIVE)
     """Seconds a client may take to send a request body (a slow client cannot hold a session slot)."""
-    send_timeout: float = attrs.field(default=10.0, validator=_positive)
+    send_timeout: float = attrs.field(default=10.0, validator=_POSITIVE)
     """Bound on each shielded ASGI send, so a client that does not read cannot wedge a close."""
-    retry_after: int = attrs.field(default=1, validator=_positive)
+    retry_after: int = attrs.field(default=1, validator=_COUNT)
     """Seconds sent in Retry-After with every 503."""
-    json_response: bool = False
+    json_response: bool = attrs.field(default=False, validator=_FLAG)
     """Answer POSTs with one JSON body instead of an SSE stream."""
     event_store: EventStore | None = None
     """Makes SSE streams resumable (Last-Event-ID), as in the SDK."""
@@ -85,7 +108,7 @@ class SupervisorConfig:
     """Milliseconds suggested to clients in SSE priming events (SSE polling); needs an event store."""
     security: TransportSecuritySettings | None = None
     """DNS-rebinding protection (Host/Origin allow-lists); None disables it."""
-    max_request_body_size: int = attrs.field(default=DEFAULT_MAX_BODY, validator=_positive)
+    max_request_body_size: int = attrs.field(default=DEFAULT_MAX_BODY, validator=_COUNT)
     """Bytes; a larger body gets 413 before it is parsed."""
     path: str = attrs.field(default="/mcp", validator=_mcp_path)
     """The MCP endpoint's path."""
@@ -95,9 +118,11 @@ class SupervisorConfig:
     """Readiness (503 while draining or at the session cap, JSON detail), outside bearer auth; None: none."""
     metrics_path: str | None = attrs.field(default=None, validator=attrs.validators.optional(_mcp_path))
     """Where GET serves Prometheus metrics (e.g. "/metrics"); None serves none. Behind auth when on."""
-    max_sessions_per_principal: int | None = attrs.field(default=None, validator=_positive)
+    max_sessions_per_principal: int | None = attrs.field(default=None, validator=_OPTIONAL_COUNT)
     """Live sessions one principal may hold; beyond it 503 with Retry-After. None: only the global cap."""
-    max_requests_per_session: int | None = attrs.field(default=DEFAULT_MAX_REQUESTS, validator=_positive)
+    max_requests_per_session: int | None = attrs.field(
+        default=DEFAULT_MAX_REQUESTS, validator=_OPTIONAL_COUNT
+    )
     """Requests in flight or queued on one session (GET streams aside); beyond it 429 with Retry-After."""
     token_verifier: TokenVerifier | None = None
     """Bearer authentication through the SDK's `TokenVerifier`; None serves without auth."""

@@ -1,4 +1,8 @@
-"""The supervisor: one nursery that owns every session actor, and the operations on them."""
+"""The supervisor: one nursery that owns every session actor, and the operations on them.
+
+It knows sessions, not HTTP: the endpoint and the app around it are built above it
+(`supervisor/_open.py`) and talk to it through the methods under "used by the endpoint".
+"""
 
 from __future__ import annotations
 
@@ -8,27 +12,24 @@ import functools
 import logging
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import trio
 from mcp.server.lowlevel.server import Server
-from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp
 
-from actors._actor import CLEANUP_TIMEOUT, ActorSettings, Admission, SessionActor, TransportOptions
+from actors._actor import SessionActor
 from actors._faults import FaultSink
-from actors._log import quiet_closing_races
-from actors._messages import ServeRequest
+from actors._messages import Admission, ServeRequest
 from actors._reasons import CloseReason, RequestOutcome
+from actors._record import Principal, SessionRecord, new_record
+from actors._settings import CLEANUP_TIMEOUT, ActorSettings, OwnedActor, TransportOptions
 from actors._state import ActorState
 from supervisor._config import SupervisorConfig
-from supervisor._loading import resolve_server
-from supervisor._principal import Principal
-from supervisor._sdk_surface import SdkSurface, surface_for
+from supervisor._sdk_surface import SdkSurface
 from supervisor._snapshots import SessionInfo, SupervisorStats
-from supervisor._stateless import StatelessLane
+from supervisor._stateless import StatelessRequests
 
 logger = logging.getLogger(__name__)
 
@@ -53,17 +54,18 @@ class SessionSupervisor:
         config: SupervisorConfig,
         nursery: trio.Nursery,
         lifespan_state: Any,
-        stateless: StatelessLane,
+        stateless: StatelessRequests,
         faults: FaultSink | None,
         surface: SdkSurface,
     ) -> None:
-        from supervisor._endpoint import SupervisorApp  # the app calls back into us; import late
-        from supervisor._front import build_front
-
         self.server = server
+        self.surface = surface
+        """What the server's own HTTP app serves besides MCP (auth, routes): the app is built from it."""
         self.config = config
         self._nursery = nursery
         self._stateless = stateless
+        self.direct_answers = config.direct_answers and config.event_store is None
+        """Whether plain requests are answered through the loop's streams (actors/_direct_answers.py)."""
         self._actor_settings = ActorSettings(
             server=server,
             lifespan_state=lifespan_state,
@@ -77,7 +79,7 @@ class SessionSupervisor:
             mailbox_size=config.mailbox_size,
             kill_grace=config.kill_grace,
             hibernate_after=config.hibernate_after,
-            direct_answers=config.direct_answers and config.event_store is None,
+            direct_answers=self.direct_answers,
             faults=faults,
         )
         self._routable: dict[str, SessionActor] = {}
@@ -98,9 +100,18 @@ class SessionSupervisor:
         # Actors start in the supervisor's own context, not in the context of the request that
         # opened them: one client's auth context must not leak into a session's server loop.
         self._context = contextvars.copy_context()
-        self.asgi_app: ASGIApp = build_front(SupervisorApp(self), config, surface, self)
-        """The ASGI callable to serve: the MCP endpoint behind bearer auth when configured, beside the
-        server's own routes (see supervisor/_front.py)."""
+        self._app: ASGIApp | None = None
+
+    @property
+    def asgi_app(self) -> ASGIApp:
+        """The ASGI app that serves this supervisor, given by `open_supervisor` (supervisor/_open.py)."""
+        if self._app is None:
+            raise RuntimeError("this supervisor was not made by open_supervisor(): it has no app")
+        return self._app
+
+    @asgi_app.setter
+    def asgi_app(self, app: ASGIApp) -> None:
+        self._app = app
 
     # ------------------------------------------------------------------ inspection
 
@@ -108,12 +119,13 @@ class SessionSupervisor:
         """A consistent snapshot: created == live + closed, per reason."""
         running = draining = hibernating = session_requests = 0
         for actor in self._live.values():
-            if actor.state is ActorState.RUNNING:
+            seen = actor.statistics()
+            if seen.state is ActorState.RUNNING:
                 running += 1
-                hibernating += not actor.awake
-            elif actor.state is ActorState.DRAINING:
+                hibernating += not seen.awake
+            elif seen.state is ActorState.DRAINING:
                 draining += 1
-            session_requests += actor.in_flight
+            session_requests += seen.in_flight
         stateless = self._stateless.in_flight
         return SupervisorStats(
             live=len(self._live),
@@ -133,7 +145,7 @@ class SessionSupervisor:
         return [_info(actor) for actor in self._live.values()]
 
     def actor_tasks(self) -> int:
-        """Actor tasks alive in the supervisor nursery (the stateless lane's task not counted)."""
+        """Actor tasks alive in the supervisor nursery (the stateless requests' task not counted)."""
         return len(self._nursery.child_tasks) - (0 if self._stateless.stopped.is_set() else 1)
 
     def get(self, session_id: str) -> SessionInfo | None:
@@ -178,7 +190,7 @@ class SessionSupervisor:
         return True
 
     async def shutdown(self, grace: float | None = None) -> None:
-        """Refuse new sessions, drain every session and the stateless lane within `grace`, then cancel."""
+        """Refuse new sessions, drain every session and the stateless requests within `grace`, then cancel."""
         grace = self.config.drain_grace if grace is None else grace
         if self._accepting:
             logger.info("shutting down: %d sessions, grace %.3gs", len(self._live), grace)
@@ -195,7 +207,7 @@ class SessionSupervisor:
             await self._all_stopped.wait()
             await self._stateless.stopped.wait()
 
-    # ------------------------------------------------------------------ used by the ASGI app
+    # ------------------------------------------------------------------ used by the endpoint
 
     @property
     def accepting(self) -> bool:
@@ -211,13 +223,35 @@ class SessionSupervisor:
         return self._routable.get(session_id)
 
     async def open_session(
-        self, principal: Principal | None, *, dormant_with: bytes | None = None
+        self, principal: Principal | None, *, dormant_with: Mapping[str, Any] | None = None
     ) -> SessionActor | OpenRefusal:
         """Admit and start a new session actor; the cap is checked and the actor registered atomically.
 
-        `dormant_with`: the session's `initialize` body, already answered (quick open): the actor
-        starts hibernating, to replay it when its first real request wakes it.
+        `dormant_with`: the params of the session's `initialize`, already answered (quick open):
+        the actor starts dormant, to be woken from its record by its first real request.
         """
+        refusal = self._admission_refusal(principal)
+        if refusal is not None:
+            return refusal
+        record = new_record(secrets.token_hex(16), principal, dormant_with)
+        return await self._start(SessionActor(record, self._actor_settings, dormant=dormant_with is not None))
+
+    async def restore(self, record: SessionRecord) -> SessionActor | OpenRefusal:
+        """Bring a session back from its record (same id, same principal), dormant until its next request.
+
+        The record must be of a session that has been opened (its `initialize` known) and that is
+        not live here. Caps apply as to a new session.
+        """
+        if not record.opened:
+            raise ValueError("a record without its initialize cannot be restored")
+        if record.session_id in self._live:
+            raise ValueError(f"session {record.session_id[:64]} is live already")
+        refusal = self._admission_refusal(record.principal)
+        if refusal is not None:
+            return refusal
+        return await self._start(SessionActor(record, self._actor_settings, dormant=True))
+
+    def _admission_refusal(self, principal: Principal | None) -> OpenRefusal | None:
         if not self._accepting:
             return OpenRefusal.SHUTTING_DOWN
         cap = self.config.max_sessions
@@ -234,8 +268,12 @@ class SessionSupervisor:
                 "refusing a new session: principal %s holds %d", principal.client_id, per_principal
             )
             return OpenRefusal.PRINCIPAL_AT_CAPACITY
-        session_id = secrets.token_hex(16)
-        actor = SessionActor(session_id, self._actor_settings, principal=principal, dormant_with=dormant_with)
+        return None
+
+    async def _start(self, actor: SessionActor) -> SessionActor:
+        """Register and start `actor` (no checkpoint between the caps' check and this)."""
+        session_id = actor.session_id
+        principal = actor.principal
         self._routable[session_id] = actor
         self._live[session_id] = actor
         if principal is not None:
@@ -262,70 +300,34 @@ class SessionSupervisor:
 
     # ------------------------------------------------------------------ ActorHooks
 
-    def actor_closing(self, actor: SessionActor) -> None:
+    def actor_closing(self, actor: OwnedActor) -> None:
         if self._routable.get(actor.session_id) is actor:
             del self._routable[actor.session_id]
 
-    def actor_stopped(self, actor: SessionActor) -> None:
+    def actor_stopped(self, actor: OwnedActor) -> None:
         self.actor_closing(actor)
         if self._live.pop(actor.session_id, None) is actor:
             reason = actor.close_reason or CloseReason.SHUTDOWN
             self._closed[reason.value] += 1
             if not self._live and self._all_stopped is not None:
                 self._all_stopped.set()
-        if isinstance(actor.principal, Principal):
-            owned = self._by_principal.get(actor.principal)
+        principal = actor.principal
+        if principal is not None:
+            owned = self._by_principal.get(principal)
             if owned is not None and owned.pop(actor.session_id, None) is not None and not owned:
-                del self._by_principal[actor.principal]
+                del self._by_principal[principal]
 
 
 def _info(actor: SessionActor) -> SessionInfo:
-    principal = actor.principal if isinstance(actor.principal, Principal) else None
+    seen = actor.statistics()
     return SessionInfo(
         session_id=actor.session_id,
-        state=actor.state,
-        in_flight=actor.in_flight,
-        open_streams=actor.open_streams,
-        awake=actor.awake,
-        queued=actor.queued,
-        principal=principal,
+        state=seen.state,
+        in_flight=seen.in_flight,
+        open_streams=seen.open_streams,
+        awake=seen.awake,
+        queued=seen.queued,
+        principal=actor.principal,
         created_at=actor.created_at,
-        idle_deadline=actor.idle_deadline,
+        idle_deadline=seen.idle_deadline,
     )
-
-
-@asynccontextmanager
-async def open_supervisor(
-    server: MCPServer | Server[Any],
-    config: SupervisorConfig | None = None,
-    *,
-    faults: FaultSink | None = None,
-) -> AsyncIterator[SessionSupervisor]:
-    """Run a supervisor for `server` (an MCPServer or low-level Server) for the block's duration.
-
-    The server's lifespan is entered once and shared by every session and the stateless lane.
-    Leaving the block shuts down: with the configured drain grace after a normal exit, at once
-    after an error or cancellation. `faults` is for fault-injection tests
-    (`supervisor.testing.FaultPlan`); production leaves it None.
-
-    Whatever the server configures for its own HTTP app (auth, custom routes) is served the same
-    way here; what cannot be raises `UnsupportedServerSetting` before anything starts.
-    """
-    lowlevel = resolve_server(server)
-    config = config or SupervisorConfig()
-    surface = surface_for(server, config)
-    quiet_closing_races()
-    async with lowlevel.lifespan(lowlevel) as lifespan_state, trio.open_nursery() as nursery:
-        lane = StatelessLane(lowlevel, config, lifespan_state)
-        await nursery.start(lane.run)
-        supervisor = SessionSupervisor(lowlevel, config, nursery, lifespan_state, lane, faults, surface)
-        clean_exit = False
-        try:
-            yield supervisor
-            clean_exit = True
-        finally:
-            grace = config.drain_grace if clean_exit else 0.0
-            bound = grace + config.kill_grace + CLEANUP_TIMEOUT + 2.0
-            with trio.move_on_after(bound, shield=True):
-                await supervisor.shutdown(grace)
-            nursery.cancel_scope.cancel()

@@ -1,7 +1,7 @@
-"""Pure decisions about a request before any I/O: what the body is, which lane serves it.
+"""Pure decisions about a request before any I/O: what the body is, and what its headers allow.
 
 Sans-IO in the manner of h11: these functions look at bytes and headers and return a value;
-the ASGI app does the sending.
+the HTTP layer does the sending. The body is parsed here once; everything after reads the result.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 from mcp_types.version import (
@@ -18,7 +19,7 @@ from mcp_types.version import (
     SUPPORTED_PROTOCOL_VERSIONS,
 )
 
-from supervisor._frames import INVALID_REQUEST, PARSE_ERROR
+from actors._frames import INVALID_REQUEST, PARSE_ERROR, Refusal
 
 MAX_SESSION_ID_LENGTH = 256
 """Longest Mcp-Session-Id we look at; ours are 32 characters."""
@@ -42,25 +43,21 @@ class MessageKind(enum.Enum):
 
 @attrs.frozen
 class Envelope:
-    """The routing facts of one JSON-RPC message; the SDK parses it fully later."""
+    """The routing facts of one JSON-RPC message, and the message as parsed (the only parse)."""
 
     kind: MessageKind
     request_id: RequestId | None = None
     method: str | None = None
+    message: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
+    """The whole message: direct answers validate it into the SDK's type, the record reads its params."""
 
     @property
     def is_initialize(self) -> bool:
         return self.kind is MessageKind.REQUEST and self.method == "initialize"
 
 
-@attrs.frozen
-class Rejection:
-    """A precise answer to bad input: HTTP status plus the JSON-RPC error it carries."""
-
-    status: int
-    code: int
-    message: str
-    request_id: RequestId | None = None
+Rejection = Refusal
+"""A precise answer to bad input: HTTP status plus the JSON-RPC error it carries."""
 
 
 def _valid_id(value: object) -> bool:
@@ -105,12 +102,13 @@ def classify_body(body: bytes) -> Envelope | Rejection:
         if not isinstance(method, str):
             return Rejection(400, INVALID_REQUEST, "Invalid Request: method must be a string")
         if not has_id:
-            return Envelope(MessageKind.NOTIFICATION, method=method)
+            return Envelope(MessageKind.NOTIFICATION, method=method, message=data)
         if not _valid_id(request_id):
             return Rejection(400, INVALID_REQUEST, "Invalid Request: id must be a string or an integer")
-        return Envelope(MessageKind.REQUEST, request_id=request_id, method=method)
+        return Envelope(MessageKind.REQUEST, request_id=request_id, method=method, message=data)
     if ("result" in data) != ("error" in data) and has_id:
-        return Envelope(MessageKind.RESPONSE, request_id=request_id if _valid_id(request_id) else None)
+        kept_id = request_id if _valid_id(request_id) else None
+        return Envelope(MessageKind.RESPONSE, request_id=kept_id, message=data)
     return Rejection(
         400, INVALID_REQUEST, "Invalid Request: neither a request, a notification nor a response"
     )

@@ -9,6 +9,7 @@ error event after SSE headers, and always a proper end of body.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from typing import Any
@@ -16,11 +17,28 @@ from typing import Any
 import trio
 from starlette.types import Message, Receive, Send
 
+from actors._frames import chunk, send_error, sse_error_event
 from actors._log import SessionLog
 from actors._messages import RequestTicket
-from supervisor._frames import send_error, sse_error_event
 
 logger = logging.getLogger(__name__)
+
+
+class ExchangeState(enum.Enum):
+    """What the client has seen of its answer (as hypercorn's `ASGIHTTPState` for a stream)."""
+
+    NOTHING_SENT = "nothing_sent"
+    HEAD_HELD = "head_held"
+    """A 5xx head is held back so that its body can name the request (the SDK says `"id": null`)."""
+    STREAMING = "streaming"
+    """The head went out; the body is open."""
+    COMPLETE = "complete"
+    """The whole answer went out."""
+    CLIENT_GONE = "client_gone"
+    """The client left, or stopped reading, before the answer was complete."""
+
+
+_FINISHED = (ExchangeState.COMPLETE, ExchangeState.CLIENT_GONE)
 
 
 class Exchange:
@@ -45,10 +63,11 @@ class Exchange:
         self._send_timeout = send_timeout
         self._retry_after = retry_after
         self.ticket = ticket
+        self.state = ExchangeState.NOTHING_SENT
         self.disconnected = trio.Event()
+        """Set when `http.disconnect` arrives (after a complete answer too): wakes a waiting `receive`."""
         self.status: int | None = None
         self.is_sse = False
-        self.complete = False
         self._last_with_id: bytes | None = None
         """The last SSE chunk that mentions an id: the response, if one went out, is the last one."""
         self._request_id = request_id
@@ -78,7 +97,11 @@ class Exchange:
 
     @property
     def started(self) -> bool:
-        return self.status is not None
+        return self.state is not ExchangeState.NOTHING_SENT and self.status is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.state is ExchangeState.COMPLETE
 
     async def receive(self) -> Message:
         """The body once; then the client's own receive, or nothing until the client leaves."""
@@ -103,7 +126,7 @@ class Exchange:
         Bounded: a client that stops reading is treated as gone rather than allowed to hold a
         request (and so a close) forever.
         """
-        if self.complete or self.disconnected.is_set():
+        if self.state in _FINISHED or self.disconnected.is_set():
             return
         kind = message["type"]
         if kind == "http.response.start":
@@ -115,20 +138,23 @@ class Exchange:
                 # The SDK answers a request its loop could not take with `"id": null`: hold the
                 # headers so the body can name the request (its length may change).
                 self._held = message
+                self.state = ExchangeState.HEAD_HELD
                 return
+            self.state = ExchangeState.STREAMING
         elif kind == "http.response.body":
-            chunk = bytes(message.get("body", b""))
-            if self._capture and self.response is None and chunk:
-                self.response = _response_in(chunk, self._request_id, sse=self.is_sse)
-            if self.is_sse and b'"id"' in chunk:
-                self._last_with_id = chunk
-            if not message.get("more_body", False):
-                # Marked before sending: hypercorn may report the (normal) disconnect that follows
-                # a completed response to the watcher while this send is still being awaited.
-                self.complete = True
-            if self._held is not None:
-                held, self._held = self._held, None
-                body = _with_request_id(chunk, self._request_id)
+            body = bytes(message.get("body", b""))
+            if self._capture and self.response is None and body:
+                self.response = _response_in(body, self._request_id, sse=self.is_sse)
+            if self.is_sse and b'"id"' in body:
+                self._last_with_id = body
+            held = self._held
+            # Marked before sending: hypercorn may report the (normal) disconnect that follows a
+            # completed response to the watcher while this send is still being awaited.
+            more = message.get("more_body", False)
+            self.state = ExchangeState.STREAMING if more else ExchangeState.COMPLETE
+            if held is not None:
+                self._held = None
+                body = _with_request_id(body, self._request_id)
                 headers = [
                     (n, v) for n, v in held.get("headers", ()) if bytes(n).lower() != b"content-length"
                 ]
@@ -145,6 +171,8 @@ class Exchange:
 
     def client_left(self) -> None:
         """The client is gone: drop what is still to send; cancel the request only if told to."""
+        if self.state is not ExchangeState.COMPLETE:
+            self.state = ExchangeState.CLIENT_GONE
         self.disconnected.set()
         self.ticket.client_left = True
         if self._reading is not None:
@@ -186,25 +214,20 @@ class Exchange:
 
     async def answer_unfinished(self, status: int, code: int, message: str, request_id: Any) -> None:
         """Complete whatever the client has not got yet; nothing if the answer was complete."""
-        if self.complete or self.disconnected.is_set():
+        if self.state in _FINISHED or self.disconnected.is_set():
             return
-        if self._held is not None:
+        if self.state is ExchangeState.HEAD_HELD:
             # Headers held back but never sent: the client has seen nothing yet.
             self._held = None
             self.status = None
+            self.state = ExchangeState.NOTHING_SENT
         if not self.started:
             retry = (("Retry-After", str(self._retry_after)),) if status == 503 else ()
             await send_error(self.send, status, code, message, request_id, retry)
             return
         if self.is_sse and request_id is not None and not self.answered:
-            await self.send(
-                {
-                    "type": "http.response.body",
-                    "body": sse_error_event(code, message, request_id),
-                    "more_body": True,
-                }
-            )
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self.send(chunk(sse_error_event(code, message, request_id), more=True))
+        await self.send(chunk(b"", more=False))
 
 
 def _carries_response(chunk: bytes) -> bool:

@@ -21,9 +21,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from actors._frames import INVALID_REQUEST, error_body
 from supervisor._auth import RequireBearer
 from supervisor._config import SupervisorConfig
-from supervisor._frames import INVALID_REQUEST, error_body
 from supervisor._health import HealthFront, Readiness
 from supervisor._sdk_surface import SdkSurface
 

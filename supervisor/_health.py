@@ -12,7 +12,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from supervisor._frames import INVALID_REQUEST, send_error
+from actors._frames import INVALID_REQUEST, send_error, send_whole
 
 
 class Readiness(Protocol):
@@ -76,5 +76,4 @@ async def _send_json(send: Send, status: int, detail: dict[str, object], *, head
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
+    await send_whole(send, status, headers, b"" if head else body)

@@ -20,6 +20,7 @@ import attrs
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
+from actors._sdk import lowlevel_of
 from supervisor._config import SupervisorConfig
 
 AnyServer = MCPServer | Server[Any]
@@ -40,7 +41,7 @@ class Served:
 def resolve_server(server: AnyServer) -> Server[Any]:
     """The low-level server behind an `MCPServer` (the same unwrap the SDK's own client does)."""
     if isinstance(server, MCPServer):
-        return server._lowlevel_server
+        return lowlevel_of(server)
     if isinstance(server, Server):
         return server
     raise TargetError(f"expected an MCPServer or a low-level Server, got {type(server).__name__}")

@@ -7,22 +7,27 @@ supervisor has its own registry (no process-global state).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from supervisor._core import SessionSupervisor
+from supervisor._snapshots import SupervisorStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class StatsSource(Protocol):
+    """What metrics are read from (the supervisor): one snapshot per scrape."""
+
+    def stats(self) -> SupervisorStats: ...
 
 
 class SupervisorCollector(Collector):
     """Exposes one supervisor's stats as Prometheus metric families."""
 
-    def __init__(self, supervisor: SessionSupervisor) -> None:
+    def __init__(self, supervisor: StatsSource) -> None:
         self._supervisor = supervisor
 
     def collect(self) -> Iterator[Metric]:
@@ -52,7 +57,7 @@ class SupervisorCollector(Collector):
         )
 
 
-def metrics_registry(supervisor: SessionSupervisor) -> CollectorRegistry:
+def metrics_registry(supervisor: StatsSource) -> CollectorRegistry:
     """A fresh registry holding this supervisor's collector."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SupervisorCollector(supervisor))

@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 
-
-@attrs.frozen
-class Principal:
-    """The identity behind a credential; a refreshed token of the same identity keeps its sessions."""
-
-    client_id: str
-    issuer: str | None = None
-    subject: str | None = None
+from actors._record import Principal
 
 
 def principal_of(scope: Mapping[str, Any]) -> Principal | None:

@@ -26,6 +26,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Route
 
+from actors._sdk import session_manager_kept
 from supervisor._config import SupervisorConfig
 from supervisor._loading import resolve_server
 
@@ -107,12 +108,8 @@ def _build_unused_app(server: MCPServer | Server[Any], mcp_path: str) -> Any:
     `server.session_manager` returns): put back whatever was there, so a program that also serves
     the SDK's app itself, or calls `session_manager`, sees no change.
     """
-    lowlevel = resolve_server(server)
-    before = lowlevel._session_manager
-    try:
+    with session_manager_kept(resolve_server(server)):
         return server.streamable_http_app(streamable_http_path=mcp_path)
-    finally:
-        lowlevel._session_manager = before
 
 
 def _guard_of(endpoint: Any) -> McpGuard | None:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from actors._record import Principal
 from actors._state import ActorState
-from supervisor._principal import Principal
 
 
 @attrs.frozen
@@ -42,13 +42,13 @@ class SupervisorStats:
     hibernating: int
     """Running sessions that hold no transport right now (see `SupervisorConfig.hibernate_after`)."""
     in_flight: int
-    """Requests being served now, over all sessions and the stateless lane."""
+    """Requests being served now, over all sessions and the stateless requests."""
     stateless_in_flight: int
     created: int
     closed: Mapping[str, int]
     """Closed sessions by close reason."""
     requests: Mapping[str, int]
-    """Finished session requests by outcome, plus 'stateless' for the stateless lane."""
+    """Finished session requests by outcome, plus 'stateless' for the stateless requests."""
     accepting: bool
     """False once shutdown began: new sessions get 503."""
 

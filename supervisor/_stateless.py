@@ -1,4 +1,4 @@
-"""The stateless lane: 2026-07-28-era requests, served by the SDK's own stateless manager.
+"""The stateless requests: 2026-07-28-era requests, served by the SDK's own stateless manager.
 
 Those requests carry no session, so there is no actor; they still run as children of a
 nursery the supervisor owns, so they are counted, drained at shutdown and cancelled when
@@ -7,10 +7,7 @@ their client leaves, exactly like session requests.
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -19,33 +16,18 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from actors._messages import ServeRequest
 from actors._reasons import RequestOutcome
+from actors._sdk import sharing_lifespan
 from supervisor._config import SupervisorConfig
 
 logger = logging.getLogger(__name__)
 
 
-def _sharing_lifespan(server: Server[Any], state: Any) -> Server[Any]:
-    """A shallow copy of `server` whose lifespan hands out the already-entered state.
-
-    The SDK manager enters `app.lifespan` in its `run()`; the supervisor has entered it once
-    already, and a server's lifespan must not run twice. The copy shares every handler.
-    """
-
-    @asynccontextmanager
-    async def given(_: Server[Any]) -> AsyncIterator[Any]:
-        yield state
-
-    shared = copy.copy(server)
-    shared.lifespan = given
-    return shared
-
-
-class StatelessLane:
+class StatelessRequests:
     """A nursery of stateless requests in front of the SDK's stateless manager."""
 
     def __init__(self, server: Server[Any], config: SupervisorConfig, lifespan_state: Any) -> None:
         self._manager = StreamableHTTPSessionManager(
-            _sharing_lifespan(server, lifespan_state),
+            sharing_lifespan(server, lifespan_state),
             json_response=config.json_response,
             stateless=True,
             security_settings=None,  # checked once at the front of the ASGI app

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from supervisor._config import SupervisorConfig
+from supervisor import SupervisorConfig
 from supervisor.testing import TestServer, serve_for_test
 from tests.servers import Gate, build_server
 

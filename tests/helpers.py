@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
+from tests.sse import sse_messages
+
 PROTOCOL = LATEST_HANDSHAKE_VERSION
 ACCEPT_BOTH = "application/json, text/event-stream"
 
@@ -40,11 +42,7 @@ def initialize_body(request_id: int = 1) -> bytes:
 def messages_of(response: httpx.Response) -> list[dict[str, Any]]:
     """The JSON-RPC messages in a JSON or SSE response body."""
     if response.headers.get("content-type", "").startswith("text/event-stream"):
-        found = []
-        for line in response.text.splitlines():
-            if line.startswith("data:") and line[5:].strip():
-                found.append(json.loads(line[5:]))
-        return found
+        return sse_messages(response.text)
     return [response.json()]
 
 

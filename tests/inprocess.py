@@ -8,8 +8,9 @@ from typing import Any
 import attrs
 import trio
 
-from supervisor._core import SessionSupervisor
-from tests.helpers import mcp_headers
+from supervisor import SessionSupervisor
+from tests.helpers import initialize_body, mcp_headers, rpc
+from tests.sse import sse_messages
 
 
 @attrs.define
@@ -20,11 +21,7 @@ class Answer:
 
     def messages(self) -> list[dict[str, Any]]:
         if self.headers.get("content-type", "").startswith("text/event-stream"):
-            return [
-                json.loads(line[5:])
-                for line in self.body.decode().splitlines()
-                if line.startswith("data:") and line[5:].strip()
-            ]
+            return sse_messages(self.body)
         return [json.loads(self.body)]
 
 
@@ -85,3 +82,13 @@ async def call_app(
 
 async def post(supervisor: SessionSupervisor, body: bytes, session_id: str | None = None) -> Answer:
     return await call_app(supervisor, "POST", body, mcp_headers(session_id))
+
+
+async def open_in_process(supervisor: SessionSupervisor) -> str:
+    """Open a session in process (initialize, then initialized); return its id."""
+    answer = await post(supervisor, initialize_body())
+    assert answer.status == 200, answer.body
+    session_id = answer.headers["mcp-session-id"]
+    done = await post(supervisor, rpc("notifications/initialized", None), session_id)
+    assert done.status == 202
+    return session_id

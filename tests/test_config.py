@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from supervisor._config import SupervisorConfig
+from supervisor import SupervisorConfig
 
 
 @pytest.mark.parametrize("field", ["idle_timeout", "max_request_body_size", "max_sessions", "mailbox_size"])
@@ -19,3 +19,18 @@ def test_non_positive_or_non_finite_values_are_refused(field: str, value: float)
 def test_a_path_must_start_with_a_slash() -> None:
     with pytest.raises(ValueError, match="path must start with '/'"):
         SupervisorConfig(path="mcp")
+
+
+@pytest.mark.parametrize(
+    "field", ["retry_after", "send_timeout", "open_timeout", "mailbox_size", "drain_grace"]
+)
+def test_a_required_value_cannot_be_none(field: str) -> None:
+    with pytest.raises(ValueError, match=f"{field} must be a"):
+        SupervisorConfig(**{field: None})  # type: ignore[arg-type]
+
+
+def test_a_count_must_be_whole_and_a_flag_a_bool() -> None:
+    with pytest.raises(ValueError, match="mailbox_size must be a positive, finite number and whole"):
+        SupervisorConfig(mailbox_size=2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="json_response"):
+        SupervisorConfig(json_response="yes")  # type: ignore[arg-type]

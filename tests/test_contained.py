@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
 import trio
 import trio.testing
 
-from actors._actor import CLEANUP_TIMEOUT
-from supervisor._config import SupervisorConfig
-from supervisor._core import open_supervisor
+from actors._settings import CLEANUP_TIMEOUT
+from supervisor import SupervisorConfig, open_supervisor
 from supervisor.testing import check_quiescent
 from tests.helpers import initialize_body, rpc
 from tests.inprocess import Answer, post
 from tests.servers import Gate, build_server
 
 
-@pytest.fixture
-def mock_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 async def open_one(supervisor: object) -> str:
-    from supervisor._core import SessionSupervisor
+    from supervisor import SessionSupervisor
 
     assert isinstance(supervisor, SessionSupervisor)
     answer = await post(supervisor, initialize_body())
@@ -31,7 +24,7 @@ async def open_one(supervisor: object) -> str:
 
 
 async def test_a_raising_handler_is_an_error_result_and_the_session_lives(
-    mock_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with open_supervisor(build_server(), SupervisorConfig()) as supervisor:
         session_id = await open_one(supervisor)
@@ -45,7 +38,7 @@ async def test_a_raising_handler_is_an_error_result_and_the_session_lives(
         assert supervisor.stats().closed == {}
 
 
-async def test_shielded_work_delays_only_its_own_actor(mock_clock: trio.testing.MockClock) -> None:
+async def test_shielded_work_delays_only_its_own_actor(autojump_clock: trio.testing.MockClock) -> None:
     gate = Gate()
     config = SupervisorConfig(drain_grace=1.0, kill_grace=1.0)
     async with open_supervisor(build_server(gate), config) as supervisor:

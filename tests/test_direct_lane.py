@@ -16,8 +16,9 @@ import trio.testing
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCResponse
 
-from actors._direct_answers import PING_INTERVAL, Replies, loop_input_of, takes_direct_answer
-from supervisor._config import SupervisorConfig
+from actors._direct_answers import PING_INTERVAL, Replies, takes_direct_answer
+from actors._sdk import loop_input_of
+from supervisor import SupervisorConfig
 from supervisor.testing import serve_for_test
 from tests.helpers import mcp_headers, messages_of, open_session, rpc
 from tests.servers import build_server
@@ -102,9 +103,9 @@ class _Sink:
 
 
 async def test_a_quiet_sse_answer_gets_pings_then_its_events(autojump_clock: trio.testing.MockClock) -> None:
-    from actors._direct_answers import DirectLane
+    from actors._direct_answers import DirectAnswers
 
-    lane = DirectLane("s" * 32, None, None, json_response=False)
+    lane = DirectAnswers("s" * 32, None, None, json_response=False)
     replies = Replies()
     sink = _Sink()
     async with trio.open_nursery() as nursery:
@@ -123,9 +124,9 @@ async def test_a_quiet_sse_answer_gets_pings_then_its_events(autojump_clock: tri
 
 
 async def test_an_sse_answer_whose_loop_went_away_is_left_to_the_handler() -> None:
-    from actors._direct_answers import DirectLane
+    from actors._direct_answers import DirectAnswers
 
-    lane = DirectLane("s" * 32, None, None, json_response=False)
+    lane = DirectAnswers("s" * 32, None, None, json_response=False)
     replies = Replies()
     sink = _Sink()
     replies.close()
@@ -135,9 +136,9 @@ async def test_an_sse_answer_whose_loop_went_away_is_left_to_the_handler() -> No
 
 
 async def test_a_json_answer_whose_loop_went_away_names_the_request() -> None:
-    from actors._direct_answers import DirectLane
+    from actors._direct_answers import DirectAnswers
 
-    lane = DirectLane("s" * 32, None, None, json_response=True)
+    lane = DirectAnswers("s" * 32, None, None, json_response=True)
     replies = Replies()
     sink = _Sink()
     replies.close()

@@ -17,14 +17,12 @@ import pytest
 import trio
 import trio.testing
 
-from supervisor import SupervisorConfig, open_supervisor
-from supervisor._auth import StaticTokenVerifier
-from supervisor._core import SessionSupervisor
-from supervisor._principal import Principal
+from supervisor import Principal, SessionSupervisor, StaticTokenVerifier, SupervisorConfig, open_supervisor
 from supervisor.testing import FaultPlan, check_quiescent, check_stopped
-from tests.helpers import initialize_body, mcp_headers, rpc
-from tests.inprocess import scope_for
+from tests.helpers import mcp_headers, rpc
+from tests.inprocess import open_in_process, scope_for
 from tests.servers import Gate, build_server
+from tests.sse import sse_messages
 
 IDLE = 600.0
 HIBERNATE = 10.0
@@ -49,8 +47,7 @@ class Answer:
 
     def messages(self) -> list[dict[str, Any]]:
         if self.body.startswith(b"event:") or b"\ndata:" in self.body:
-            lines = self.body.decode().splitlines()
-            return [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
+            return sse_messages(self.body)
         return [json.loads(self.body)] if self.body else []
 
 
@@ -93,12 +90,7 @@ async def post(supervisor: SessionSupervisor, body: bytes, session_id: str | Non
 
 
 async def open_session(supervisor: SessionSupervisor) -> str:
-    opened = await post(supervisor, initialize_body())
-    assert opened.status == 200, opened.body
-    session_id = opened.headers["mcp-session-id"]
-    done = await post(supervisor, rpc("notifications/initialized", None), session_id)
-    assert done.status == 202
-    return session_id
+    return await open_in_process(supervisor)
 
 
 @attrs.define

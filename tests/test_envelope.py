@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from actors._frames import INVALID_REQUEST, PARSE_ERROR
 from supervisor._envelope import (
     Envelope,
     MessageKind,
@@ -13,7 +14,6 @@ from supervisor._envelope import (
     is_handshake_era,
     valid_session_id,
 )
-from supervisor._frames import INVALID_REQUEST, PARSE_ERROR
 
 
 def test_request_notification_response() -> None:

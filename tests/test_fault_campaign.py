@@ -14,7 +14,7 @@ import httpx
 import trio
 import trio.testing
 
-from supervisor._config import SupervisorConfig
+from supervisor import SupervisorConfig
 from supervisor.testing import FaultPlan, FaultPoint, check_quiescent, serve_for_test, settle
 from tests.helpers import mcp_headers, messages_of, open_session, rpc
 from tests.servers import Gate, build_server

@@ -6,8 +6,7 @@ import httpx
 import pytest
 import trio
 
-from actors._reasons import CloseStep
-from supervisor._config import SupervisorConfig
+from supervisor import CloseStep, SupervisorConfig
 from supervisor.testing import FaultPlan, FaultPoint, check_quiescent, serve_for_test, settle
 from tests.helpers import error_of, mcp_headers, messages_of, open_session, rpc
 from tests.servers import Gate, build_server

@@ -7,8 +7,7 @@ import pytest
 import trio
 import trio.testing
 
-from supervisor._auth import StaticTokenVerifier
-from supervisor._config import SupervisorConfig
+from supervisor import StaticTokenVerifier, SupervisorConfig
 from supervisor.testing import serve_for_test
 from tests.cli_process import run_serve
 from tests.helpers import error_of, mcp_headers, open_session, rpc
@@ -85,8 +84,7 @@ async def test_a_servers_own_route_on_a_health_path_is_refused() -> None:
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
 
-    from supervisor import open_supervisor
-    from supervisor._sdk_surface import UnsupportedServerSetting
+    from supervisor import UnsupportedServerSetting, open_supervisor
 
     server: MCPServer = MCPServer("own-health")
 

@@ -14,32 +14,18 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.types import TextContent
 
-from supervisor._config import SupervisorConfig
-from supervisor._core import SessionSupervisor, open_supervisor
+from supervisor import SessionSupervisor, SupervisorConfig, open_supervisor
 from supervisor.testing import check_quiescent, serve_for_test
-from tests.helpers import initialize_body, rpc
-from tests.inprocess import post
+from tests.helpers import rpc
+from tests.inprocess import open_in_process, post
 from tests.servers import build_server
 
 HIBERNATE = 10.0
 IDLE = 600.0
 
 
-@pytest.fixture
-def mock_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def config(**changes: object) -> SupervisorConfig:
     return SupervisorConfig(hibernate_after=HIBERNATE, idle_timeout=IDLE, **changes)  # type: ignore[arg-type]
-
-
-async def open_in_process(supervisor: SessionSupervisor) -> str:
-    answer = await post(supervisor, initialize_body())
-    assert answer.status == 200
-    session_id = answer.headers["mcp-session-id"]
-    assert (await post(supervisor, rpc("notifications/initialized", None), session_id)).status == 202
-    return session_id
 
 
 async def call(supervisor: SessionSupervisor, session_id: str, tool: str, request_id: int = 1) -> str:
@@ -60,7 +46,7 @@ def awake(supervisor: SessionSupervisor, session_id: str) -> bool:
 
 @pytest.mark.parametrize("json_response", [False, True])
 async def test_idle_session_hibernates_and_wakes_with_its_handshake(
-    mock_clock: trio.testing.MockClock, json_response: bool
+    autojump_clock: trio.testing.MockClock, json_response: bool
 ) -> None:
     async with open_supervisor(build_server(), config(json_response=json_response)) as supervisor:
         session_id = await open_in_process(supervisor)
@@ -80,7 +66,7 @@ async def test_idle_session_hibernates_and_wakes_with_its_handshake(
         check_quiescent(supervisor, sessions=1)
 
 
-async def test_a_hibernating_session_still_times_out(mock_clock: trio.testing.MockClock) -> None:
+async def test_a_hibernating_session_still_times_out(autojump_clock: trio.testing.MockClock) -> None:
     async with open_supervisor(build_server(), config()) as supervisor:
         session_id = await open_in_process(supervisor)
         await trio.sleep(HIBERNATE + 1)
@@ -91,7 +77,7 @@ async def test_a_hibernating_session_still_times_out(mock_clock: trio.testing.Mo
         assert (await post(supervisor, rpc("ping", 5), session_id)).status == 404
 
 
-async def test_close_and_kill_while_hibernating(mock_clock: trio.testing.MockClock) -> None:
+async def test_close_and_kill_while_hibernating(autojump_clock: trio.testing.MockClock) -> None:
     async with open_supervisor(build_server(), config()) as supervisor:
         first = await open_in_process(supervisor)
         second = await open_in_process(supervisor)
@@ -103,7 +89,7 @@ async def test_close_and_kill_while_hibernating(mock_clock: trio.testing.MockClo
         check_quiescent(supervisor, sessions=0)
 
 
-async def test_shutdown_with_hibernating_sessions(mock_clock: trio.testing.MockClock) -> None:
+async def test_shutdown_with_hibernating_sessions(autojump_clock: trio.testing.MockClock) -> None:
     async with open_supervisor(build_server(), config()) as supervisor:
         for _ in range(5):
             await open_in_process(supervisor)
@@ -159,7 +145,9 @@ def recording_server(calls: list[tuple[str, str]]) -> Server[Any]:
 
 
 @pytest.mark.filterwarnings("ignore:The logging capability is deprecated")
-async def test_waking_replays_log_level_and_live_subscriptions(mock_clock: trio.testing.MockClock) -> None:
+async def test_waking_replays_log_level_and_live_subscriptions(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     calls: list[tuple[str, str]] = []
     async with open_supervisor(recording_server(calls), config()) as supervisor:
         session_id = await open_in_process(supervisor)

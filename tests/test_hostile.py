@@ -11,7 +11,7 @@ import pytest
 import trio
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS
 
-from supervisor._config import SupervisorConfig
+from supervisor import SupervisorConfig
 from supervisor.testing import TestServer, check_quiescent, serve_for_test, settle
 from tests.helpers import ACCEPT_BOTH, error_of, initialize_body, mcp_headers, messages_of, open_session, rpc
 from tests.servers import build_server, sdk_auth

@@ -14,11 +14,12 @@ import trio.testing
 from mcp import Client
 from mcp.types import TextContent
 
-from supervisor._config import SupervisorConfig
+from supervisor import SupervisorConfig
 from supervisor.testing import TestServer, check_quiescent, serve_for_test, settle
 from tests.conformance.event_store import MemoryEventStore
 from tests.helpers import error_of, mcp_headers, open_session, rpc
 from tests.servers import Gate, build_server
+from tests.sse import message_in
 
 
 def text_of(result: Any) -> str:
@@ -115,19 +116,19 @@ async def test_fifty_concurrent_calls_on_one_session(served: TestServer, gate: G
                 await trio.testing.wait_all_tasks_blocked()
             # The live count is the request nursery's own child count, nothing kept by hand;
             # the legacy client also holds the standalone GET stream open.
-            streams = actor.open_streams
+            streams = actor.statistics().open_streams
             assert streams == 1
-            assert actor.in_flight == 50 + streams
+            assert actor.statistics().in_flight == 50 + streams
             assert served.supervisor.stats().in_flight == 50 + streams
             assert served.supervisor.get(session.session_id) is not None
             gate.release.set()
         assert sorted(results) == sorted(f"released {index}" for index in range(50))
         # A request task may still be closing its SSE response after the client read the result.
         with trio.fail_after(5):
-            while actor.in_flight > actor.open_streams:
+            while actor.statistics().in_flight > actor.statistics().open_streams:
                 await trio.testing.wait_all_tasks_blocked()
-        assert actor.in_flight == actor.open_streams
-        assert served.supervisor.stats().in_flight == actor.open_streams
+        assert actor.statistics().in_flight == actor.statistics().open_streams
+        assert served.supervisor.stats().in_flight == actor.statistics().open_streams
 
 
 async def test_max_sessions_gives_503_with_retry_after(http: httpx.AsyncClient) -> None:
@@ -174,8 +175,9 @@ async def test_get_stream_receives_a_notification(served: TestServer, http: http
         assert answer.status_code == 200
         with trio.fail_after(10):
             async for line in stream.aiter_lines():
-                if line.startswith("data:"):
-                    assert json.loads(line[5:])["method"] == "notifications/tools/list_changed"
+                message = message_in(line)
+                if message is not None:
+                    assert message["method"] == "notifications/tools/list_changed"
                     break
         info = served.supervisor.get(session_id)
         assert info is not None
@@ -216,7 +218,7 @@ async def test_a_client_leaving_is_not_a_cancellation(
                 functools.partial(http.post, served.url, content=call, headers=mcp_headers(session_id))
             )
             await gate.entered.wait()
-            assert actor.in_flight == 1
+            assert actor.statistics().in_flight == 1
             # Closing the client's socket mid-request.
             nursery.cancel_scope.cancel()
         with trio.fail_after(10):
@@ -225,10 +227,10 @@ async def test_a_client_leaving_is_not_a_cancellation(
         await trio.testing.wait_all_tasks_blocked()
         assert gate.cancelled == 0
         counted = 0 if mode == "transport SSE" else 1
-        assert actor.in_flight == counted
+        assert actor.statistics().in_flight == counted
         gate.release.set()
         with trio.fail_after(10):
-            while actor.in_flight or gate.completed == 0:
+            while actor.statistics().in_flight or gate.completed == 0:
                 await trio.testing.wait_all_tasks_blocked()
         assert gate.completed == 1
         assert gate.cancelled == 0

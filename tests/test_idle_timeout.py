@@ -6,34 +6,15 @@ import pytest
 import trio
 import trio.testing
 
-from actors._state import ActorState
-from supervisor._config import SupervisorConfig
-from supervisor._core import open_supervisor
-from tests.helpers import initialize_body, rpc
-from tests.inprocess import post
+from supervisor import ActorState, SupervisorConfig, open_supervisor
+from tests.helpers import rpc
+from tests.inprocess import open_in_process, post
 from tests.servers import build_server
 
 IDLE = 60.0
 
 
-@pytest.fixture
-def mock_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
-async def open_in_process(supervisor: object) -> str:
-    from supervisor._core import SessionSupervisor
-
-    assert isinstance(supervisor, SessionSupervisor)
-    answer = await post(supervisor, initialize_body())
-    assert answer.status == 200, answer.body
-    session_id = answer.headers["mcp-session-id"]
-    done = await post(supervisor, rpc("notifications/initialized", None), session_id)
-    assert done.status == 202
-    return session_id
-
-
-async def test_idle_session_expires_then_404(mock_clock: trio.testing.MockClock) -> None:
+async def test_idle_session_expires_then_404(autojump_clock: trio.testing.MockClock) -> None:
     async with open_supervisor(build_server(), SupervisorConfig(idle_timeout=IDLE)) as supervisor:
         session_id = await open_in_process(supervisor)
         info = supervisor.get(session_id)
@@ -49,7 +30,7 @@ async def test_idle_session_expires_then_404(mock_clock: trio.testing.MockClock)
         assert answer.messages()[0]["id"] == 5
 
 
-async def test_each_request_restarts_the_countdown(mock_clock: trio.testing.MockClock) -> None:
+async def test_each_request_restarts_the_countdown(autojump_clock: trio.testing.MockClock) -> None:
     async with open_supervisor(build_server(), SupervisorConfig(idle_timeout=IDLE)) as supervisor:
         session_id = await open_in_process(supervisor)
         for _ in range(5):
@@ -61,7 +42,7 @@ async def test_each_request_restarts_the_countdown(mock_clock: trio.testing.Mock
 
 
 async def test_a_call_longer_than_the_idle_timeout_keeps_its_session(
-    mock_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with open_supervisor(build_server(), SupervisorConfig(idle_timeout=IDLE)) as supervisor:
         session_id = await open_in_process(supervisor)
@@ -79,7 +60,7 @@ async def test_a_call_longer_than_the_idle_timeout_keeps_its_session(
         assert supervisor.get(session_id) is None
 
 
-async def test_no_idle_timeout_means_forever(mock_clock: trio.testing.MockClock) -> None:
+async def test_no_idle_timeout_means_forever(autojump_clock: trio.testing.MockClock) -> None:
     async with open_supervisor(build_server(), SupervisorConfig(idle_timeout=None)) as supervisor:
         session_id = await open_in_process(supervisor)
         await trio.sleep(365 * 24 * 3600)

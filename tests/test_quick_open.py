@@ -12,10 +12,8 @@ import trio.testing
 from mcp import Client
 from mcp.types import TextContent
 
+from supervisor import Served, SessionSupervisor, SupervisorConfig, open_supervisor
 from supervisor._cli import apply_options, build_parser
-from supervisor._config import SupervisorConfig
-from supervisor._core import SessionSupervisor, open_supervisor
-from supervisor._loading import Served
 from supervisor.testing import check_quiescent, serve_for_test
 from tests.helpers import PROTOCOL, rpc
 from tests.inprocess import Answer, post
@@ -23,11 +21,6 @@ from tests.servers import build_server
 
 HIBERNATE = 10.0
 IDLE = 600.0
-
-
-@pytest.fixture
-def mock_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
 
 
 def initialize(request_id: int, client: str, version: str = PROTOCOL) -> bytes:
@@ -61,7 +54,7 @@ def result_of(answer: Answer) -> dict[str, object]:
 
 @pytest.mark.parametrize("json_response", [False, True])
 async def test_later_sessions_are_born_dormant_with_the_servers_own_answer(
-    mock_clock: trio.testing.MockClock, json_response: bool
+    autojump_clock: trio.testing.MockClock, json_response: bool
 ) -> None:
     config = SupervisorConfig(hibernate_after=HIBERNATE, idle_timeout=IDLE, json_response=json_response)
     async with open_supervisor(build_server(), config) as supervisor:
@@ -95,7 +88,7 @@ async def test_later_sessions_are_born_dormant_with_the_servers_own_answer(
 
 
 async def test_each_protocol_version_is_learned_from_the_server_first(
-    mock_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     config = SupervisorConfig(hibernate_after=HIBERNATE, idle_timeout=IDLE)
     async with open_supervisor(build_server(), config) as supervisor:
@@ -109,7 +102,7 @@ async def test_each_protocol_version_is_learned_from_the_server_first(
 
 
 async def test_invalid_initialize_params_get_the_servers_own_error(
-    mock_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     config = SupervisorConfig(hibernate_after=HIBERNATE, idle_timeout=IDLE)
     async with open_supervisor(build_server(), config) as supervisor:
@@ -122,7 +115,7 @@ async def test_invalid_initialize_params_get_the_servers_own_error(
         assert supervisor.stats().hibernating == 0
 
 
-async def test_a_born_dormant_session_still_times_out_idle(mock_clock: trio.testing.MockClock) -> None:
+async def test_a_born_dormant_session_still_times_out_idle(autojump_clock: trio.testing.MockClock) -> None:
     config = SupervisorConfig(hibernate_after=HIBERNATE, idle_timeout=IDLE)
     async with open_supervisor(build_server(), config) as supervisor:
         await post(supervisor, initialize(1, "first"))
@@ -151,7 +144,9 @@ async def test_real_clients_over_http_with_quick_open(caplog: pytest.LogCaptureF
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
-async def test_quick_open_is_on_by_default_and_can_be_turned_off(mock_clock: trio.testing.MockClock) -> None:
+async def test_quick_open_is_on_by_default_and_can_be_turned_off(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     for quick_open in (True, False):
         async with open_supervisor(build_server(), SupervisorConfig(quick_open=quick_open)) as supervisor:
             await post(supervisor, initialize(1, "first"))

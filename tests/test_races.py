@@ -9,7 +9,7 @@ import httpx
 import pytest
 import trio
 
-from supervisor._config import SupervisorConfig
+from supervisor import SupervisorConfig
 from supervisor.testing import check_quiescent, serve_for_test, settle
 from tests.helpers import mcp_headers, messages_of, open_session, rpc
 from tests.servers import build_server

@@ -13,22 +13,24 @@ import pytest
 import trio
 from mcp.server.mcpserver import Context, MCPServer
 
-from supervisor._config import SupervisorConfig
+from supervisor import SupervisorConfig
 from supervisor.testing import TestServer, serve_for_test
 from tests.conformance.event_store import MemoryEventStore
 from tests.helpers import initialize_body, mcp_headers, messages_of, open_session, rpc
+from tests.sse import message_in, sse_events
 
 RETRY_MS = 50
 
 
-def polling_server() -> MCPServer:
+def polling_server(store: MemoryEventStore) -> MCPServer:
     server: MCPServer = MCPServer("polling")
 
     @server.tool()
     async def poll_later(ctx: Context) -> str:
         """Closes its stream at once, before anything else happened: the race the fix covers."""
+        resumed = store.expect_resume(str(ctx.request_id))
         await ctx.close_sse_stream()
-        await trio.sleep(0.05)
+        await resumed()
         await ctx.report_progress(1, total=1)
         return "done after the reconnect"
 
@@ -37,23 +39,10 @@ def polling_server() -> MCPServer:
 
 @pytest.fixture
 async def resumable() -> AsyncIterator[TestServer]:
-    config = SupervisorConfig(event_store=MemoryEventStore(), retry_interval=RETRY_MS)
-    async with serve_for_test(polling_server(), config) as served:
+    store = MemoryEventStore()
+    config = SupervisorConfig(event_store=store, retry_interval=RETRY_MS)
+    async with serve_for_test(polling_server(store), config) as served:
         yield served
-
-
-def sse_events(text: str) -> list[dict[str, str]]:
-    """The raw SSE events of a body: their id, retry and data fields."""
-    events: list[dict[str, str]] = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            name, _, value = line.partition(":")
-            if name in {"id", "retry", "data"}:
-                fields[name] = value.strip()
-        if fields:
-            events.append(fields)
-    return events
 
 
 async def test_a_tool_closing_its_stream_at_once_still_sends_the_priming_event(
@@ -79,9 +68,10 @@ async def test_a_tool_closing_its_stream_at_once_still_sends_the_priming_event(
         async with http.stream("GET", resumable.url, headers=headers) as replay:
             assert replay.status_code == 200
             async for line in replay.aiter_lines():
-                if line.startswith("data:") and line[5:].strip():
-                    resumed.append(json.loads(line[5:]))
-                    if resumed[-1].get("id") == 7:
+                message = message_in(line)
+                if message is not None:
+                    resumed.append(message)
+                    if message.get("id") == 7:
                         break
     answer = next(message for message in resumed if message.get("id") == 7)
     assert answer["result"]["content"][0]["text"] == "done after the reconnect"

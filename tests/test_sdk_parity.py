@@ -18,9 +18,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 from mcp.server.mcpserver import MCPServer
 
-from supervisor import open_supervisor
-from supervisor._config import SupervisorConfig
-from supervisor._sdk_surface import UnsupportedServerSetting
+from supervisor import SupervisorConfig, UnsupportedServerSetting, open_supervisor
 from tests import parity_servers
 from tests.cli_process import run_serve, serving
 from tests.helpers import initialize_body, mcp_headers, messages_of, rpc
@@ -236,7 +234,7 @@ def test_a_metrics_path_over_a_custom_route_is_refused_in_one_line() -> None:
 
 
 async def test_embedding_refuses_the_same() -> None:
-    from supervisor._auth import StaticTokenVerifier
+    from supervisor import StaticTokenVerifier
 
     config = SupervisorConfig(token_verifier=StaticTokenVerifier({"t": "x"}))
     with pytest.raises(UnsupportedServerSetting, match="its own authentication"):
@@ -258,7 +256,7 @@ async def test_the_start_up_log_names_the_servers_own_auth_and_routes() -> None:
 
 async def test_the_sdk_verifiers_principals_have_caps_and_revocation(http: httpx.AsyncClient) -> None:
     """Sessions opened through the server's own auth are counted and revoked by principal."""
-    from supervisor._principal import Principal
+    from supervisor import Principal
     from supervisor.testing import serve_for_test
     from tests.servers import build_server, sdk_auth
 

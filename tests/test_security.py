@@ -9,10 +9,7 @@ import httpx
 import pytest
 import trio
 
-from supervisor._auth import StaticTokenVerifier, TokensFileError
-from supervisor._config import SupervisorConfig
-from supervisor._principal import Principal
-from supervisor._serving import loopback_security
+from supervisor import Principal, StaticTokenVerifier, SupervisorConfig, TokensFileError, loopback_security
 from supervisor.testing import check_quiescent, serve_for_test, settle
 from tests.helpers import error_of, initialize_body, mcp_headers, messages_of, rpc
 from tests.servers import Gate, build_server

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import collections
 import itertools
+from collections.abc import Awaitable, Callable
 
 import attrs
+import trio
+import trio.testing
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp_types import JSONRPCMessage
 
@@ -27,6 +30,19 @@ class MemoryEventStore(EventStore):
     def __init__(self, capacity: int = 10_000) -> None:
         self._events: collections.deque[_Stored] = collections.deque(maxlen=capacity)
         self._ids = itertools.count(1)
+        self._resumed: dict[str, trio.Event] = {}
+
+    def expect_resume(self, stream_id: str) -> Callable[[], Awaitable[None]]:
+        """Before closing a stream: what waits until a client resumes it (a request's stream id is
+        its request id), then until every task is blocked, since the transport registers the
+        resumed stream right after the replay and what is sent after that reaches the client live."""
+        resumed = self._resumed[stream_id] = trio.Event()
+
+        async def wait() -> None:
+            await resumed.wait()
+            await trio.testing.wait_all_tasks_blocked()
+
+        return wait
 
     async def store_event(self, stream_id: str, message: JSONRPCMessage | None) -> str:
         event_id = next(self._ids)
@@ -45,4 +61,7 @@ class MemoryEventStore(EventStore):
         for event in later:
             if event.message is not None:
                 await send_callback(EventMessage(event.message, str(event.event_id)))
+        resumed = self._resumed.pop(stream_id, None)
+        if resumed is not None:
+            resumed.set()
         return stream_id

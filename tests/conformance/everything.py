@@ -55,6 +55,9 @@ from pydantic import BaseModel, Field
 from supervisor import Served, SupervisorConfig
 from tests.conformance.event_store import MemoryEventStore
 
+STORE = MemoryEventStore()
+"""The event store of the streams this server serves (its reconnection tool waits on it)."""
+
 PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WAV_EMPTY = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
 RETRY_INTERVAL_MS = 100
@@ -148,8 +151,9 @@ async def test_tool_with_progress(ctx: Context) -> str:
 async def test_reconnection(ctx: Context) -> str:
     """Closes its own SSE stream mid-call (SSE polling): the client resumes with Last-Event-ID."""
     await _log(ctx, "Before disconnect")
+    resumed = STORE.expect_resume(str(ctx.request_id))
     await ctx.close_sse_stream()
-    await trio.sleep(0.2)
+    await resumed()
     await _log(ctx, "After reconnect")
     return "Reconnection test completed"
 
@@ -615,7 +619,7 @@ async def complete(
 server = Served(
     server=app,
     config=SupervisorConfig(
-        event_store=MemoryEventStore(),
+        event_store=STORE,
         retry_interval=RETRY_INTERVAL_MS,
         security=TransportSecuritySettings(
             enable_dns_rebinding_protection=True,

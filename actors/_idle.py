@@ -1,0 +1,104 @@
+"""An actor's idle countdown: one cancel scope around its mailbox wait, and when its deadline is.
+
+While anything is in flight or queued the deadline is `inf`. Once the actor is quiet it is the
+last completion plus the hibernation delay (awake, when hibernation is on) or the idle timeout.
+The mailbox wait ends when the deadline passes; the rules for what that means are in `_state`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import trio
+
+from actors._reasons import CloseReason
+from actors._state import ActorState, admits, hibernates
+
+
+@attrs.define(eq=False)
+class IdleClock:
+    """The idle and hibernation countdown of one actor."""
+
+    _idle_timeout: float | None = attrs.field(alias="idle_timeout")
+    _hibernate_after: float | None = attrs.field(alias="hibernate_after")
+    last_active: float = attrs.field(init=False, factory=trio.current_time)
+    """When the last request finished (or the actor started): both countdowns run from it."""
+    scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
+    """Around the current mailbox wait; made before the wait, so a close that comes first holds."""
+
+    @property
+    def deadline(self) -> float:
+        return self.scope.deadline
+
+    @property
+    def fired(self) -> bool:
+        """The current wait was ended (its deadline passed, or closing cancelled it)."""
+        return self.scope.cancel_called
+
+    @property
+    def idle_due(self) -> float:
+        """When the idle timeout closes the actor (`inf` without one)."""
+        return math.inf if self._idle_timeout is None else self.last_active + self._idle_timeout
+
+    def fresh_scope(self, *, closing: bool, queued: bool, dormant: bool) -> trio.CancelScope:
+        """A new scope for the next mailbox wait (a cancelled scope cannot be reused)."""
+        self.scope = trio.CancelScope(deadline=self.idle_due if dormant else math.inf)
+        if closing:
+            self.scope.cancel()
+        elif queued:
+            self.scope.deadline = math.inf
+        return self.scope
+
+    def admit(self, state: ActorState) -> bool:
+        """A request was routed here: suspend the countdown, unless it fired for closing (False)."""
+        if not admits(state, deadline_fired=self.fired, now=trio.current_time(), idle_due=self.idle_due):
+            return False
+        self.suspend()
+        return True
+
+    def hibernates(self, close_reason: CloseReason | None) -> bool:
+        """The countdown fired: whether that means hibernating (not closing)."""
+        return hibernates(
+            hibernate_after=self._hibernate_after,
+            close_reason=close_reason,
+            now=trio.current_time(),
+            idle_due=self.idle_due,
+        )
+
+    def suspend(self) -> None:
+        """A request is on its way in: no countdown until it is done."""
+        self.scope.deadline = math.inf
+
+    def stop(self) -> None:
+        """Closing began: the mailbox wait ends now."""
+        self.scope.cancel()
+
+    def quiet(self, *, awake: bool) -> None:
+        """Nothing is in flight or queued any more: the countdown starts from now."""
+        self.last_active = trio.current_time()
+        self._restart(awake=awake)
+
+    def settle(self, *, running: int | None, finishing: bool, queued: int) -> None:
+        """After a request finished or left: restart the countdown if nothing is in flight or queued.
+
+        `running` is the incarnation's request count (None while dormant: only the idle timeout
+        applies and activity is unchanged); `finishing` says one of them is the one finishing.
+        """
+        if running is None:
+            self.resume_dormant(queued=queued > 0)
+        elif running - (1 if finishing else 0) <= 0 and queued == 0:
+            self.quiet(awake=True)
+
+    def resume_dormant(self, *, queued: bool) -> None:
+        """Dormant, a request came and went without waking the actor: the idle timeout alone runs."""
+        self.scope.deadline = math.inf if queued else self.idle_due
+
+    def _restart(self, *, awake: bool) -> None:
+        if not awake:
+            self.scope.deadline = self.idle_due
+            return
+        hibernate, idle = self._hibernate_after, self._idle_timeout
+        wait = idle if hibernate is None else min(hibernate, idle or math.inf)
+        if wait is not None:
+            self.scope.deadline = self.last_active + wait

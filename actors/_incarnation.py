@@ -1,0 +1,243 @@
+"""One wake of a session: a fresh SDK transport, its server loop, direct answers and request nursery.
+
+An actor makes a new incarnation each time it wakes (the first start included) and drops it when
+it hibernates or closes. Everything here lives exactly as long as that: its cancel scopes are new
+by construction, so nothing of a previous wake (a cancelled scope, a finished loop) can leak in.
+Requests run as children of its request nursery; the live request count is that nursery's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import attrs
+import trio
+from mcp.server.runner import serve_loop
+from mcp.server.streamable_http import StreamableHTTPServerTransport
+
+from actors._answer_watch import AnswerWatch, WatchedEventStore
+from actors._direct_answers import DirectAnswers
+from actors._faults import FaultSink, FaultTarget, tap_tool_calls
+from actors._inject import post_to_transport
+from actors._log import SessionLog
+from actors._messages import RequestTicket, ServeRequest
+from actors._polling import PollingTransport
+from actors._sdk import loop_input_of
+from actors._settings import CLEANUP_TIMEOUT, ActorSettings, TransportOptions
+
+
+class Owner(FaultTarget, Protocol):
+    """What an incarnation tells (and asks) the actor it belongs to."""
+
+    @property
+    def log(self) -> SessionLog: ...
+
+    @property
+    def closing(self) -> bool: ...
+
+    def loop_failed(self) -> None:
+        """The server loop crashed or ended on its own: only this session ends."""
+
+    def loop_cancelled(self) -> None:
+        """The server loop was cancelled (the drain grace ran out, or the incarnation ended)."""
+
+    def requests_done(self) -> None:
+        """Every request task of the incarnation has ended; the loop is cancelled next."""
+
+    def request_finished(self, ticket: RequestTicket) -> None:
+        """A request task is about to end (it is still among the nursery's children)."""
+
+
+def transport_for(
+    session_id: str, options: TransportOptions, answers: AnswerWatch | None
+) -> StreamableHTTPServerTransport:
+    # Resumable streams allow SSE polling, whose close must not lose the priming event.
+    kind = StreamableHTTPServerTransport if options.event_store is None else PollingTransport
+    store = options.event_store
+    return kind(
+        mcp_session_id=session_id,
+        is_json_response_enabled=options.json_response,
+        event_store=WatchedEventStore(store, answers) if store is not None and answers is not None else store,
+        # Host/Origin checks run once at the front of the ASGI app, for every request.
+        security_settings=None,
+        retry_interval=options.retry_interval,
+        idle_timeout=None,
+    )
+
+
+@attrs.define(eq=False)
+class Incarnation:
+    """The live objects of one wake, and the scopes that end them."""
+
+    _session_id: str = attrs.field(alias="session_id")
+    _settings: ActorSettings = attrs.field(alias="settings")
+    _owner: Owner = attrs.field(alias="owner")
+    watch: AnswerWatch | None = attrs.field(init=False)
+    """With an event store: what shows that a request whose client left is settled."""
+    transport: StreamableHTTPServerTransport = attrs.field(init=False)
+    serve_scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
+    """Around the SDK server loop; its deadline is the end of the drain grace."""
+    requests_scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
+    """Around the request nursery; its deadline is the drain grace plus the kill grace."""
+    _requests: trio.Nursery | None = attrs.field(init=False, default=None)
+    _direct: DirectAnswers | None = attrs.field(init=False, default=None)
+    streams: set[RequestTicket] = attrs.field(init=False, factory=set)
+    """Open GET streams: a drain ends them instead of waiting for them."""
+
+    def __attrs_post_init__(self) -> None:
+        self.watch = AnswerWatch() if self._settings.transport.event_store is not None else None
+        self.transport = transport_for(self._session_id, self._settings.transport, self.watch)
+
+    @property
+    def running(self) -> bool:
+        """Requests may be started (between entering and leaving `live`)."""
+        return self._requests is not None
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now (GET streams included): the request nursery's child count."""
+        return len(self._requests.child_tasks) if self._requests is not None else 0
+
+    @property
+    def direct(self) -> DirectAnswers | None:
+        return self._direct
+
+    @property
+    def faults(self) -> FaultSink | None:
+        return self._settings.faults
+
+    def set_drain_deadlines(self, drain_end: float) -> None:
+        self.serve_scope.deadline = drain_end
+        self.requests_scope.deadline = drain_end + self._settings.kill_grace
+
+    def claim_stream(self, ticket: RequestTicket) -> bool:
+        """Count a GET stream in; False for a second standalone one (one per session).
+
+        Decided here with no checkpoint between the check and the claim (the transport's own
+        check can be raced).
+        """
+        if ticket.is_standalone and any(open_.is_standalone for open_ in self.streams):
+            return False
+        self.streams.add(ticket)
+        return True
+
+    def end_streams(self) -> None:
+        for ticket in list(self.streams):
+            ticket.cancel_scope.cancel()
+
+    def start_request(
+        self, serve: Callable[..., Awaitable[None]], owner: Owner, message: ServeRequest
+    ) -> None:
+        """Run `serve(self, owner, message)` in the request nursery, in the request's own context."""
+        assert self._requests is not None, "requests start only while the incarnation runs"
+        message.context.run(self._requests.start_soon, serve, self, owner, message)
+
+    @asynccontextmanager
+    async def live(self) -> AsyncIterator[None]:
+        """Connect the transport, run the loop, hold the request nursery open for the block.
+
+        Leaving waits for every request; then the loop is cancelled and the transport terminated.
+        """
+        transport = self.transport
+        async with transport.connect() as (read_stream, write_stream), trio.open_nursery() as loop_nursery:
+            loop_output: Any = write_stream
+            loop_input = loop_input_of(transport)
+            if self._settings.direct_answers and loop_input is not None:
+                self._direct = DirectAnswers(
+                    self._session_id,
+                    loop_input,
+                    write_stream,
+                    json_response=self._settings.transport.json_response,
+                )
+                loop_output = self._direct.outbox
+            faults = self._settings.faults
+            loop_input_stream = (
+                read_stream
+                if faults is None
+                else tap_tool_calls(read_stream, faults, self._owner, loop_nursery)
+            )
+            loop_nursery.start_soon(self._run_server_loop, loop_input_stream, loop_output)
+            try:
+                with self.requests_scope:
+                    async with trio.open_nursery() as requests:
+                        self._requests = requests
+                        yield
+            finally:
+                self._requests = None
+                self._owner.requests_done()
+                # Cancel the loop before terminating, and terminate while the loop still unwinds:
+                # its final shielded writes then fail fast instead of blocking on a router that is
+                # going away.
+                self.serve_scope.cancel()
+                with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                    await transport.terminate()
+                self._loop_gone()
+
+    def _loop_gone(self) -> None:
+        """No loop will answer any more: nothing may wait for it."""
+        if self._direct is not None:
+            self._direct.loop_ended()
+        if self.watch is not None:
+            self.watch.ended()
+
+    async def replay(self, bodies: list[bytes]) -> None:
+        """Bring the fresh loop to where the session was: initialized, same client, same level."""
+        for body in bodies:
+            await self.post(body, {})
+
+    async def post(self, body: bytes, like: Mapping[str, Any]) -> None:
+        """POST `body` to this incarnation's transport from inside the actor, discarding the answer."""
+        owner = self._owner
+        with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+            try:
+                await post_to_transport(self.transport, body, self._session_id, like)
+            except Exception:
+                if owner.closing:
+                    # The session began closing while the message was on its way: expected.
+                    owner.log.debug("the closing session's loop did not take a message", exc_info=True)
+                else:
+                    owner.log.exception("could not pass a message to the session's own loop")
+
+    async def _run_server_loop(self, read_stream: Any, write_stream: Any) -> None:
+        """Run the SDK server loop; if it crashes or ends on its own, only this session ends."""
+        owner = self._owner
+        try:
+            with self.serve_scope:
+                faults = self._settings.faults
+                if faults is None:
+                    await self._serve_loop(read_stream, write_stream)
+                else:
+                    async with trio.open_nursery() as watched:
+                        watched.start_soon(faults.watch_loop, owner)
+                        await self._serve_loop(read_stream, write_stream)
+                        watched.cancel_scope.cancel()
+        except Exception:
+            owner.log.exception("server loop crashed")
+            self._fail()
+            return
+        finally:
+            if self._direct is not None:
+                # Requests waiting for a direct answer must not wait for a loop that is gone.
+                self._direct.loop_ended()
+            if self.serve_scope.cancelled_caught:
+                # The drain grace ran out: the SDK has answered what was left with errors.
+                owner.loop_cancelled()
+        if not self.serve_scope.cancel_called:
+            owner.log.warning("server loop ended on its own")
+            self._fail()
+
+    def _fail(self) -> None:
+        """No loop answers any more: close at once and cancel what is in flight."""
+        self._owner.loop_failed()
+        self.requests_scope.cancel()
+
+    async def _serve_loop(self, read_stream: Any, write_stream: Any) -> None:
+        await serve_loop(
+            self._settings.server,
+            read_stream,
+            write_stream,
+            lifespan_state=self._settings.lifespan_state,
+            session_id=self._session_id,
+        )

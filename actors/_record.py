@@ -1,0 +1,161 @@
+"""A session as a value: everything that makes it what it is, beyond its live objects.
+
+A live session is a transport, a server loop and their tasks; all of that can be rebuilt. What
+cannot be rebuilt is what the client told it: who it is, the `initialize` it sent, whether it
+sent `initialized`, the log level it chose and the resources it subscribed to. `SessionRecord`
+holds exactly that, frozen. Hibernation dumps it and a wake rebuilds the session from it alone;
+it round-trips through JSON, so it can live outside the process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+HANDSHAKE_METHODS = frozenset(
+    {
+        "initialize",
+        "notifications/initialized",
+        "logging/setLevel",
+        "resources/subscribe",
+        "resources/unsubscribe",
+    }
+)
+"""The messages whose effect outlives their request: each one changes the record."""
+
+RECORD_FORMAT = 1
+
+_str = attrs.validators.instance_of(str)
+_optional_str = attrs.validators.optional(_str)
+_time = attrs.validators.instance_of(float)
+
+
+def _uris(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Principal:
+    """The identity behind a credential; a refreshed token of the same identity keeps its sessions."""
+
+    client_id: str = attrs.field(validator=attrs.validators.instance_of(str))
+    issuer: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
+    subject: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
+
+
+def _params(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
+
+
+@attrs.frozen
+class SessionRecord:
+    """One session's state as a value; a new record for every change, never one mutated."""
+
+    session_id: str = attrs.field(validator=_str)
+    principal: Principal | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Principal))
+    )
+    client_params: dict[str, Any] | None = attrs.field(default=None, converter=_params, hash=False)
+    """The client's `initialize` params as it sent them (client info, capabilities, version)."""
+    initialized: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    """The client sent `notifications/initialized`."""
+    log_level: str | None = attrs.field(default=None, validator=_optional_str)
+    """The latest `logging/setLevel`."""
+    subscriptions: tuple[str, ...] = attrs.field(default=(), converter=_uris)
+    """Resource URIs subscribed to and not unsubscribed, in the order they were subscribed."""
+    created_at: float = attrs.field(default=0.0, converter=float, validator=_time)
+    """Seconds since the epoch."""
+    last_active_at: float = attrs.field(default=0.0, converter=float, validator=_time)
+    """Seconds since the epoch: when its last request finished (as of the dump)."""
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The protocol version the client asked for (the server's negotiation of it is deterministic)."""
+        version = (self.client_params or {}).get("protocolVersion")
+        return version if isinstance(version, str) else None
+
+    @property
+    def opened(self) -> bool:
+        """Whether the client's `initialize` is known: only then can a session be rebuilt."""
+        return self.client_params is not None
+
+    def after(self, method: str | None, params: object) -> SessionRecord:
+        """The record once the message `method` with `params` has been served (unchanged if no effect)."""
+        if method not in HANDSHAKE_METHODS:
+            return self
+        fields = params if isinstance(params, Mapping) else {}
+        if method == "initialize":
+            return attrs.evolve(
+                self, client_params=fields, initialized=False, log_level=None, subscriptions=()
+            )
+        if method == "notifications/initialized":
+            return self if self.initialized else attrs.evolve(self, initialized=True)
+        if method == "logging/setLevel":
+            level = fields.get("level")
+            return attrs.evolve(self, log_level=level) if isinstance(level, str) else self
+        uri = fields.get("uri")
+        if not isinstance(uri, str):
+            return self
+        kept = tuple(known for known in self.subscriptions if known != uri)
+        if method == "resources/subscribe":
+            kept += (uri,)
+        return attrs.evolve(self, subscriptions=kept)
+
+    def replay(self) -> list[bytes]:
+        """The messages that bring a fresh server loop to where this session was, in order."""
+        if self.client_params is None:
+            return []
+        bodies = [_message("initialize", self.client_params, "wake:initialize")]
+        if self.initialized:
+            bodies.append(_message("notifications/initialized", None, None))
+        if self.log_level is not None:
+            bodies.append(_message("logging/setLevel", {"level": self.log_level}, "wake:level"))
+        for number, uri in enumerate(self.subscriptions):
+            bodies.append(_message("resources/subscribe", {"uri": uri}, f"wake:subscribe:{number}"))
+        return bodies
+
+    def to_json(self) -> str:
+        data = attrs.asdict(self, recurse=True)
+        data["format"] = RECORD_FORMAT
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SessionRecord:
+        """The record a `to_json` wrote; ValueError (with what is wrong) for anything else."""
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"not a session record: {error}") from None
+        try:
+            if not isinstance(data, dict) or data.pop("format", None) != RECORD_FORMAT:
+                raise ValueError(f"not a session record of format {RECORD_FORMAT}")
+            principal = data.pop("principal", None)
+            return cls(**data, principal=Principal(**principal) if principal is not None else None)
+        except (TypeError, AttributeError) as error:
+            raise ValueError(f"not a session record: {error}") from None
+
+
+def _message(method: str, params: Mapping[str, Any] | None, request_id: str | None) -> bytes:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if request_id is not None:
+        message["id"] = request_id
+    if params is not None:
+        message["params"] = dict(params)
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def new_record(
+    session_id: str, principal: Principal | None, initialize: Mapping[str, Any] | None
+) -> SessionRecord:
+    """The record of a session opened now (with its `initialize` params, when already answered)."""
+    now = time.time()
+    record = SessionRecord(session_id=session_id, principal=principal, created_at=now, last_active_at=now)
+    return record.after("initialize", initialize) if initialize is not None else record

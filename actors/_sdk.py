@@ -1,0 +1,115 @@
+"""Every touch of the MCP SDK's private names, in one place, each with a check of its own.
+
+The SDK offers no public way to do these few things. Should an SDK release move one, the check
+of that touch (`sdk_internals_problems`, run by tests/test_sdk_internals.py in every CI run) fails
+with a line saying which name moved and what depends on it; docs/architecture.md lists them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http import StreamableHTTPServerTransport
+
+LOOP_INPUT = "_read_stream_writer"
+"""A connected transport's write end of its server loop's input (direct answers put requests there)."""
+LOWLEVEL = "_lowlevel_server"
+"""The low-level `Server` behind an `MCPServer` (the SDK's own client unwraps it the same way)."""
+SESSION_MANAGER = "_session_manager"
+"""Where `streamable_http_app()` records its session manager on the low-level server."""
+
+
+def loop_input_of(transport: object) -> Any | None:
+    """The write end of a connected transport's loop input; None if this SDK keeps it elsewhere."""
+    return getattr(transport, LOOP_INPUT, None)
+
+
+def lowlevel_of(server: MCPServer) -> Server[Any]:
+    lowlevel: Server[Any] = getattr(server, LOWLEVEL)
+    return lowlevel
+
+
+@contextmanager
+def session_manager_kept(lowlevel: Server[Any]) -> Iterator[None]:
+    """Whatever runs inside may record a session manager on `lowlevel`; the one before is put back."""
+    before = getattr(lowlevel, SESSION_MANAGER)
+    try:
+        yield
+    finally:
+        setattr(lowlevel, SESSION_MANAGER, before)
+
+
+def sharing_lifespan(server: Server[Any], state: Any) -> Server[Any]:
+    """A shallow copy of `server` whose lifespan hands out the already-entered `state`.
+
+    The SDK's manager enters `server.lifespan` in its `run()`; the supervisor has entered it
+    once already, and a server's lifespan must not run twice. The copy shares every handler.
+    """
+
+    @asynccontextmanager
+    async def given(_: Server[Any]) -> AsyncIterator[Any]:
+        yield state
+
+    shared = copy.copy(server)
+    shared.lifespan = given
+    return shared
+
+
+def _loop_input_problem() -> str | None:
+    # Declared on the class (None until connect() sets it); tests also connect one and look.
+    if not hasattr(StreamableHTTPServerTransport, LOOP_INPUT):
+        return (
+            f"StreamableHTTPServerTransport has no {LOOP_INPUT}: direct answers "
+            "(actors/_direct_answers.py) are off and every request takes the transport's path"
+        )
+    return None
+
+
+def _lowlevel_problem() -> str | None:
+    if not isinstance(getattr(MCPServer("check"), LOWLEVEL, None), Server):
+        return f"MCPServer has no {LOWLEVEL}: resolve_server (supervisor/_loading.py) cannot unwrap it"
+    return None
+
+
+def _session_manager_problem() -> str | None:
+    if not hasattr(Server("check"), SESSION_MANAGER):
+        return (
+            f"Server has no {SESSION_MANAGER}: building the server's own HTTP app "
+            "(supervisor/_sdk_surface.py) may leave it changed"
+        )
+    return None
+
+
+def _lifespan_problem() -> str | None:
+    server = Server("check")
+    if not callable(getattr(server, "lifespan", None)):
+        return "Server.lifespan is gone: the stateless requests (supervisor/_stateless.py) cannot share it"
+    return None
+
+
+def _close_stream_problem() -> str | None:
+    if not callable(getattr(StreamableHTTPServerTransport, "close_sse_stream", None)):
+        return (
+            "StreamableHTTPServerTransport.close_sse_stream is gone: SSE polling (actors/_polling.py) "
+            "overrides it"
+        )
+    return None
+
+
+CHECKS: dict[str, Callable[[], str | None]] = {
+    LOOP_INPUT: _loop_input_problem,
+    LOWLEVEL: _lowlevel_problem,
+    SESSION_MANAGER: _session_manager_problem,
+    "lifespan": _lifespan_problem,
+    "close_sse_stream": _close_stream_problem,
+}
+
+
+def sdk_internals_problems() -> list[str]:
+    """One line per SDK internal that is not where this code expects it (empty: all in place)."""
+    return [problem for check in CHECKS.values() if (problem := check()) is not None]

@@ -1,0 +1,66 @@
+"""What every actor of one supervisor shares, and the narrow interface back to its owner."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import attrs
+from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http import EventStore
+
+from actors._faults import FaultSink
+from actors._reasons import CloseReason
+from actors._record import Principal
+
+CLEANUP_TIMEOUT = 5.0
+"""Upper bound for shielded cleanup (transport termination): a hung cleanup must not wedge shutdown."""
+
+
+class OwnedActor(Protocol):
+    """An actor as its owner sees it in a hook."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def principal(self) -> Principal | None: ...
+
+    @property
+    def close_reason(self) -> CloseReason | None: ...
+
+
+class ActorHooks(Protocol):
+    """What an actor tells its owner; kept narrow so actors do not depend on the supervisor."""
+
+    def actor_closing(self, actor: OwnedActor) -> None:
+        """The actor stopped taking requests: forget its id now, so it answers 404 at once."""
+
+    def actor_stopped(self, actor: OwnedActor) -> None:
+        """The actor task is about to end: nothing of the session is left."""
+
+
+@attrs.frozen
+class TransportOptions:
+    """How each incarnation's SDK transport is built."""
+
+    json_response: bool = False
+    event_store: EventStore | None = None
+    retry_interval: int | None = None
+
+
+@attrs.frozen
+class ActorSettings:
+    """Held once by the supervisor, referenced by each actor."""
+
+    server: Server[Any]
+    lifespan_state: Any
+    hooks: ActorHooks
+    transport: TransportOptions = TransportOptions()
+    idle_timeout: float | None = None
+    mailbox_size: int = 64
+    kill_grace: float = 1.0
+    hibernate_after: float | None = None
+    """Idle seconds after which an actor drops its incarnation until the next request."""
+    direct_answers: bool = True
+    """Answer plain requests through the loop's streams (actors/_direct_answers.py); off with a store."""
+    faults: FaultSink | None = None

@@ -1,0 +1,195 @@
+"""Handing one request to its session actor, waiting for it, and completing its answer.
+
+Each handler waits for its request to finish. It is the single reader of `receive`, so it sees
+the client leave (hypercorn never cancels an app task on disconnect) and tells the request.
+Whatever happens to the actor, the handler completes the answer, by how the request ended.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+import attrs
+import trio
+from starlette.types import Receive, Send
+
+from actors._actor import SessionActor
+from actors._direct_answers import answers_directly
+from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, Refusal, send_refusal
+from actors._messages import Admission, RequestTicket, ServeRequest
+from actors._reasons import RequestOutcome
+from actors._state import ActorState
+from supervisor._core import SessionSupervisor
+from supervisor._exchange import Exchange
+from supervisor._request import McpRequest, not_found
+
+
+@attrs.frozen
+class Handover:
+    """How one request is handed over: what it is, and what waiting for it may take."""
+
+    is_stream: bool = False
+    standalone: bool = False
+    timeout: float | None = None
+    opening: bool = False
+    """The session's opening initialize: quick open may learn the server's answer from it."""
+
+
+def unavailable(text: str, request_id: object, retry_after: int) -> Refusal:
+    return Refusal(503, INTERNAL_ERROR, text, request_id, (("Retry-After", str(retry_after)),))
+
+
+class Dispatcher:
+    """The one place a request meets its actor."""
+
+    def __init__(self, supervisor: SessionSupervisor) -> None:
+        self._supervisor = supervisor
+        self._config = supervisor.config
+        self._capture = supervisor.quick_open
+        self._direct = supervisor.direct_answers
+
+    def exchange(self, request: McpRequest, send: Send, handover: Handover, **extra: object) -> Exchange:
+        """A fresh ticket and the exchange that carries one request's traffic.
+
+        A client leaving cancels only a stream and a 2026-07-28 request. The handshake-era protocol
+        versions say a dropped connection is not a cancellation (the client sends
+        `notifications/cancelled` for that): such a request, the opening initialize among them,
+        runs on to its end, still counted in flight.
+        """
+        config = self._config
+        return Exchange(
+            request.body,
+            send,
+            send_timeout=config.send_timeout,
+            retry_after=config.retry_after,
+            ticket=RequestTicket(is_stream=handover.is_stream, is_standalone=handover.standalone),
+            request_id=request.request_id,
+            cancel_if_client_leaves=handover.is_stream or not request.handshake_era,
+            capture_response=handover.opening and self._capture,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    async def dispatch(
+        self, actor: SessionActor, request: McpRequest, receive: Receive, send: Send, handover: Handover
+    ) -> tuple[Exchange | None, bool]:
+        """Hand the request to the actor, wait for it, and complete its answer.
+
+        Returns the exchange (None if it never reached the actor) and whether the timeout ran out.
+        """
+        config = self._config
+        request_id = request.request_id
+        limit = config.max_requests_per_session
+        if not handover.is_stream and limit is not None and actor.statistics().pending >= limit:
+            actor.log.warning("refused a request: %d requests in flight or queued", limit)
+            text = "Too Many Requests: this session has too many requests in flight"
+            retry = (("Retry-After", str(config.retry_after)),)
+            await send_refusal(send, Refusal(429, INVALID_REQUEST, text, request_id, retry))
+            return None, False
+        method = request.method_name
+        direct = answers_directly(self._direct, method, request_id)
+        # An SSE answer by the transport (sse-starlette) keeps reading `receive` for the client
+        # leaving: let it, and save a watcher task per request. A JSON answer, or a direct
+        # answer, reads nothing after the body: this handler watches the client.
+        sse = handover.is_stream or (not config.json_response and request_id is not None and not direct)
+        exchange = self.exchange(
+            request, send, handover, client_receive=receive if sse else None, session_id=actor.session_id
+        )
+        envelope = request.envelope
+        message = ServeRequest(
+            request.scope,
+            exchange.receive,
+            exchange.send,
+            contextvars.copy_context(),
+            exchange.ticket,
+            method,
+            request_id,
+            request.body,
+            envelope.message if envelope is not None else None,
+            direct,
+        )
+        admission = await self._supervisor.submit(actor, message)
+        if admission is not Admission.ACCEPTED:
+            gone = admission is Admission.GONE
+            refusal = (
+                not_found(request_id)
+                if gone
+                else unavailable("Session is busy", request_id, config.retry_after)
+            )
+            await send_refusal(send, refusal)
+            return None, False
+        timed_out = await self.await_ticket(exchange, receive, handover.timeout)
+        self._supervisor.record_outcome(exchange.ticket.outcome)
+        if not timed_out:
+            await self._complete(exchange, actor, request_id)
+        return exchange, timed_out
+
+    async def await_ticket(self, exchange: Exchange, receive: Receive, timeout: float | None) -> bool:
+        """Wait for the serving task while watching for the client to leave; True if `timeout` ran out."""
+        ticket = exchange.ticket
+        timed_out = False
+        try:
+            if timeout is None:
+                await _wait_for_ticket(exchange, receive)
+            else:
+                with trio.move_on_after(timeout) as timer:
+                    await _wait_for_ticket(exchange, receive)
+                timed_out = timer.cancelled_caught
+        finally:
+            if not ticket.done.is_set():
+                if exchange.runs_on_without_client and not timed_out:
+                    # This handler itself is being cancelled (an ASGI server that cancels its app
+                    # when the client goes, or one that is stopping): to the request that is its
+                    # client leaving. Writes through our `send` stop; the request runs on.
+                    exchange.client_left()
+                else:
+                    # Timed out, or a stream or 2026-07-28 request: the serving task must not
+                    # outlive us, since it writes through our `send`.
+                    ticket.cancel_scope.cancel()
+                    with trio.move_on_after(self._config.send_timeout + 1.0, shield=True):
+                        await ticket.done.wait()
+        return timed_out
+
+    async def _complete(self, exchange: Exchange, actor: SessionActor, request_id: object) -> None:
+        """Answer whatever the transport left unanswered, by how the request ended."""
+        status, code, text, named = _completion(
+            exchange, actor, request_id, has_store=self._config.event_store is not None
+        )
+        await exchange.answer_unfinished(status, code, text, request_id if named else None)
+
+
+def _completion(
+    exchange: Exchange, actor: SessionActor, request_id: object, *, has_store: bool
+) -> tuple[int, int, str, bool]:
+    """What completes an answer: status, code, message, and whether it names the request."""
+    outcome = exchange.ticket.outcome
+    if outcome is RequestOutcome.CONFLICT:
+        return 409, INVALID_REQUEST, "Conflict: Only one SSE stream is allowed per session", False
+    if outcome is RequestOutcome.FAILED:
+        return 500, INTERNAL_ERROR, "Internal error while serving the request", True
+    if outcome is RequestOutcome.REJECTED:
+        return 404, SESSION_ENDED, "Session terminated before the request was served", True
+    if outcome is RequestOutcome.ABORTED or actor.state is not ActorState.RUNNING:
+        reason = actor.close_reason.value if actor.close_reason is not None else "closed"
+        return 404, SESSION_ENDED, f"Session terminated ({reason}) while the request was in flight", True
+    if exchange.is_sse and not exchange.answered and request_id is not None and not has_store:
+        # The transport returned but its SSE stream ended without the answer: the SDK gave up on
+        # it (its loop died under the request, and our close has not begun yet). Without an event
+        # store the client cannot resume, so it gets an error with its id now.
+        return 500, INTERNAL_ERROR, "The request's stream ended without its answer", True
+    # Completed (or a stream ended by a drain): at most the end of the body is missing.
+    return 404, SESSION_ENDED, "Session terminated", False
+
+
+async def _wait_for_ticket(exchange: Exchange, receive: Receive) -> None:
+    """Until the serving task is done; meanwhile notice the client leaving if nothing else does."""
+    ticket = exchange.ticket
+    if exchange.watched_by_transport:
+        await ticket.done.wait()
+        return
+    # Nothing downstream reads `receive`: this task watches the client itself, in a scope the
+    # serving task ends when it finishes (no watcher task per request).
+    ticket.waiter = trio.CancelScope()
+    with ticket.waiter:
+        if not ticket.done.is_set():
+            await exchange.watch_client(receive)
+        await ticket.done.wait()

@@ -1,0 +1,72 @@
+"""Opening a supervisor for a server, and the ASGI app that serves it.
+
+This is the one place that knows both sides: the supervisor below (sessions, no HTTP) and the
+HTTP layers (the endpoint, auth and the server's own routes). The supervisor builds no app;
+`supervisor_app` does, and `open_supervisor` gives the supervisor the one it serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+from starlette.types import ASGIApp
+
+from actors._faults import FaultSink
+from actors._log import quiet_closing_races
+from actors._settings import CLEANUP_TIMEOUT
+from supervisor._config import SupervisorConfig
+from supervisor._core import SessionSupervisor
+from supervisor._endpoint import SupervisorEndpoint
+from supervisor._front import build_front
+from supervisor._loading import resolve_server
+from supervisor._sdk_surface import surface_for
+from supervisor._stateless import StatelessRequests
+
+
+def supervisor_app(supervisor: SessionSupervisor) -> ASGIApp:
+    """The ASGI app for `supervisor`: health first, then its MCP endpoint behind the server's auth,
+    beside the server's own routes (see supervisor/_front.py)."""
+    return build_front(SupervisorEndpoint(supervisor), supervisor.config, supervisor.surface, supervisor)
+
+
+@asynccontextmanager
+async def open_supervisor(
+    server: MCPServer | Server[Any],
+    config: SupervisorConfig | None = None,
+    *,
+    faults: FaultSink | None = None,
+) -> AsyncIterator[SessionSupervisor]:
+    """Run a supervisor for `server` (an MCPServer or low-level Server) for the block's duration.
+
+    The server's lifespan is entered once and shared by every session and the stateless requests.
+    Leaving the block shuts down: with the configured drain grace after a normal exit, at once
+    after an error or cancellation. `faults` is for fault-injection tests
+    (`supervisor.testing.FaultPlan`); production leaves it None.
+
+    Whatever the server configures for its own HTTP app (auth, custom routes) is served the same
+    way here; what cannot be raises `UnsupportedServerSetting` before anything starts.
+    """
+    lowlevel = resolve_server(server)
+    config = config or SupervisorConfig()
+    surface = surface_for(server, config)
+    quiet_closing_races()
+    async with lowlevel.lifespan(lowlevel) as lifespan_state, trio.open_nursery() as nursery:
+        stateless = StatelessRequests(lowlevel, config, lifespan_state)
+        await nursery.start(stateless.run)
+        supervisor = SessionSupervisor(lowlevel, config, nursery, lifespan_state, stateless, faults, surface)
+        supervisor.asgi_app = supervisor_app(supervisor)
+        clean_exit = False
+        try:
+            yield supervisor
+            clean_exit = True
+        finally:
+            grace = config.drain_grace if clean_exit else 0.0
+            bound = grace + config.kill_grace + CLEANUP_TIMEOUT + 2.0
+            with trio.move_on_after(bound, shield=True):
+                await supervisor.shutdown(grace)
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,110 @@
+"""One HTTP request to the MCP endpoint as a value: its head read once, its body parsed once.
+
+The HTTP layer makes an `McpRequest` as soon as the body is in and carries it through every
+check and path; the checks are pure functions of it (and of the config) that return a `Refusal`
+or None, in the order the SDK's manager checks. Only the edge sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from starlette.types import Scope
+
+from actors._frames import INVALID_REQUEST, Refusal
+from actors._record import Principal
+from supervisor._envelope import Envelope, classify_body, is_handshake_era, media_types, valid_session_id
+from supervisor._principal import principal_of
+
+_WANTED = {
+    b"mcp-session-id": "session_id",
+    b"mcp-protocol-version": "protocol_version",
+    b"accept": "accept",
+    b"content-type": "content_type",
+    b"last-event-id": "last_event_id",
+}
+
+
+@attrs.frozen
+class McpRequest:
+    """What the layers above the edge need of one request, and nothing they would have to re-read."""
+
+    scope: Scope = attrs.field(eq=False, repr=False)
+    method: str
+    body: bytes = attrs.field(repr=False)
+    session_id: str | None = None
+    protocol_version: str | None = None
+    accept: str | None = None
+    content_type: str | None = None
+    last_event_id: str | None = None
+    principal: Principal | None = None
+    parsed: Envelope | Refusal | None = None
+    """What the body is (None without one): classified once, here."""
+
+    @property
+    def envelope(self) -> Envelope | None:
+        return self.parsed if isinstance(self.parsed, Envelope) else None
+
+    @property
+    def request_id(self) -> Any:
+        """The JSON-RPC id the body names, if any: refusals name the request when they can."""
+        return self.parsed.request_id if self.parsed is not None else None
+
+    @property
+    def handshake_era(self) -> bool:
+        return is_handshake_era(self.protocol_version)
+
+    @property
+    def method_name(self) -> str | None:
+        envelope = self.envelope
+        return envelope.method if envelope is not None else None
+
+
+def read_request(scope: Scope, body: bytes) -> McpRequest:
+    """The request value, from one pass over the headers and one parse of the body."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        field = _WANTED.get(name)
+        if field is not None and field not in found:
+            found[field] = value.decode("latin-1")
+    return McpRequest(
+        scope=scope,
+        method=scope["method"],
+        body=body,
+        principal=principal_of(scope),
+        parsed=classify_body(body) if body else None,
+        **found,
+    )
+
+
+def session_header_refusal(request: McpRequest) -> Refusal | None:
+    if request.session_id is not None and not valid_session_id(request.session_id):
+        return Refusal(400, INVALID_REQUEST, "Bad Request: malformed Mcp-Session-Id header")
+    return None
+
+
+def content_refusal(request: McpRequest) -> Refusal | None:
+    """A POST's content type, then what its body is; None when it is a JSON-RPC message."""
+    if "application/json" not in media_types(request.content_type):
+        return Refusal(415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
+    parsed = request.parsed if request.parsed is not None else classify_body(b"")
+    return parsed if isinstance(parsed, Refusal) else None
+
+
+def not_acceptable(method: str, json_response: bool) -> Refusal:
+    if method == "GET":
+        text = "Not Acceptable: Client must accept text/event-stream"
+    elif json_response:
+        text = "Not Acceptable: Client must accept application/json"
+    else:
+        text = "Not Acceptable: Client must accept both application/json and text/event-stream"
+    return Refusal(406, INVALID_REQUEST, text)
+
+
+def missing_session(request_id: Any = None) -> Refusal:
+    return Refusal(400, INVALID_REQUEST, "Bad Request: Missing session ID", request_id)
+
+
+def not_found(request_id: Any = None) -> Refusal:
+    return Refusal(404, INVALID_REQUEST, "Session not found", request_id)

@@ -1,0 +1,66 @@
+"""Requests of the 2026-07-28 era (no session), and protocol versions no era knows.
+
+They go to the SDK's own stateless manager, run by `StatelessRequests` in a nursery the
+supervisor owns. The SDK answers some bad input there with plain text or an empty body, so the
+shape of the request is checked here first, with JSON-RPC errors.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+from mcp_types import UNSUPPORTED_PROTOCOL_VERSION
+from starlette.types import Receive, Send
+
+from actors._frames import INVALID_REQUEST, SESSION_ENDED, Refusal, send_refusal
+from actors._messages import ServeRequest
+from supervisor._core import SessionSupervisor
+from supervisor._dispatch import Dispatcher, Handover, unavailable
+from supervisor._envelope import accepts, is_known_version, unsupported_version
+from supervisor._request import McpRequest, content_refusal
+
+
+def other_era_refusal(request: McpRequest) -> Refusal | None:
+    """For a version outside the handshake era: None if the stateless path serves it.
+
+    Any unknown version is answered as the SDK's request ladder answers one: -32022 (400) with
+    the ladder's data and the request's id, whatever the body.
+    """
+    version = request.protocol_version
+    assert version is not None
+    if is_known_version(version):
+        if request.method != "POST":
+            text = "Method Not Allowed: the 2026-07-28 protocol uses POST only"
+            return Refusal(405, INVALID_REQUEST, text, headers=(("Allow", "POST"),))
+        if not accepts(request.accept, json_response=True, method="POST"):
+            return Refusal(406, INVALID_REQUEST, "Not Acceptable: Accept must include application/json")
+        return content_refusal(request)
+    message, data = unsupported_version(version)
+    return Refusal(400, UNSUPPORTED_PROTOCOL_VERSION, message, request.request_id, data=data)
+
+
+class StatelessRoute:
+    """Serves the other era's requests through the supervisor's stateless nursery."""
+
+    def __init__(self, supervisor: SessionSupervisor, dispatcher: Dispatcher) -> None:
+        self._supervisor = supervisor
+        self._dispatcher = dispatcher
+        self._retry_after = supervisor.config.retry_after
+
+    async def serve(self, request: McpRequest, receive: Receive, send: Send) -> None:
+        refusal = other_era_refusal(request)
+        if refusal is not None:
+            await send_refusal(send, refusal)
+            return
+        request_id = request.request_id
+        exchange = self._dispatcher.exchange(request, send, Handover())
+        ticket = exchange.ticket
+        message = ServeRequest(
+            request.scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket
+        )
+        if not self._supervisor.submit_stateless(message):
+            await send_refusal(send, unavailable("Server is shutting down", request_id, self._retry_after))
+            return
+        await self._dispatcher.await_ticket(exchange, receive, None)
+        self._supervisor.record_outcome(ticket.outcome, stateless=True)
+        await exchange.answer_unfinished(503, SESSION_ENDED, "Server is shutting down", request_id)
