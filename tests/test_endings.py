@@ -19,8 +19,8 @@ import trio.testing
 
 from supervisor import Principal, SessionSupervisor, StaticTokenVerifier, SupervisorConfig, open_supervisor
 from supervisor.testing import FaultPlan, check_quiescent, check_stopped
-from tests.helpers import mcp_headers, rpc
-from tests.inprocess import open_in_process, scope_for
+from tests.helpers import initialize_body, mcp_headers, rpc
+from tests.inprocess import scope_for
 from tests.servers import Gate, build_server
 from tests.sse import sse_messages
 
@@ -90,7 +90,13 @@ async def post(supervisor: SessionSupervisor, body: bytes, session_id: str | Non
 
 
 async def open_session(supervisor: SessionSupervisor) -> str:
-    return await open_in_process(supervisor)
+    """As `tests.inprocess.open_in_process`, with this file's bearer token on each request."""
+    opened = await post(supervisor, initialize_body())
+    assert opened.status == 200, opened.body
+    session_id = opened.headers["mcp-session-id"]
+    done = await post(supervisor, rpc("notifications/initialized", None), session_id)
+    assert done.status == 202
+    return session_id
 
 
 @attrs.define
