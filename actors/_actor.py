@@ -14,6 +14,7 @@ kill grace cancel the request nursery -> shielded, bounded `transport.terminate(
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -78,7 +79,8 @@ class SessionActor:
     ready: trio.Event = attrs.field(init=False, factory=trio.Event)
     """Set once the actor runs (or, if it never got there, once it stopped)."""
     stopped: trio.Event = attrs.field(init=False, factory=trio.Event)
-    _state: ActorState = attrs.field(init=False, default=ActorState.STARTING)
+    state: ActorState = attrs.field(init=False, default=ActorState.STARTING)
+    """Read it; only the actor's transitions (actors/_state.py) set it."""
     _clock: IdleClock = attrs.field(init=False, default=attrs.Factory(_clock_for, takes_self=True))
     _mailbox: Mailbox = attrs.field(init=False, default=attrs.Factory(_mailbox_for, takes_self=True))
     _incarnation: Incarnation | None = attrs.field(init=False, default=None)
@@ -96,10 +98,6 @@ class SessionActor:
         return SessionLog(logger, self.session_id)
 
     @property
-    def state(self) -> ActorState:
-        return self._state
-
-    @property
     def principal(self) -> Principal | None:
         return self._record.principal
 
@@ -111,7 +109,7 @@ class SessionActor:
     @property
     def closing(self) -> bool:
         """Closing (or closed): it takes no more requests, and what it still serves is ending."""
-        return not accepts_requests(self._state)
+        return not accepts_requests(self.state)
 
     @property
     def record(self) -> SessionRecord:
@@ -124,22 +122,26 @@ class SessionActor:
         incarnation = self._incarnation
         running = incarnation is not None and incarnation.running
         return ActorStatistics(
-            state=self._state,
+            state=self.state,
             awake=running,
             in_flight=incarnation.in_flight if incarnation is not None else 0,
-            open_streams=len(incarnation.streams) if incarnation is not None else 0,
+            open_streams=len(incarnation.streams or ()) if incarnation is not None else 0,
             queued=self._mailbox.queued,
             idle_deadline=self._clock.deadline,
             close_reason=self.close_reason,
         )
 
-    async def submit(self, message: ServeRequest, timeout: float) -> Admission:
+    async def submit(self, message: ServeRequest, timeout: float, limit: int | None = None) -> Admission:
         """Hand a request over, waiting at most `timeout` for room in the mailbox.
 
         No checkpoint from the caller's registry lookup to the idle clock's suspension: the idle
         timeout cannot reap a session that a request was just routed to.
         """
-        if not self._clock.admit(self._state):
+        incarnation = self._incarnation
+        running = incarnation.requests_pending if incarnation is not None else 0
+        if limit is not None and not message.ticket.is_stream and running + self._mailbox.queued >= limit:
+            return Admission.TOO_MANY if accepts_requests(self.state) else Admission.GONE
+        if not self._clock.admit(self.state):
             return Admission.GONE
         admission = Admission.BUSY
         try:
@@ -154,18 +156,17 @@ class SessionActor:
     def took_without_waking(self, method: str | None, params: object) -> None:
         """A message was answered for this dormant session without waking it: note it, restart its clock."""
         self._record = self._record.after(method, params)
-        if self._incarnation is None and accepts_requests(self._state) and not self._mailbox.queued:
+        if self._incarnation is None and accepts_requests(self.state) and not self._mailbox.queued:
             self._clock.quiet(awake=False)
 
     def begin_close(self, reason: CloseReason, grace: float) -> None:
-        """Start a graceful close: deregister, stop the mailbox, and set the drain deadlines.
+        """Start a graceful close: deregister, stop the mailbox, set the drain deadlines.
 
-        Synchronous so that, the moment it returns, the id answers 404 and nothing new gets
-        in. Calling it again (shutdown after close_session) can only shorten the deadlines.
+        Synchronous: when it returns the id answers 404. Again, it can only shorten the deadlines.
         """
-        step = transition(self._state, ActorEvent.CLOSE)
-        self._state = step.state
-        if self._state is ActorState.CLOSED:
+        step = transition(self.state, ActorEvent.CLOSE)
+        self.state = step.state
+        if self.state is ActorState.CLOSED:
             return
         if step.first_close:
             self.close_reason = reason
@@ -182,7 +183,7 @@ class SessionActor:
 
     def kill(self) -> None:
         """Hard cancellation: no drain. Every in-flight request is answered by its ASGI handler."""
-        if self._state is ActorState.CLOSED:
+        if self.state is ActorState.CLOSED:
             return
         self.begin_close(CloseReason.KILLED, 0.0)
         self._life_scope.cancel()
@@ -194,8 +195,6 @@ class SessionActor:
             self._mailbox.close()
             self._clock.stop()
         self.close_steps.append(close_step)
-
-    # ---------------------------------------------------------------- the actor task
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The actor's whole life; `task_status.started()` once requests may be handed over.
@@ -224,8 +223,8 @@ class SessionActor:
             self._finish()
 
     def _started(self, task_status: trio.TaskStatus[None]) -> None:
-        if self._state is ActorState.STARTING:
-            self._state = next_state(self._state, ActorEvent.STARTED)
+        if self.state is ActorState.STARTING:
+            self.state = next_state(self.state, ActorEvent.STARTED)
         task_status.started()
         self.ready.set()
 
@@ -234,7 +233,7 @@ class SessionActor:
             # Cancelled from outside (the supervisor nursery itself): a shutdown.
             self.close_reason = CloseReason.SHUTDOWN
             self._settings.hooks.actor_closing(self)
-        self._state = next_state(self._state, ActorEvent.STOPPED)
+        self.state = next_state(self.state, ActorEvent.STOPPED)
         self._incarnation = None
         self.close_steps.append(CloseStep.STOPPED)
         self.log.info("stopped (%s)", self.close_reason.value)
@@ -251,18 +250,8 @@ class SessionActor:
         self._clock.fresh_scope(closing=self.close_reason is not None, queued=False, dormant=False)
         self._hibernating = False
         try:
-            async with incarnation.live():
-                self._started(task_status)
-                if self._wake is not None:
-                    await incarnation.replay(self._record.replay())
-                    wake, self._wake = self._wake, None
-                    self._spawn(wake)
-                    del wake
-                await self._process_mailbox()
-                self._hibernating = self._clock.hibernates(self.close_reason)
-                if not self._hibernating:
-                    await self._mailbox_ended()
-            # Leaving waited for every in-flight request, cancelled the loop, ended the transport.
+            # Returns once every in-flight request ended, the loop is cancelled, the transport ended.
+            await incarnation.live(functools.partial(self._awake, incarnation, task_status))
         finally:
             self._incarnation = None
             if not self._hibernating:
@@ -271,6 +260,20 @@ class SessionActor:
         if self._hibernating:
             self._record = self.record
             self.log.debug("hibernating")
+        return self._hibernating
+
+    async def _awake(self, incarnation: Incarnation, task_status: trio.TaskStatus[None]) -> bool:
+        """The request nursery's own task: the mailbox loop. True if it ends by hibernating."""
+        self._started(task_status)
+        if self._wake is not None:
+            await incarnation.replay(self._record.replay())
+            wake, self._wake = self._wake, None
+            self._spawn(wake)
+            del wake
+        await self._process_mailbox()
+        self._hibernating = self._clock.hibernates(self.close_reason)
+        if not self._hibernating:
+            await self._mailbox_ended()
         return self._hibernating
 
     async def _wait_dormant(self) -> bool:
@@ -315,7 +318,7 @@ class SessionActor:
             ticket.finish(RequestOutcome.CLIENT_GONE)
             self._refresh_idle(finishing_child=False)
             return
-        if not accepts_requests(self._state):
+        if not accepts_requests(self.state):
             # Never hand a request to a transport whose loop has ended.
             ticket.finish(RequestOutcome.REJECTED)
             return
@@ -328,13 +331,11 @@ class SessionActor:
             return
         incarnation.start_request(serve_request, self, message)
 
-    # ---------------------------------------------------------------- what an incarnation tells us
-
     def loop_failed(self) -> None:
         self.begin_close(CloseReason.CRASHED, 0.0)
 
     def loop_cancelled(self) -> None:
-        if self._state is not ActorState.RUNNING and CloseStep.LOOP_CANCELLED not in self.close_steps:
+        if self.state is not ActorState.RUNNING and CloseStep.LOOP_CANCELLED not in self.close_steps:
             self.close_steps.append(CloseStep.LOOP_CANCELLED)
 
     def requests_done(self) -> None:
@@ -346,7 +347,7 @@ class SessionActor:
 
     def _refresh_idle(self, *, finishing_child: bool) -> None:
         """Restart the idle (or hibernation) countdown if nothing is in flight or queued any more."""
-        if accepts_requests(self._state):
+        if accepts_requests(self.state):
             incarnation = self._incarnation
             # A finishing request task is still among the nursery's children while it runs this.
             running = None if incarnation is None or not incarnation.running else incarnation.in_flight

@@ -8,8 +8,7 @@ Requests run as children of its request nursery; the live request count is that 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -83,8 +82,8 @@ class Incarnation:
     """Around the request nursery; its deadline is the drain grace plus the kill grace."""
     _requests: trio.Nursery | None = attrs.field(init=False, default=None)
     _direct: DirectAnswers | None = attrs.field(init=False, default=None)
-    streams: set[RequestTicket] = attrs.field(init=False, factory=set)
-    """Open GET streams: a drain ends them instead of waiting for them."""
+    streams: set[RequestTicket] | None = attrs.field(init=False, default=None)
+    """Open GET streams (made with the first): a drain ends them instead of waiting for them."""
 
     def __attrs_post_init__(self) -> None:
         self.watch = AnswerWatch() if self._settings.transport.event_store is not None else None
@@ -99,6 +98,11 @@ class Incarnation:
     def in_flight(self) -> int:
         """Requests being served now (GET streams included): the request nursery's child count."""
         return len(self._requests.child_tasks) if self._requests is not None else 0
+
+    @property
+    def requests_pending(self) -> int:
+        """Requests being served, GET streams aside: what the per-session cap counts."""
+        return self.in_flight - len(self.streams or ())
 
     @property
     def direct(self) -> DirectAnswers | None:
@@ -118,13 +122,15 @@ class Incarnation:
         Decided here with no checkpoint between the check and the claim (the transport's own
         check can be raced).
         """
-        if ticket.is_standalone and any(open_.is_standalone for open_ in self.streams):
+        if self.streams is None:
+            self.streams = set()
+        elif ticket.is_standalone and any(open_.is_standalone for open_ in self.streams):
             return False
         self.streams.add(ticket)
         return True
 
     def end_streams(self) -> None:
-        for ticket in list(self.streams):
+        for ticket in list(self.streams or ()):
             ticket.cancel_scope.cancel()
 
     def start_request(
@@ -134,11 +140,11 @@ class Incarnation:
         assert self._requests is not None, "requests start only while the incarnation runs"
         message.context.run(self._requests.start_soon, serve, self, owner, message)
 
-    @asynccontextmanager
-    async def live(self) -> AsyncIterator[None]:
-        """Connect the transport, run the loop, hold the request nursery open for the block.
+    async def live(self, body: Callable[[], Awaitable[bool]]) -> bool:
+        """Connect the transport, run the loop, and run `body` as the request nursery's own task.
 
-        Leaving waits for every request; then the loop is cancelled and the transport terminated.
+        Returns what `body` does, once every request has ended, the loop is cancelled and the
+        transport terminated.
         """
         transport = self.transport
         async with transport.connect() as (read_stream, write_stream), trio.open_nursery() as loop_nursery:
@@ -163,7 +169,7 @@ class Incarnation:
                 with self.requests_scope:
                     async with trio.open_nursery() as requests:
                         self._requests = requests
-                        yield
+                        result = await body()
             finally:
                 self._requests = None
                 self._owner.requests_done()
@@ -174,6 +180,7 @@ class Incarnation:
                 with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
                     await transport.terminate()
                 self._loop_gone()
+        return result
 
     def _loop_gone(self) -> None:
         """No loop will answer any more: nothing may wait for it."""

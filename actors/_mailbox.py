@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import attrs
 import trio
 
@@ -54,9 +52,9 @@ class Mailbox:
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return None
 
-    async def __aiter__(self) -> AsyncIterator[ServeRequest]:
-        async for message in self._receive:
-            yield message
+    def __aiter__(self) -> trio.MemoryReceiveChannel[ServeRequest]:
+        """The channel itself: iterating it costs no generator of ours per request."""
+        return self._receive
 
     def reject_leftovers(self) -> None:
         """Answer what is still queued as rejected: it never reached a transport."""

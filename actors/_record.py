@@ -51,8 +51,16 @@ class Principal:
     )
 
 
-def _params(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return None if value is None else dict(value)
+def _params_text(value: Mapping[str, Any] | str | None) -> str | None:
+    """The params as compact JSON text: a session keeps them for its whole life, and the text is a
+    fraction of the size of the parsed objects."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not isinstance(json.loads(value), dict):
+            raise TypeError("client_params must be a JSON object")
+        return value
+    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
 
 
 @attrs.frozen
@@ -63,8 +71,9 @@ class SessionRecord:
     principal: Principal | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Principal))
     )
-    client_params: dict[str, Any] | None = attrs.field(default=None, converter=_params, hash=False)
-    """The client's `initialize` params as it sent them (client info, capabilities, version)."""
+    client_params: str | None = attrs.field(default=None, converter=_params_text)
+    """The client's `initialize` params as it sent them (client info, capabilities, version), as
+    JSON text; `initialize_params` parses them."""
     initialized: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     """The client sent `notifications/initialized`."""
     log_level: str | None = attrs.field(default=None, validator=_optional_str)
@@ -77,9 +86,14 @@ class SessionRecord:
     """Seconds since the epoch: when its last request finished (as of the dump)."""
 
     @property
+    def initialize_params(self) -> dict[str, Any] | None:
+        parsed: dict[str, Any] | None = None if self.client_params is None else json.loads(self.client_params)
+        return parsed
+
+    @property
     def protocol_version(self) -> str | None:
         """The protocol version the client asked for (the server's negotiation of it is deterministic)."""
-        version = (self.client_params or {}).get("protocolVersion")
+        version = (self.initialize_params or {}).get("protocolVersion")
         return version if isinstance(version, str) else None
 
     @property
@@ -94,7 +108,7 @@ class SessionRecord:
         fields = params if isinstance(params, Mapping) else {}
         if method == "initialize":
             return attrs.evolve(
-                self, client_params=fields, initialized=False, log_level=None, subscriptions=()
+                self, client_params=dict(fields), initialized=False, log_level=None, subscriptions=()
             )
         if method == "notifications/initialized":
             return self if self.initialized else attrs.evolve(self, initialized=True)
@@ -111,9 +125,10 @@ class SessionRecord:
 
     def replay(self) -> list[bytes]:
         """The messages that bring a fresh server loop to where this session was, in order."""
-        if self.client_params is None:
+        params = self.initialize_params
+        if params is None:
             return []
-        bodies = [_message("initialize", self.client_params, "wake:initialize")]
+        bodies = [_message("initialize", params, "wake:initialize")]
         if self.initialized:
             bodies.append(_message("notifications/initialized", None, None))
         if self.log_level is not None:
@@ -134,12 +149,12 @@ class SessionRecord:
             data = json.loads(text)
         except ValueError as error:
             raise ValueError(f"not a session record: {error}") from None
+        if not isinstance(data, dict) or data.pop("format", None) != RECORD_FORMAT:
+            raise ValueError(f"not a session record of format {RECORD_FORMAT}")
         try:
-            if not isinstance(data, dict) or data.pop("format", None) != RECORD_FORMAT:
-                raise ValueError(f"not a session record of format {RECORD_FORMAT}")
             principal = data.pop("principal", None)
             return cls(**data, principal=Principal(**principal) if principal is not None else None)
-        except (TypeError, AttributeError) as error:
+        except (TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"not a session record: {error}") from None
 
 

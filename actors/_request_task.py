@@ -51,7 +51,8 @@ async def serve_request(incarnation: Incarnation, owner: Owner, message: ServeRe
             outcome = RequestOutcome.ABORTED
     finally:
         ticket.finish(outcome)
-        incarnation.streams.discard(ticket)
+        if incarnation.streams is not None:
+            incarnation.streams.discard(ticket)
         owner.request_finished(ticket)
 
 

@@ -162,6 +162,16 @@ class SessionSupervisor:
         await self.close_actor(actor, CloseReason.CLOSED, self.config.drain_grace if grace is None else grace)
         return True
 
+    def principals_named(self, client_id: str) -> list[Principal]:
+        """The principals with live sessions whose client id is `client_id` (any issuer, subject)."""
+        return [principal for principal in self._by_principal if principal.client_id == client_id]
+
+    def drain(self) -> None:
+        """Take no new sessions (503, and not ready) while the live ones go on being served."""
+        if self._accepting:
+            logger.info("draining: no new sessions; %d live session(s) go on", len(self._live))
+        self._accepting = False
+
     def sessions_for(self, principal: Principal) -> list[SessionInfo]:
         """The live sessions bound to `principal`."""
         return [_info(actor) for actor in self._by_principal.get(principal, {}).values()]
@@ -285,7 +295,8 @@ class SessionSupervisor:
         return actor
 
     async def submit(self, actor: SessionActor, message: ServeRequest) -> Admission:
-        return await actor.submit(message, self.config.mailbox_timeout)
+        config = self.config
+        return await actor.submit(message, config.mailbox_timeout, config.max_requests_per_session)
 
     def submit_stateless(self, message: ServeRequest) -> bool:
         return self._stateless.submit(message)
@@ -320,6 +331,7 @@ class SessionSupervisor:
 
 def _info(actor: SessionActor) -> SessionInfo:
     seen = actor.statistics()
+    record = actor.record
     return SessionInfo(
         session_id=actor.session_id,
         state=seen.state,
@@ -330,4 +342,6 @@ def _info(actor: SessionActor) -> SessionInfo:
         principal=actor.principal,
         created_at=actor.created_at,
         idle_deadline=seen.idle_deadline,
+        created=record.created_at,
+        last_activity=record.last_active_at,
     )

@@ -18,7 +18,6 @@ from actors._direct_answers import answers_directly
 from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, Refusal, send_refusal
 from actors._messages import Admission, RequestTicket, ServeRequest
 from actors._reasons import RequestOutcome
-from actors._state import ActorState
 from supervisor._core import SessionSupervisor
 from supervisor._exchange import Exchange
 from supervisor._request import McpRequest, not_found
@@ -78,13 +77,6 @@ class Dispatcher:
         """
         config = self._config
         request_id = request.request_id
-        limit = config.max_requests_per_session
-        if not handover.is_stream and limit is not None and actor.statistics().pending >= limit:
-            actor.log.warning("refused a request: %d requests in flight or queued", limit)
-            text = "Too Many Requests: this session has too many requests in flight"
-            retry = (("Retry-After", str(config.retry_after)),)
-            await send_refusal(send, Refusal(429, INVALID_REQUEST, text, request_id, retry))
-            return None, False
         method = request.method_name
         direct = answers_directly(self._direct, method, request_id)
         # An SSE answer by the transport (sse-starlette) keeps reading `receive` for the client
@@ -109,19 +101,24 @@ class Dispatcher:
         )
         admission = await self._supervisor.submit(actor, message)
         if admission is not Admission.ACCEPTED:
-            gone = admission is Admission.GONE
-            refusal = (
-                not_found(request_id)
-                if gone
-                else unavailable("Session is busy", request_id, config.retry_after)
-            )
-            await send_refusal(send, refusal)
+            await send_refusal(send, self._refusal(actor, admission, request_id))
             return None, False
         timed_out = await self.await_ticket(exchange, receive, handover.timeout)
         self._supervisor.record_outcome(exchange.ticket.outcome)
         if not timed_out:
             await self._complete(exchange, actor, request_id)
         return exchange, timed_out
+
+    def _refusal(self, actor: SessionActor, admission: Admission, request_id: object) -> Refusal:
+        retry_after = self._config.retry_after
+        if admission is Admission.GONE:
+            return not_found(request_id)
+        if admission is Admission.BUSY:
+            return unavailable("Session is busy", request_id, retry_after)
+        limit = self._config.max_requests_per_session
+        actor.log.warning("refused a request: %s requests in flight or queued", limit)
+        text = "Too Many Requests: this session has too many requests in flight"
+        return Refusal(429, INVALID_REQUEST, text, request_id, (("Retry-After", str(retry_after)),))
 
     async def await_ticket(self, exchange: Exchange, receive: Receive, timeout: float | None) -> bool:
         """Wait for the serving task while watching for the client to leave; True if `timeout` ran out."""
@@ -168,7 +165,7 @@ def _completion(
         return 500, INTERNAL_ERROR, "Internal error while serving the request", True
     if outcome is RequestOutcome.REJECTED:
         return 404, SESSION_ENDED, "Session terminated before the request was served", True
-    if outcome is RequestOutcome.ABORTED or actor.state is not ActorState.RUNNING:
+    if outcome is RequestOutcome.ABORTED or actor.closing:
         reason = actor.close_reason.value if actor.close_reason is not None else "closed"
         return 404, SESSION_ENDED, f"Session terminated ({reason}) while the request was in flight", True
     if exchange.is_sse and not exchange.answered and request_id is not None and not has_store:

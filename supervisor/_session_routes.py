@@ -99,7 +99,7 @@ class SessionRoutes:
             await send_refusal(send, unavailable(opened.value, request_id, config.retry_after))
             return
         actor = opened
-        if actor.state is not ActorState.RUNNING:
+        if actor.statistics().state is not ActorState.RUNNING:
             await send_refusal(
                 send, unavailable("Session could not be started", request_id, config.retry_after)
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -29,6 +30,10 @@ class SessionInfo:
     """trio clock."""
     idle_deadline: float
     """trio clock; inf while busy or without idle timeout."""
+    created: float = 0.0
+    """Seconds since the epoch (from the session's record)."""
+    last_activity: float = 0.0
+    """Seconds since the epoch: when its last request finished."""
 
 
 @attrs.frozen
@@ -55,3 +60,11 @@ class SupervisorStats:
     @property
     def total_closed(self) -> int:
         return sum(self.closed.values())
+
+
+def stats_document(stats: SupervisorStats) -> dict[str, Any]:
+    """The stats as JSON-ready data: what `/admin/stats` answers (the metrics read the same snapshot)."""
+    document = attrs.asdict(stats)
+    document["closed"] = dict(stats.closed)
+    document["requests"] = dict(stats.requests)
+    return document

@@ -75,6 +75,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "supervisor._endpoint",
             "supervisor._auth",
             "supervisor._health",
+            "supervisor._admin",
             "supervisor._front",
         ),
     ),

@@ -74,6 +74,7 @@ def test_each_handshake_message_changes_the_record_and_nothing_else_does() -> No
         "resources/subscribe",
     ]
     assert replayed[0]["params"]["clientInfo"] == {"name": "c"}
+    assert record.initialize_params == {"protocolVersion": "2025-06-18", "clientInfo": {"name": "c"}}
     assert "id" not in replayed[1]
 
 
