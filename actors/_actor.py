@@ -210,7 +210,13 @@ class SessionActor:
                     self._started(task_status)
                     task_status = trio.TASK_STATUS_IGNORED
                 while awake or await self._wait_dormant():
-                    if not await self._live_once(task_status):
+                    incarnation = self._incarnate()
+                    try:
+                        # Returns once every request ended, the loop is cancelled, the transport ended.
+                        await incarnation.live(functools.partial(self._awake, incarnation, task_status))
+                    finally:
+                        self._retire()
+                    if not self._hibernating:
                         break
                     task_status = trio.TASK_STATUS_IGNORED
                     awake = False
@@ -241,26 +247,26 @@ class SessionActor:
         self.ready.set()
         self.stopped.set()
 
-    async def _live_once(self, task_status: trio.TaskStatus[None]) -> bool:
-        """One incarnation's life. True if it ended by hibernating, False if the actor is closing."""
+    def _incarnate(self) -> Incarnation:
+        """A fresh incarnation (its scopes new by construction), with the drain deadlines if closing."""
         incarnation = self._incarnation = Incarnation(self.session_id, self._settings, self)
         if self._drain_end < math.inf:
             # Closing began while the request that woke it was on its way: drain as told.
             incarnation.set_drain_deadlines(self._drain_end)
         self._clock.fresh_scope(closing=self.close_reason is not None, queued=False, dormant=False)
         self._hibernating = False
-        try:
-            # Returns once every in-flight request ended, the loop is cancelled, the transport ended.
-            await incarnation.live(functools.partial(self._awake, incarnation, task_status))
-        finally:
-            self._incarnation = None
-            if not self._hibernating:
-                self.loop_cancelled()
-                self.close_steps.append(CloseStep.TERMINATED)
-        if self._hibernating:
-            self._record = self.record
-            self.log.debug("hibernating")
-        return self._hibernating
+        return incarnation
+
+    def _retire(self) -> None:
+        """The incarnation has ended: by hibernating (the record is all that is left), or closing."""
+        self._incarnation = None
+        if not self._hibernating:
+            self.loop_cancelled()
+            self.close_steps.append(CloseStep.TERMINATED)
+            return
+        self._record = self.record
+        self.log.debug("hibernating")
+        self._settings.hooks.actor_slept(self, woke=False)
 
     async def _awake(self, incarnation: Incarnation, task_status: trio.TaskStatus[None]) -> bool:
         """The request nursery's own task: the mailbox loop. True if it ends by hibernating."""
@@ -270,7 +276,14 @@ class SessionActor:
             wake, self._wake = self._wake, None
             self._spawn(wake)
             del wake
-        await self._process_mailbox()
+        # Spawn each request as a child task until closing begins or the idle deadline fires.
+        if self._clock.deadline == math.inf:
+            self._refresh_idle(finishing_child=False)
+        with self._clock.scope:
+            async for message in self._mailbox:
+                self._spawn(message)
+                # Do not keep the last request (its scope, closures and context) alive while idle.
+                del message
         self._hibernating = self._clock.hibernates(self.close_reason)
         if not self._hibernating:
             await self._mailbox_ended()
@@ -282,20 +295,11 @@ class SessionActor:
         with scope:
             self._wake = await self._mailbox.take()
             if self._wake is not None:
+                self._settings.hooks.actor_slept(self, woke=True)
                 return True
         self._close_if_idle()
         self._mailbox.reject_leftovers()
         return False
-
-    async def _process_mailbox(self) -> None:
-        """Spawn each request as a child task until closing begins or the idle deadline fires."""
-        if self._clock.deadline == math.inf:
-            self._refresh_idle(finishing_child=False)
-        with self._clock.scope:
-            async for message in self._mailbox:
-                self._spawn(message)
-                # Do not keep the last request (its scope, closures and context) alive while idle.
-                del message
 
     async def _mailbox_ended(self) -> None:
         """The mailbox loop ended: by a close, or by the idle deadline (then close now)."""
@@ -313,22 +317,17 @@ class SessionActor:
     def _spawn(self, message: ServeRequest) -> None:
         """Start the request as a child task of the incarnation, inside the caller's context."""
         ticket = message.ticket
-        if ticket.cancel_scope.cancel_called:
-            # The client left while the request waited in the mailbox.
-            ticket.finish(RequestOutcome.CLIENT_GONE)
-            self._refresh_idle(finishing_child=False)
-            return
-        if not accepts_requests(self.state):
+        gone = ticket.cancel_scope.cancel_called  # the client left while the request waited
+        incarnation = self._incarnation
+        if not gone and (not accepts_requests(self.state) or incarnation is None):
             # Never hand a request to a transport whose loop has ended.
             ticket.finish(RequestOutcome.REJECTED)
             return
-        incarnation = self._incarnation
-        assert incarnation is not None
-        self._record = self._record.after(message.method, message.params)
-        if ticket.is_stream and not incarnation.claim_stream(ticket):
-            ticket.finish(RequestOutcome.CONFLICT)
+        if gone or incarnation is None or (ticket.is_stream and not incarnation.claim_stream(ticket)):
+            ticket.finish(RequestOutcome.CLIENT_GONE if gone else RequestOutcome.CONFLICT)
             self._refresh_idle(finishing_child=False)
             return
+        self._record = self._record.after(message.method, message.params)
         incarnation.start_request(serve_request, self, message)
 
     def loop_failed(self) -> None:

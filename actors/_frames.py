@@ -35,6 +35,22 @@ SSE_PING = b": ping\r\n\r\n"
 """A comment line: keeps a quiet stream alive through proxies, as sse-starlette's ping does."""
 
 
+STATUS_CAUSES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "body_timeout",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    421: "misdirected",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
 @attrs.frozen
 class Refusal:
     """A precise answer to a request we do not serve: HTTP status plus the JSON-RPC error it carries."""
@@ -45,6 +61,12 @@ class Refusal:
     request_id: Any = None
     headers: tuple[tuple[str, str], ...] = ()
     data: Any = attrs.field(default=None, hash=False)
+    cause: str = attrs.field(default="", kw_only=True)
+    """Why, as a metrics label (`mcp_refusals_total{cause}`); empty: the status's own name."""
+
+    @property
+    def label(self) -> str:
+        return self.cause or STATUS_CAUSES.get(self.status, str(self.status))
 
 
 def error_body(code: int, message: str, request_id: Any = None, data: Any = None) -> bytes:

@@ -38,6 +38,9 @@ class ActorHooks(Protocol):
     def actor_stopped(self, actor: OwnedActor) -> None:
         """The actor task is about to end: nothing of the session is left."""
 
+    def actor_slept(self, actor: OwnedActor, *, woke: bool) -> None:
+        """The actor dropped its incarnation (hibernated), or was woken into a new one."""
+
 
 @attrs.frozen
 class TransportOptions:

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import math
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -38,6 +39,17 @@ class AdminError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def read_admin_token(path: str) -> str:
+    """The first word of the file (`--admin-token-file`); ValueError naming the file, never the token."""
+    try:
+        words = Path(path).read_text(encoding="utf-8").split()
+    except OSError as error:
+        raise ValueError(f"--admin-token-file: cannot read {path}: {error.strerror}") from None
+    if not words or len(words[0]) < 16:
+        raise ValueError(f"--admin-token-file: {path} must hold a token of 16 characters or more")
+    return words[0]
 
 
 def token_digest(token: str) -> bytes:

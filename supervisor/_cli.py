@@ -13,11 +13,13 @@ import attrs
 import trio
 
 from supervisor import _gc_tuning
+from supervisor._admin import read_admin_token
 from supervisor._auth import StaticTokenVerifier, TokensFileError
 from supervisor._config import SupervisorConfig
 from supervisor._loading import Served, TargetError, load_target
 from supervisor._open import open_supervisor
-from supervisor._sdk_surface import surface_for
+from supervisor._operator import add_sessions_command, run_sessions
+from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
 from supervisor._serving import (
     LOOPBACK_HOSTS,
     bind_host,
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="mcp-supervisor", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('trio-mcp-supervisor')}")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_sessions_command(commands)
     serve = commands.add_parser("serve", help="serve an MCP server over Streamable HTTP")
     serve.add_argument(
         "target", nargs="?", default=DEMO_TARGET, help="module:attribute naming the server (default: demo)"
@@ -96,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-sessions-per-principal", type=int, default=None, help="0 disables")
     serve.add_argument("--max-requests-per-session", type=int, default=None, help="0 disables")
     _add_path_flags(serve)
+    _add_process_flags(serve)
+    return parser
+
+
+def _add_process_flags(serve: argparse.ArgumentParser) -> None:
+    """How the process logs and runs."""
     serve.add_argument(
         "--log-level",
         default="info",
@@ -104,12 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="debug, info, warning, error, critical",
     )
     serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
-    return parser
 
 
 def _add_path_flags(serve: argparse.ArgumentParser) -> None:
     """The paths the supervisor answers besides the MCP endpoint."""
-    serve.add_argument("--metrics-path", default=None, help="serve Prometheus metrics here, e.g. /metrics")
+    serve.add_argument(
+        "--metrics-path", default=None, help="serve Prometheus metrics here (default /metrics)"
+    )
+    serve.add_argument("--no-metrics", dest="metrics", action="store_false", help="serve no metrics")
+    serve.add_argument(
+        "--admin-token-file",
+        default=None,
+        help="turn the admin API on under /admin, with the token in this file",
+    )
     serve.add_argument("--health-path", default=None, help="liveness, outside auth (default /healthz)")
     serve.add_argument("--ready-path", default=None, help="readiness, outside auth (default /readyz)")
     serve.add_argument(
@@ -143,6 +159,10 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["max_requests_per_session"] = options.max_requests_per_session or None
     if options.metrics_path is not None:
         changes["metrics_path"] = options.metrics_path
+    if not options.metrics:
+        changes["metrics_path"] = None
+    if options.admin_token_file is not None:
+        changes["admin_token"] = read_admin_token(options.admin_token_file)
     if options.health_path is not None:
         changes["health_path"] = options.health_path
     if options.ready_path is not None:
@@ -233,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     options = build_parser().parse_args(argv)
+    if options.command == "sessions":
+        return run_sessions(options)
     logging.basicConfig(
         level=options.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -245,6 +267,10 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         served = load_target(options.target)
         config = apply_options(served, options)
+        if options.metrics_path is None:
+            config, note = metrics_beside(sdk_surface(served.server, config.path), config)
+            if note is not None:
+                logger.info("%s", note)
         surface = surface_for(served.server, config)
     except (TargetError, TokensFileError, ValueError, TypeError) as error:
         fail(flag_message(str(error)))

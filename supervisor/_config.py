@@ -15,6 +15,7 @@ DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 DEFAULT_MAX_SESSIONS = 10_000
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_MAX_REQUESTS = 128
+DEFAULT_METRICS_PATH = "/metrics"
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -116,8 +117,10 @@ class SupervisorConfig:
     """Liveness (200 while the process answers), outside bearer auth; None serves none."""
     ready_path: str | None = attrs.field(default="/readyz", validator=_optional_path)
     """Readiness (503 while draining or at the session cap, JSON detail), outside bearer auth; None: none."""
-    metrics_path: str | None = attrs.field(default=None, validator=attrs.validators.optional(_mcp_path))
-    """Where GET serves Prometheus metrics (e.g. "/metrics"); None serves none. Behind auth when on."""
+    metrics_path: str | None = attrs.field(default=DEFAULT_METRICS_PATH, validator=_optional_path)
+    """Where GET serves Prometheus metrics; None serves none. Behind the MCP endpoint's auth when on."""
+    admin_token: str | None = attrs.field(default=None, repr=False)
+    """The admin API's bearer token (docs/operations.md); None: no admin API. Never shown or logged."""
     max_sessions_per_principal: int | None = attrs.field(default=None, validator=_OPTIONAL_COUNT)
     """Live sessions one principal may hold; beyond it 503 with Retry-After. None: only the global cap."""
     max_requests_per_session: int | None = attrs.field(
@@ -141,7 +144,7 @@ class SupervisorConfig:
     @property
     def own_paths(self) -> tuple[str, ...]:
         """The paths the supervisor answers besides the MCP endpoint (metrics, health, readiness)."""
-        paths = (self.metrics_path, self.health_path, self.ready_path)
+        paths = (self.metrics_path, self.health_path, self.ready_path, "/admin" if self.admin_token else None)
         return tuple(path for path in paths if path is not None)
 
     """Scopes every bearer token must carry (403 otherwise)."""

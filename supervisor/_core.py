@@ -30,6 +30,7 @@ from supervisor._config import SupervisorConfig
 from supervisor._sdk_surface import SdkSurface
 from supervisor._snapshots import SessionInfo, SupervisorStats
 from supervisor._stateless import StatelessRequests
+from supervisor._tally import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,10 @@ class SessionSupervisor:
         self._by_principal: dict[Principal, dict[str, SessionActor]] = {}
         """Live actors by principal: revocation costs O(that principal's sessions)."""
         self._created = 0
+        self._hibernations = 0
+        self._wakes = 0
+        self.tally = Tally()
+        """Request durations and refusals, as the HTTP layer reports them (supervisor/_tally.py)."""
         self._closed: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
         self._accepting = True
@@ -138,6 +143,10 @@ class SessionSupervisor:
             closed=dict(self._closed),
             requests=dict(self._outcomes),
             accepting=self._accepting,
+            hibernations=self._hibernations,
+            wakes=self._wakes,
+            durations=self.tally.durations(),
+            refusals=self.tally.refusals(),
         )
 
     def sessions(self) -> list[SessionInfo]:
@@ -314,6 +323,12 @@ class SessionSupervisor:
     def actor_closing(self, actor: OwnedActor) -> None:
         if self._routable.get(actor.session_id) is actor:
             del self._routable[actor.session_id]
+
+    def actor_slept(self, actor: OwnedActor, *, woke: bool) -> None:
+        if woke:
+            self._wakes += 1
+        else:
+            self._hibernations += 1
 
     def actor_stopped(self, actor: OwnedActor) -> None:
         self.actor_closing(actor)

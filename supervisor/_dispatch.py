@@ -8,6 +8,7 @@ Whatever happens to the actor, the handler completes the answer, by how the requ
 from __future__ import annotations
 
 import contextvars
+import time
 
 import attrs
 import trio
@@ -34,8 +35,8 @@ class Handover:
     """The session's opening initialize: quick open may learn the server's answer from it."""
 
 
-def unavailable(text: str, request_id: object, retry_after: int) -> Refusal:
-    return Refusal(503, INTERNAL_ERROR, text, request_id, (("Retry-After", str(retry_after)),))
+def unavailable(text: str, request_id: object, retry_after: int, cause: str) -> Refusal:
+    return Refusal(503, INTERNAL_ERROR, text, request_id, (("Retry-After", str(retry_after)),), cause=cause)
 
 
 class Dispatcher:
@@ -46,6 +47,12 @@ class Dispatcher:
         self._config = supervisor.config
         self._capture = supervisor.quick_open
         self._direct = supervisor.direct_answers
+        self._tally = supervisor.tally
+
+    async def refuse(self, send: Send, refusal: Refusal) -> None:
+        """Send a refusal, counted by status and cause (every refusal of the HTTP layer comes here)."""
+        self._tally.refused(refusal.status, refusal.label)
+        await send_refusal(send, refusal)
 
     def exchange(self, request: McpRequest, send: Send, handover: Handover, **extra: object) -> Exchange:
         """A fresh ticket and the exchange that carries one request's traffic.
@@ -101,10 +108,13 @@ class Dispatcher:
         )
         admission = await self._supervisor.submit(actor, message)
         if admission is not Admission.ACCEPTED:
-            await send_refusal(send, self._refusal(actor, admission, request_id))
+            await self.refuse(send, self._refusal(actor, admission, request_id))
             return None, False
+        started = time.perf_counter()
         timed_out = await self.await_ticket(exchange, receive, handover.timeout)
         self._supervisor.record_outcome(exchange.ticket.outcome)
+        if not handover.is_stream:
+            self._tally.request_took(method, time.perf_counter() - started)
         if not timed_out:
             await self._complete(exchange, actor, request_id)
         return exchange, timed_out
@@ -112,9 +122,9 @@ class Dispatcher:
     def _refusal(self, actor: SessionActor, admission: Admission, request_id: object) -> Refusal:
         retry_after = self._config.retry_after
         if admission is Admission.GONE:
-            return not_found(request_id)
+            return attrs.evolve(not_found(request_id), cause="session_closed")
         if admission is Admission.BUSY:
-            return unavailable("Session is busy", request_id, retry_after)
+            return unavailable("Session is busy", request_id, retry_after, "session_busy")
         limit = self._config.max_requests_per_session
         actor.log.warning("refused a request: %s requests in flight or queued", limit)
         text = "Too Many Requests: this session has too many requests in flight"

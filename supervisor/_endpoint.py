@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, Refusal, send_error, send_refusal, send_whole
+from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, Refusal, send_error, send_whole
 from supervisor._core import SessionSupervisor
 from supervisor._dispatch import Dispatcher
 from supervisor._envelope import accepts, header, passes_only_by_prefix
@@ -49,7 +49,7 @@ class SupervisorEndpoint:
         self._supervisor = supervisor
         self._config = supervisor.config
         self._registry: CollectorRegistry | None = None
-        dispatcher = Dispatcher(supervisor)
+        dispatcher = self._dispatcher = Dispatcher(supervisor)
         self._sessions = SessionRoutes(supervisor, dispatcher)
         self._stateless = StatelessRoute(supervisor, dispatcher)
         security = self._config.security
@@ -81,10 +81,12 @@ class SupervisorEndpoint:
             if scope["path"] == config.metrics_path and scope["method"] == "GET":
                 await self._metrics(send)
             else:
-                await send_refusal(send, Refusal(404, INVALID_REQUEST, "Not Found"))
+                await self._dispatcher.refuse(
+                    send, Refusal(404, INVALID_REQUEST, "Not Found", cause="unknown_path")
+                )
             return
         if scope["method"] not in ALLOWED_METHODS:
-            await send_refusal(send, _NOT_ALLOWED)
+            await self._dispatcher.refuse(send, _NOT_ALLOWED)
             return
         body = b""
         if scope["method"] == "POST":
@@ -92,12 +94,12 @@ class SupervisorEndpoint:
                 scope, receive, limit=self._config.max_request_body_size, timeout=self._config.body_timeout
             )
             if isinstance(read, Refusal):
-                await send_refusal(send, read)
+                await self._dispatcher.refuse(send, read)
                 return
             body = read
         refusal = await self._security_refusal(scope)
         if refusal is not None:
-            await send_refusal(send, refusal)
+            await self._dispatcher.refuse(send, refusal)
             return
         request = read_request(scope, body)
         if not request.handshake_era:
@@ -109,13 +111,13 @@ class SupervisorEndpoint:
     async def _handshake_era(self, request: McpRequest, receive: Receive, send: Send) -> None:
         refusal = session_header_refusal(request)
         if refusal is not None:
-            await send_refusal(send, refusal)
+            await self._dispatcher.refuse(send, refusal)
             return
         actor = self._sessions.route(request) if request.session_id is not None else None
         if request.session_id is not None and actor is None:
             # 404 whatever else is wrong with the request (as the SDK); it names the request when
             # the body says which (the SDK's says null).
-            await send_refusal(send, not_found(request.request_id))
+            await self._dispatcher.refuse(send, not_found(request.request_id))
             return
         method = request.method
         if method == "DELETE":
@@ -123,17 +125,17 @@ class SupervisorEndpoint:
             return
         json_response = self._config.json_response
         if not accepts(request.accept, json_response=json_response, method=method):
-            await send_refusal(send, not_acceptable(method, json_response))
+            await self._dispatcher.refuse(send, not_acceptable(method, json_response))
             return
         if method == "GET":
             if actor is None:
-                await send_refusal(send, missing_session())
+                await self._dispatcher.refuse(send, missing_session())
             else:
                 await self._sessions.stream(actor, request, receive, send)
             return
         refusal = content_refusal(request)
         if refusal is not None:
-            await send_refusal(send, refusal)
+            await self._dispatcher.refuse(send, refusal)
         elif actor is None:
             await self._sessions.without_session(request, receive, send)
         else:

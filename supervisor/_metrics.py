@@ -9,8 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from supervisor._snapshots import SupervisorStats
@@ -55,12 +61,39 @@ class SupervisorCollector(Collector):
         yield GaugeMetricFamily(
             "mcp_accepting", "1 while new sessions are accepted", value=int(stats.accepting)
         )
+        yield CounterMetricFamily(
+            "mcp_session_hibernations", "Times a session dropped its incarnation", value=stats.hibernations
+        )
+        yield CounterMetricFamily(
+            "mcp_session_wakes", "Times a session was woken from its record", value=stats.wakes
+        )
+        yield _durations(stats)
+        refusals = CounterMetricFamily(
+            "mcp_refusals", "Requests refused, by HTTP status and cause", labels=["status", "cause"]
+        )
+        for (status, cause), count in stats.refusals.items():
+            refusals.add_metric([str(status), cause], count)
+        yield refusals
+
+
+def _durations(stats: SupervisorStats) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(
+        "mcp_request_duration_seconds",
+        "POSTed session requests, hand-over to the end of the answer, by JSON-RPC method",
+        labels=["method"],
+    )
+    for method, histogram in stats.durations.items():
+        family.add_metric([method], buckets=histogram.cumulative(), sum_value=histogram.total)
+    return family
 
 
 def metrics_registry(supervisor: StatsSource) -> CollectorRegistry:
-    """A fresh registry holding this supervisor's collector."""
+    """A fresh registry: this supervisor's collector and the standard process, GC and platform ones."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SupervisorCollector(supervisor))
+    ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
+    PlatformCollector(registry=registry)
     return registry
 
 

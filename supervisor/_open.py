@@ -7,6 +7,7 @@ HTTP layers (the endpoint, auth and the server's own routes). The supervisor bui
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,19 +20,24 @@ from starlette.types import ASGIApp
 from actors._faults import FaultSink
 from actors._log import quiet_closing_races
 from actors._settings import CLEANUP_TIMEOUT
+from supervisor._admin import AdminFront, token_digest
 from supervisor._config import SupervisorConfig
 from supervisor._core import SessionSupervisor
 from supervisor._endpoint import SupervisorEndpoint
 from supervisor._front import build_front
 from supervisor._loading import resolve_server
-from supervisor._sdk_surface import surface_for
+from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
 from supervisor._stateless import StatelessRequests
 
 
 def supervisor_app(supervisor: SessionSupervisor) -> ASGIApp:
     """The ASGI app for `supervisor`: health first, then its MCP endpoint behind the server's auth,
     beside the server's own routes (see supervisor/_front.py)."""
-    return build_front(SupervisorEndpoint(supervisor), supervisor.config, supervisor.surface, supervisor)
+    config = supervisor.config
+    app = build_front(SupervisorEndpoint(supervisor), config, supervisor.surface, supervisor)
+    if config.admin_token is not None:
+        app = AdminFront(app, supervisor, token_digest(config.admin_token))
+    return app
 
 
 @asynccontextmanager
@@ -53,6 +59,9 @@ async def open_supervisor(
     """
     lowlevel = resolve_server(server)
     config = config or SupervisorConfig()
+    config, note = metrics_beside(sdk_surface(server, config.path), config)
+    if note is not None:
+        logging.getLogger("supervisor").info("%s", note)
     surface = surface_for(server, config)
     quiet_closing_races()
     async with lowlevel.lifespan(lowlevel) as lifespan_state, trio.open_nursery() as nursery:

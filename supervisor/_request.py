@@ -107,4 +107,4 @@ def missing_session(request_id: Any = None) -> Refusal:
 
 
 def not_found(request_id: Any = None) -> Refusal:
-    return Refusal(404, INVALID_REQUEST, "Session not found", request_id)
+    return Refusal(404, INVALID_REQUEST, "Session not found", request_id, cause="unknown_session")

@@ -27,7 +27,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Route
 
 from actors._sdk import session_manager_kept
-from supervisor._config import SupervisorConfig
+from supervisor._config import DEFAULT_METRICS_PATH, SupervisorConfig
 from supervisor._loading import resolve_server
 
 KNOWN_MIDDLEWARE = (AuthenticationMiddleware, AuthContextMiddleware)
@@ -121,6 +121,21 @@ def _guard_of(endpoint: Any) -> McpGuard | None:
         f"the server's own HTTP app wraps its MCP endpoint in {_name(type(endpoint))}, which mcp-supervisor "
         "does not know how to apply"
     )
+
+
+def metrics_beside(surface: SdkSurface, config: SupervisorConfig) -> tuple[SupervisorConfig, str | None]:
+    """The config with metrics off if the server has its own route at the default metrics path.
+
+    Returns the config and a line to log when it changed. A metrics path chosen explicitly over a
+    route of the server's is refused by `check_compatible` instead.
+    """
+    if config.metrics_path != DEFAULT_METRICS_PATH or DEFAULT_METRICS_PATH not in surface.route_paths:
+        return config, None
+    note = (
+        f"the server has its own route at {DEFAULT_METRICS_PATH}: it keeps it, and the supervisor's "
+        "metrics are off (choose another --metrics-path to serve them)"
+    )
+    return attrs.evolve(config, metrics_path=None), note
 
 
 def surface_for(server: MCPServer | Server[Any], config: SupervisorConfig) -> SdkSurface:

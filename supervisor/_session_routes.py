@@ -50,7 +50,7 @@ class SessionRoutes:
     async def delete(self, actor: SessionActor | None, send: Send) -> None:
         """DELETE ends the session through the supervisor, so in-flight requests still get answers."""
         if actor is None:
-            await send_refusal(send, missing_session())
+            await self._dispatcher.refuse(send, missing_session())
             return
         await self._supervisor.close_actor(actor, CloseReason.CLIENT_DELETE, 0.0)
         await send_whole(send, 200, [(b"content-length", b"0")])
@@ -59,7 +59,7 @@ class SessionRoutes:
         """A GET: the session's standalone stream, or with Last-Event-ID the replay of a stream."""
         resuming = request.last_event_id is not None
         if resuming and self._config.event_store is None:
-            await send_refusal(send, Refusal(400, INVALID_REQUEST, NO_RESUMPTION))
+            await self._dispatcher.refuse(send, Refusal(400, INVALID_REQUEST, NO_RESUMPTION))
             return
         await self._dispatcher.dispatch(
             actor, request, receive, send, Handover(is_stream=True, standalone=not resuming)
@@ -84,7 +84,9 @@ class SessionRoutes:
         """No Mcp-Session-Id: only a POSTed initialize can open a session (content checked already)."""
         envelope = request.envelope
         if request.method == "GET" or envelope is None or not envelope.is_initialize:
-            await send_refusal(send, missing_session(request.request_id if request.method != "GET" else None))
+            await self._dispatcher.refuse(
+                send, missing_session(request.request_id if request.method != "GET" else None)
+            )
             return
         await self._open(request, receive, send)
 
@@ -96,12 +98,16 @@ class SessionRoutes:
         params = _params(request) if quick is not None else None
         opened = await self._supervisor.open_session(request.principal, dormant_with=params)
         if isinstance(opened, OpenRefusal):
-            await send_refusal(send, unavailable(opened.value, request_id, config.retry_after))
+            refusal = unavailable(opened.value, request_id, config.retry_after, opened.name.lower())
+            await self._dispatcher.refuse(send, refusal)
             return
         actor = opened
         if actor.statistics().state is not ActorState.RUNNING:
             await send_refusal(
-                send, unavailable("Session could not be started", request_id, config.retry_after)
+                send,
+                unavailable(
+                    "Session could not be started", request_id, config.retry_after, "could_not_start"
+                ),
             )
             return
         if quick is not None:

@@ -9,6 +9,7 @@ import attrs
 
 from actors._record import Principal
 from actors._state import ActorState
+from supervisor._tally import Histogram
 
 
 @attrs.frozen
@@ -55,7 +56,15 @@ class SupervisorStats:
     requests: Mapping[str, int]
     """Finished session requests by outcome, plus 'stateless' for the stateless requests."""
     accepting: bool
-    """False once shutdown began: new sessions get 503."""
+    """False once shutdown (or a drain) began: new sessions get 503."""
+    hibernations: int = 0
+    """Times a session dropped its incarnation."""
+    wakes: int = 0
+    """Times a session was woken from its record (born-dormant ones included)."""
+    durations: Mapping[str, Histogram] = attrs.field(factory=dict)
+    """POSTed session requests' durations (hand-over to the end of the answer) by method label."""
+    refusals: Mapping[tuple[int, str], int] = attrs.field(factory=dict)
+    """Requests the HTTP layer refused, by (status, cause)."""
 
     @property
     def total_closed(self) -> int:
@@ -64,7 +73,15 @@ class SupervisorStats:
 
 def stats_document(stats: SupervisorStats) -> dict[str, Any]:
     """The stats as JSON-ready data: what `/admin/stats` answers (the metrics read the same snapshot)."""
-    document = attrs.asdict(stats)
+    document = attrs.asdict(stats, recurse=False)
     document["closed"] = dict(stats.closed)
     document["requests"] = dict(stats.requests)
+    document["durations"] = {
+        method: {"count": histogram.count, "sum": histogram.total, "buckets": dict(histogram.cumulative())}
+        for method, histogram in stats.durations.items()
+    }
+    document["refusals"] = [
+        {"status": status, "cause": cause, "count": count}
+        for (status, cause), count in stats.refusals.items()
+    ]
     return document

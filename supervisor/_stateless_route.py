@@ -12,7 +12,7 @@ import contextvars
 from mcp_types import UNSUPPORTED_PROTOCOL_VERSION
 from starlette.types import Receive, Send
 
-from actors._frames import INVALID_REQUEST, SESSION_ENDED, Refusal, send_refusal
+from actors._frames import INVALID_REQUEST, SESSION_ENDED, Refusal
 from actors._messages import ServeRequest
 from supervisor._core import SessionSupervisor
 from supervisor._dispatch import Dispatcher, Handover, unavailable
@@ -50,7 +50,7 @@ class StatelessRoute:
     async def serve(self, request: McpRequest, receive: Receive, send: Send) -> None:
         refusal = other_era_refusal(request)
         if refusal is not None:
-            await send_refusal(send, refusal)
+            await self._dispatcher.refuse(send, refusal)
             return
         request_id = request.request_id
         exchange = self._dispatcher.exchange(request, send, Handover())
@@ -59,7 +59,9 @@ class StatelessRoute:
             request.scope, exchange.receive, exchange.send, contextvars.copy_context(), ticket
         )
         if not self._supervisor.submit_stateless(message):
-            await send_refusal(send, unavailable("Server is shutting down", request_id, self._retry_after))
+            await self._dispatcher.refuse(
+                send, unavailable("Server is shutting down", request_id, self._retry_after, "shutting_down")
+            )
             return
         await self._dispatcher.await_ticket(exchange, receive, None)
         self._supervisor.record_outcome(ticket.outcome, stateless=True)

@@ -266,7 +266,7 @@ async def test_a_client_cancels_with_notifications_cancelled(gate: Gate, http: h
 
 
 async def test_prometheus_metrics(http: httpx.AsyncClient) -> None:
-    async with serve_for_test(build_server(), SupervisorConfig(metrics_path="/metrics")) as served:
+    async with serve_for_test(build_server()) as served:
         await open_session(http, served.url)
         closed = await open_session(http, served.url)
         await http.delete(served.url, headers=mcp_headers(closed))
@@ -278,7 +278,7 @@ async def test_prometheus_metrics(http: httpx.AsyncClient) -> None:
         assert "mcp_sessions_created_total 2.0" in text
         assert 'mcp_sessions_closed_total{reason="client_delete"} 1.0' in text
         assert 'mcp_requests_in_flight{lane="session"} 0.0' in text
-    async with serve_for_test(build_server()) as served:
+    async with serve_for_test(build_server(), SupervisorConfig(metrics_path=None)) as served:
         assert (await http.get(served.base_url + "/metrics")).status_code == 404
 
 
