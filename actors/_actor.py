@@ -242,7 +242,6 @@ class SessionActor:
         self.state = next_state(self.state, ActorEvent.STOPPED)
         self._incarnation = None
         self.close_steps.append(CloseStep.STOPPED)
-        self.log.info("stopped (%s)", self.close_reason.value)
         self._settings.hooks.actor_stopped(self)
         self.ready.set()
         self.stopped.set()

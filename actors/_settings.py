@@ -28,6 +28,9 @@ class OwnedActor(Protocol):
     @property
     def close_reason(self) -> CloseReason | None: ...
 
+    @property
+    def created_at(self) -> float: ...
+
 
 class ActorHooks(Protocol):
     """What an actor tells its owner; kept narrow so actors do not depend on the supervisor."""

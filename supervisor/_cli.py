@@ -17,6 +17,7 @@ from supervisor._admin import read_admin_token
 from supervisor._auth import StaticTokenVerifier, TokensFileError
 from supervisor._config import SupervisorConfig
 from supervisor._loading import Served, TargetError, load_target
+from supervisor._logs import configure_logging
 from supervisor._open import open_supervisor
 from supervisor._operator import add_sessions_command, run_sessions
 from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
@@ -112,6 +113,13 @@ def _add_process_flags(serve: argparse.ArgumentParser) -> None:
         choices=["debug", "info", "warning", "error", "critical"],
         help="debug, info, warning, error, critical",
     )
+    serve.add_argument("--log-format", choices=["text", "json"], default="text", help="text or json lines")
+    serve.add_argument(
+        "--log-config", default=None, help="a logging dictConfig as JSON (overrides the two above)"
+    )
+    serve.add_argument(
+        "--access-log", action="store_true", default=None, help="a line per request at INFO (else DEBUG)"
+    )
     serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
 
 
@@ -161,6 +169,8 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["metrics_path"] = options.metrics_path
     if not options.metrics:
         changes["metrics_path"] = None
+    if options.access_log:
+        changes["access_log"] = True
     if options.admin_token_file is not None:
         changes["admin_token"] = read_admin_token(options.admin_token_file)
     if options.health_path is not None:
@@ -174,6 +184,24 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
     if config.security is None:
         changes["security"] = loopback_security(options.bind)
     return attrs.evolve(config, **changes)  # type: ignore[arg-type]
+
+
+def banner(served: Served, config: SupervisorConfig) -> str:
+    """The main settings, for the start-up line."""
+    server = served.server
+    name = getattr(server, "name", type(server).__name__)
+    auth = "bearer tokens" if config.token_verifier is not None else "the server's own or none"
+    parts = [
+        f"mcp-supervisor {version('trio-mcp-supervisor')}",
+        f"server {name!r}",
+        f"sessions up to {config.max_sessions or 'unlimited'}",
+        f"idle timeout {config.idle_timeout or 'off'}",
+        f"hibernate after {config.hibernate_after or 'off'}",
+        f"auth: {auth}",
+        f"metrics {config.metrics_path or 'off'}",
+        f"admin {'on' if config.admin_token else 'off'}",
+    ]
+    return ", ".join(parts)
 
 
 def overrides(bundled: SupervisorConfig, final: SupervisorConfig) -> list[str]:
@@ -234,6 +262,7 @@ async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: 
 
                 nursery.start_soon(watch_signals)
                 urls: list[str] = await nursery.start(run_server)
+                logger.info("%s", banner(served, config))
                 for url in urls:
                     logger.info("serving MCP on %s%s", url, config.path)
             if forced:
@@ -255,9 +284,10 @@ def _main(argv: Sequence[str] | None) -> int:
     options = build_parser().parse_args(argv)
     if options.command == "sessions":
         return run_sessions(options)
-    logging.basicConfig(
-        level=options.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(options.log_level, options.log_format, options.log_config)
+    except ValueError as error:
+        fail(str(error))
     if options.workers != 1:
         fail(f"--workers {options.workers} refused. {ONE_PROCESS}")
     problem = bind_problem(options.bind)

@@ -119,6 +119,8 @@ class SupervisorConfig:
     """Readiness (503 while draining or at the session cap, JSON detail), outside bearer auth; None: none."""
     metrics_path: str | None = attrs.field(default=DEFAULT_METRICS_PATH, validator=_optional_path)
     """Where GET serves Prometheus metrics; None serves none. Behind the MCP endpoint's auth when on."""
+    access_log: bool = attrs.field(default=False, validator=_FLAG)
+    """A line per request at INFO (method, status, duration); off, they are at DEBUG."""
     admin_token: str | None = attrs.field(default=None, repr=False)
     """The admin API's bearer token (docs/operations.md); None: no admin API. Never shown or logged."""
     max_sessions_per_principal: int | None = attrs.field(default=None, validator=_OPTIONAL_COUNT)

@@ -21,12 +21,14 @@ from starlette.types import ASGIApp
 
 from actors._actor import SessionActor
 from actors._faults import FaultSink
+from actors._log import SessionLog
 from actors._messages import Admission, ServeRequest
 from actors._reasons import CloseReason, RequestOutcome
 from actors._record import Principal, SessionRecord, new_record
 from actors._settings import CLEANUP_TIMEOUT, ActorSettings, OwnedActor, TransportOptions
 from actors._state import ActorState
 from supervisor._config import SupervisorConfig
+from supervisor._registry import Registry
 from supervisor._sdk_surface import SdkSurface
 from supervisor._snapshots import SessionInfo, SupervisorStats
 from supervisor._stateless import StatelessRequests
@@ -83,18 +85,16 @@ class SessionSupervisor:
             direct_answers=self.direct_answers,
             faults=faults,
         )
-        self._routable: dict[str, SessionActor] = {}
-        """Sessions that take requests: what an Mcp-Session-Id may name."""
-        self._live: dict[str, SessionActor] = {}
-        """Every actor not yet stopped, draining ones included."""
-        self._by_principal: dict[Principal, dict[str, SessionActor]] = {}
-        """Live actors by principal: revocation costs O(that principal's sessions)."""
+        self._registry = Registry()
+        self._live = self._registry.live
         self._created = 0
         self._hibernations = 0
         self._wakes = 0
         self.tally = Tally()
         """Request durations and refusals, as the HTTP layer reports them (supervisor/_tally.py)."""
         self._closed: Counter[str] = Counter()
+        self._served: Counter[str] = Counter()
+        """Requests finished per live session: its closing line says how many."""
         self._outcomes: Counter[str] = Counter()
         self._accepting = True
         self._all_stopped: trio.Event | None = None
@@ -173,7 +173,7 @@ class SessionSupervisor:
 
     def principals_named(self, client_id: str) -> list[Principal]:
         """The principals with live sessions whose client id is `client_id` (any issuer, subject)."""
-        return [principal for principal in self._by_principal if principal.client_id == client_id]
+        return self._registry.principals_named(client_id)
 
     def drain(self) -> None:
         """Take no new sessions (503, and not ready) while the live ones go on being served."""
@@ -183,14 +183,14 @@ class SessionSupervisor:
 
     def sessions_for(self, principal: Principal) -> list[SessionInfo]:
         """The live sessions bound to `principal`."""
-        return [_info(actor) for actor in self._by_principal.get(principal, {}).values()]
+        return [_info(actor) for actor in self._registry.of(principal)]
 
     async def close_sessions_for(self, principal: Principal, grace: float | None = None) -> int:
         """Revoke: close every session of `principal` (concurrently, within `grace`); return how many.
 
         New requests for those sessions get 404 the moment this is called.
         """
-        actors = list(self._by_principal.get(principal, {}).values())
+        actors = self._registry.of(principal)
         grace = self.config.drain_grace if grace is None else grace
         for actor in actors:
             actor.begin_close(CloseReason.REVOKED, grace)
@@ -239,7 +239,7 @@ class SessionSupervisor:
 
     def route(self, session_id: str) -> SessionActor | None:
         """The actor a session id names, if it takes requests. No checkpoint: see `submit`."""
-        return self._routable.get(session_id)
+        return self._registry.routable.get(session_id)
 
     async def open_session(
         self, principal: Principal | None, *, dormant_with: Mapping[str, Any] | None = None
@@ -281,7 +281,7 @@ class SessionSupervisor:
         if (
             principal is not None
             and per_principal is not None
-            and len(self._by_principal.get(principal, ())) >= per_principal
+            and self._registry.count_of(principal) >= per_principal
         ):
             logger.warning(
                 "refusing a new session: principal %s holds %d", principal.client_id, per_principal
@@ -291,12 +291,7 @@ class SessionSupervisor:
 
     async def _start(self, actor: SessionActor) -> SessionActor:
         """Register and start `actor` (no checkpoint between the caps' check and this)."""
-        session_id = actor.session_id
-        principal = actor.principal
-        self._routable[session_id] = actor
-        self._live[session_id] = actor
-        if principal is not None:
-            self._by_principal.setdefault(principal, {})[session_id] = actor
+        self._registry.add(actor)
         self._created += 1
         actor.log.info("created")
         self._context.run(functools.partial(self._nursery.start_soon, actor.run))
@@ -314,15 +309,18 @@ class SessionSupervisor:
         actor.begin_close(reason, grace)
         await actor.stopped.wait()
 
-    def record_outcome(self, outcome: RequestOutcome | None, *, stateless: bool = False) -> None:
+    def record_outcome(
+        self, outcome: RequestOutcome | None, *, stateless: bool = False, session_id: str | None = None
+    ) -> None:
         key = "stateless" if stateless else (outcome.value if outcome is not None else "unknown")
         self._outcomes[key] += 1
+        if session_id is not None:
+            self._served[session_id] += 1
 
     # ------------------------------------------------------------------ ActorHooks
 
     def actor_closing(self, actor: OwnedActor) -> None:
-        if self._routable.get(actor.session_id) is actor:
-            del self._routable[actor.session_id]
+        self._registry.unroute(actor)
 
     def actor_slept(self, actor: OwnedActor, *, woke: bool) -> None:
         if woke:
@@ -331,17 +329,17 @@ class SessionSupervisor:
             self._hibernations += 1
 
     def actor_stopped(self, actor: OwnedActor) -> None:
-        self.actor_closing(actor)
-        if self._live.pop(actor.session_id, None) is actor:
+        if self._registry.remove(actor):
             reason = actor.close_reason or CloseReason.SHUTDOWN
             self._closed[reason.value] += 1
+            served = self._served.pop(actor.session_id, 0)
+            lifetime = trio.current_time() - actor.created_at
+            level = logging.ERROR if reason is CloseReason.CRASHED else logging.INFO
+            SessionLog(logger, actor.session_id).log(
+                level, "closed (%s) after %.3gs, %d request(s)", reason.value, lifetime, served
+            )
             if not self._live and self._all_stopped is not None:
                 self._all_stopped.set()
-        principal = actor.principal
-        if principal is not None:
-            owned = self._by_principal.get(principal)
-            if owned is not None and owned.pop(actor.session_id, None) is not None and not owned:
-                del self._by_principal[principal]
 
 
 def _info(actor: SessionActor) -> SessionInfo:

@@ -42,7 +42,7 @@ class ServerProcess:
                 self.seen.extend(decoded)
 
     async def url(self) -> str:
-        return (await self.wait_for(r"serving MCP on (\S+)")).group(1)
+        return (await self.wait_for(r"serving MCP on ([^\s\"]+)")).group(1)
 
 
 def run_serve(*args: str) -> subprocess.CompletedProcess[str]:

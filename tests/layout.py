@@ -57,12 +57,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "supervisor._envelope",
             "supervisor._loading",
             "supervisor._tally",
+            "supervisor._logs",
             "supervisor._snapshots",
             "supervisor._sdk_surface",
             "supervisor.demo",
         ),
     ),
-    ("supervisor", ("supervisor._stateless", "supervisor._core", "supervisor._metrics")),
+    (
+        "supervisor",
+        ("supervisor._stateless", "supervisor._registry", "supervisor._core", "supervisor._metrics"),
+    ),
     (
         "HTTP",
         (
