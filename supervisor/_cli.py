@@ -1,4 +1,7 @@
-"""`mcp-supervisor serve [module:attr]`: serve an MCP server with one trio actor per session."""
+"""`mcp-supervisor serve [module:attr]`: serve an MCP server with one trio actor per session.
+
+The flags are in supervisor/_flags.py; this module checks them, then serves until a signal.
+"""
 
 from __future__ import annotations
 
@@ -8,182 +11,39 @@ import signal
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
+from pathlib import Path
 
 import attrs
 import trio
+from starlette.types import ASGIApp
 
 from supervisor import _gc_tuning
-from supervisor._admin import read_admin_token
-from supervisor._auth import StaticTokenVerifier, TokensFileError
+from supervisor._auth import TokensFileError
 from supervisor._config import SupervisorConfig
+from supervisor._flags import apply_options, binds_of, build_parser
 from supervisor._loading import Served, TargetError, load_target
 from supervisor._logs import configure_logging
 from supervisor._open import open_supervisor
-from supervisor._operator import add_sessions_command, run_sessions
+from supervisor._operator import run_sessions
+from supervisor._proxy import LOOPBACK_HOSTS, ForwardedHeaders, RootPath, bind_host, trusted_peers
 from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
-from supervisor._serving import (
-    LOOPBACK_HOSTS,
-    bind_host,
-    hypercorn_config,
-    loopback_security,
-    serve_supervisor,
-)
+from supervisor._serving import hypercorn_config, serve_supervisor
 from supervisor._startup import (
     EXIT_CANNOT_LISTEN,
     EXIT_FORCED,
     EXIT_OK,
     EXIT_USAGE,
-    OneLineParser,
     bind_problem,
     fail,
     flag_message,
     listen_problem,
 )
 
-DEMO_TARGET = "supervisor.demo:server"
 ONE_PROCESS = (
     "mcp-supervisor serves from one process: every session is an actor in this process's memory, "
     "so a second worker process could not see the sessions of the first. Run several instances "
     "behind a load balancer with session affinity (the Mcp-Session-Id header) to scale out."
 )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line grammar."""
-    parser = OneLineParser(prog="mcp-supervisor", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version('trio-mcp-supervisor')}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_sessions_command(commands)
-    serve = commands.add_parser("serve", help="serve an MCP server over Streamable HTTP")
-    serve.add_argument(
-        "target", nargs="?", default=DEMO_TARGET, help="module:attribute naming the server (default: demo)"
-    )
-    serve.add_argument("--bind", default="127.0.0.1:8000", help="host:port to listen on")
-    serve.add_argument("--path", default=None, help="the MCP endpoint path (default /mcp)")
-    serve.add_argument("--idle-timeout", type=float, default=None, help="seconds; 0 disables")
-    serve.add_argument(
-        "--hibernate-after",
-        type=float,
-        default=None,
-        help="idle seconds before a session drops its transport",
-    )
-    serve.add_argument(
-        "--no-quick-open",
-        dest="quick_open",
-        action="store_false",
-        default=None,
-        help="make every session's transport and loop at initialize, not at its first request",
-    )
-    serve.add_argument(
-        "--no-direct-answers",
-        dest="direct_answers",
-        action="store_false",
-        default=None,
-        help="serve every request through the SDK transport's handle_request (slower; for comparison)",
-    )
-    serve.add_argument(
-        "--no-gc-tuning",
-        dest="gc_tuning",
-        action="store_false",
-        help="keep the interpreter's garbage-collector settings (see supervisor/_gc_tuning.py)",
-    )
-    serve.add_argument("--max-sessions", type=int, default=None, help="cap on live sessions; 0 disables")
-    serve.add_argument(
-        "--drain-grace", type=float, default=None, help="seconds in-flight calls get at shutdown"
-    )
-    serve.add_argument("--json-response", action="store_true", default=None, help="answer POSTs with JSON")
-    serve.add_argument(
-        "--auth-tokens-file",
-        default=None,
-        help="bearer tokens, one 'token principal' per line; without it there is no auth",
-    )
-    serve.add_argument("--max-sessions-per-principal", type=int, default=None, help="0 disables")
-    serve.add_argument("--max-requests-per-session", type=int, default=None, help="0 disables")
-    _add_path_flags(serve)
-    _add_process_flags(serve)
-    return parser
-
-
-def _add_process_flags(serve: argparse.ArgumentParser) -> None:
-    """How the process logs and runs."""
-    serve.add_argument(
-        "--log-level",
-        default="info",
-        type=str.lower,
-        choices=["debug", "info", "warning", "error", "critical"],
-        help="debug, info, warning, error, critical",
-    )
-    serve.add_argument("--log-format", choices=["text", "json"], default="text", help="text or json lines")
-    serve.add_argument(
-        "--log-config", default=None, help="a logging dictConfig as JSON (overrides the two above)"
-    )
-    serve.add_argument(
-        "--access-log", action="store_true", default=None, help="a line per request at INFO (else DEBUG)"
-    )
-    serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
-
-
-def _add_path_flags(serve: argparse.ArgumentParser) -> None:
-    """The paths the supervisor answers besides the MCP endpoint."""
-    serve.add_argument(
-        "--metrics-path", default=None, help="serve Prometheus metrics here (default /metrics)"
-    )
-    serve.add_argument("--no-metrics", dest="metrics", action="store_false", help="serve no metrics")
-    serve.add_argument(
-        "--admin-token-file",
-        default=None,
-        help="turn the admin API on under /admin, with the token in this file",
-    )
-    serve.add_argument("--health-path", default=None, help="liveness, outside auth (default /healthz)")
-    serve.add_argument("--ready-path", default=None, help="readiness, outside auth (default /readyz)")
-    serve.add_argument(
-        "--no-health", dest="health", action="store_false", help="serve neither liveness nor readiness"
-    )
-
-
-def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConfig:
-    """The target's own config, overridden by what the command line sets explicitly."""
-    config = served.config
-    changes: dict[str, object] = {}
-    if options.path is not None:
-        changes["path"] = options.path
-    if options.idle_timeout is not None:
-        changes["idle_timeout"] = options.idle_timeout or None
-    if options.hibernate_after is not None:
-        changes["hibernate_after"] = options.hibernate_after or None
-    if options.quick_open is not None:
-        changes["quick_open"] = options.quick_open
-    if options.direct_answers is not None:
-        changes["direct_answers"] = options.direct_answers
-    if options.max_sessions is not None:
-        changes["max_sessions"] = options.max_sessions or None
-    if options.drain_grace is not None:
-        changes["drain_grace"] = options.drain_grace
-    if options.json_response:
-        changes["json_response"] = True
-    if options.max_sessions_per_principal is not None:
-        changes["max_sessions_per_principal"] = options.max_sessions_per_principal or None
-    if options.max_requests_per_session is not None:
-        changes["max_requests_per_session"] = options.max_requests_per_session or None
-    if options.metrics_path is not None:
-        changes["metrics_path"] = options.metrics_path
-    if not options.metrics:
-        changes["metrics_path"] = None
-    if options.access_log:
-        changes["access_log"] = True
-    if options.admin_token_file is not None:
-        changes["admin_token"] = read_admin_token(options.admin_token_file)
-    if options.health_path is not None:
-        changes["health_path"] = options.health_path
-    if options.ready_path is not None:
-        changes["ready_path"] = options.ready_path
-    if not options.health:
-        changes["health_path"] = changes["ready_path"] = None
-    if options.auth_tokens_file is not None:
-        changes["token_verifier"] = StaticTokenVerifier.from_file(options.auth_tokens_file)
-    if config.security is None:
-        changes["security"] = loopback_security(options.bind)
-    return attrs.evolve(config, **changes)  # type: ignore[arg-type]
 
 
 def banner(served: Served, config: SupervisorConfig) -> str:
@@ -216,7 +76,40 @@ def overrides(bundled: SupervisorConfig, final: SupervisorConfig) -> list[str]:
     return lines
 
 
-async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: bool = False) -> bool:
+@attrs.frozen
+class Listening:
+    """Where and how hypercorn listens, and what wraps the app for a proxy in front."""
+
+    binds: tuple[str, ...]
+    certfile: str | None = None
+    keyfile: str | None = None
+    root_path: str | None = None
+    forwarded_from: frozenset[str] | None = frozenset()
+    """Peers whose X-Forwarded-* headers are trusted; None: any; empty: none (no --proxy-headers)."""
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        if self.forwarded_from is None or self.forwarded_from:
+            app = ForwardedHeaders(app, self.forwarded_from)
+        if self.root_path:
+            app = RootPath(app, self.root_path)
+        return app
+
+
+def listening_of(options: argparse.Namespace) -> Listening:
+    if (options.certfile is None) != (options.keyfile is None):
+        fail("--certfile and --keyfile go together: give both for TLS")
+    for path in (options.certfile, options.keyfile):
+        if path is not None and not Path(path).is_file():
+            fail(f"no such file: {path}")
+    if options.root_path is not None and not options.root_path.startswith("/"):
+        fail(f"--root-path must start with '/', got {options.root_path!r}")
+    trusted = trusted_peers(options.forwarded_allow_ips) if options.proxy_headers else frozenset()
+    return Listening(tuple(binds_of(options)), options.certfile, options.keyfile, options.root_path, trusted)
+
+
+async def serve(
+    served: Served, config: SupervisorConfig, listening: Listening, gc_tuning: bool = False
+) -> bool:
     """Run the supervisor and hypercorn until SIGINT/SIGTERM; drain, then stop.
 
     A second signal while draining stops at once. Returns whether it had to.
@@ -252,11 +145,15 @@ async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: 
                 async def run_server(
                     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
                 ) -> None:
+                    hypercorn = hypercorn_config(
+                        list(listening.binds), certfile=listening.certfile, keyfile=listening.keyfile
+                    )
                     await serve_supervisor(
                         supervisor,
-                        hypercorn_config(bind),
+                        hypercorn,
                         shutdown_trigger=stop_signal,
                         task_status=task_status,
+                        wrap=listening.wrap,
                     )
                     nursery.cancel_scope.cancel()
 
@@ -264,7 +161,7 @@ async def serve(served: Served, config: SupervisorConfig, bind: str, gc_tuning: 
                 urls: list[str] = await nursery.start(run_server)
                 logger.info("%s", banner(served, config))
                 for url in urls:
-                    logger.info("serving MCP on %s%s", url, config.path)
+                    logger.info("serving MCP on %s%s%s", url, listening.root_path or "", config.path)
             if forced:
                 # The nursery took its own cancellation: cut the drain short here, or leaving the
                 # supervisor would wait out the whole grace as after a clean stop.
@@ -288,13 +185,30 @@ def _main(argv: Sequence[str] | None) -> int:
         configure_logging(options.log_level, options.log_format, options.log_config)
     except ValueError as error:
         fail(str(error))
+    served, config, listening = _prepare(options)
+    if options.gc_tuning:
+        _gc_tuning.tune_for_serving()
+    try:
+        forced = trio.run(serve, served, config, listening, options.gc_tuning)
+    except (OSError, BaseExceptionGroup) as error:
+        cannot = listen_problem(error, list(listening.binds))
+        if cannot is None:
+            raise
+        fail(cannot, EXIT_CANNOT_LISTEN)
+    return EXIT_FORCED if forced else EXIT_OK
+
+
+def _prepare(options: argparse.Namespace) -> tuple[Served, SupervisorConfig, Listening]:
+    """Everything checked before serving: each refusal one line and exit 2."""
     if options.workers != 1:
         fail(f"--workers {options.workers} refused. {ONE_PROCESS}")
-    problem = bind_problem(options.bind)
-    if problem is not None:
-        fail(problem)
+    for bind in binds_of(options):
+        problem = bind_problem(bind)
+        if problem is not None:
+            fail(problem)
     logger = logging.getLogger("supervisor")
     try:
+        listening = listening_of(options)
         served = load_target(options.target)
         config = apply_options(served, options)
         if options.metrics_path is None:
@@ -310,24 +224,12 @@ def _main(argv: Sequence[str] | None) -> int:
         logger.info("authentication: the server's own (SDK token verifier and AuthSettings)")
     if surface.routes:
         logger.info("the server's own routes: %s", ", ".join(surface.route_paths))
-    if (
-        config.token_verifier is None
-        and not surface.authenticates
-        and bind_host(options.bind) not in LOOPBACK_HOSTS
-    ):
+    public = [bind for bind in listening.binds if bind_host(bind) not in LOOPBACK_HOSTS]
+    if config.token_verifier is None and not surface.authenticates and public:
         logger.warning(
-            "serving %s without authentication: anyone who can reach it can open sessions", options.bind
+            "serving %s without authentication: anyone who can reach it can open sessions", ", ".join(public)
         )
-    if options.gc_tuning:
-        _gc_tuning.tune_for_serving()
-    try:
-        forced = trio.run(serve, served, config, options.bind, options.gc_tuning)
-    except (OSError, BaseExceptionGroup) as error:
-        cannot = listen_problem(error, [options.bind])
-        if cannot is None:
-            raise
-        fail(cannot, EXIT_CANNOT_LISTEN)
-    return EXIT_FORCED if forced else EXIT_OK
+    return served, config, listening
 
 
 if __name__ == "__main__":

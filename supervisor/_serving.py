@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp
 
 from supervisor._core import SessionSupervisor
+from supervisor._proxy import security_for
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
-
-def hypercorn_config(bind: str, *, graceful_timeout: float = 3.0) -> HypercornConfig:
-    """A hypercorn config for one bind address; no access log (it would log every call)."""
+def hypercorn_config(
+    bind: str | Sequence[str],
+    *,
+    graceful_timeout: float = 3.0,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> HypercornConfig:
+    """A hypercorn config for one or more bind addresses (TLS with a certificate and key); no
+    access log of hypercorn's (ours is `--access-log`)."""
     config = HypercornConfig()
-    config.bind = [bind]
+    config.bind = [bind] if isinstance(bind, str) else list(bind)
+    config.certfile = certfile
+    config.keyfile = keyfile
     config.graceful_timeout = graceful_timeout
     config.accesslog = None
     # hypercorn's own error logger, without the stream handler hypercorn would add to it: its
@@ -34,21 +43,9 @@ def hypercorn_config(bind: str, *, graceful_timeout: float = 3.0) -> HypercornCo
     return config
 
 
-def bind_host(bind: str) -> str:
-    """The host part of a hypercorn bind string (`host:port`, `[v6]:port`)."""
-    host, _, _ = bind.rpartition(":")
-    return host or bind
-
-
 def loopback_security(bind: str) -> TransportSecuritySettings | None:
-    """DNS-rebinding protection for loopback binds (as the SDK does); None for other binds."""
-    if bind_host(bind) not in LOOPBACK_HOSTS:
-        return None
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-    )
+    """DNS-rebinding protection for a loopback bind (as the SDK does); None for other binds."""
+    return security_for([bind])
 
 
 async def wait_for_signal() -> None:
@@ -64,6 +61,7 @@ async def serve_supervisor(
     *,
     shutdown_trigger: Callable[[], Awaitable[None]] = wait_for_signal,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> None:
     """Serve `supervisor.asgi_app` until `shutdown_trigger` returns; drain, then let hypercorn stop.
 
@@ -74,8 +72,9 @@ async def serve_supervisor(
         await shutdown_trigger()
         await supervisor.shutdown()
 
+    app = supervisor.asgi_app if wrap is None else wrap(supervisor.asgi_app)
     await hypercorn_serve(
-        supervisor.asgi_app,  # type: ignore[arg-type]
+        app,  # type: ignore[arg-type]
         config,
         shutdown_trigger=drain_then_stop,
         task_status=task_status,

@@ -76,7 +76,7 @@ def test_a_bad_target_is_explained() -> None:
 
 def test_direct_answers_are_on_unless_switched_off() -> None:
     from supervisor import load_target
-    from supervisor._cli import apply_options, build_parser
+    from supervisor._flags import apply_options, build_parser
 
     served = load_target("supervisor.demo:server")
     default = apply_options(served, build_parser().parse_args(["serve"]))

@@ -57,8 +57,10 @@ async def test_list_show_kill_revoke_drain_and_stats(tmp_path: Path) -> None:
         assert stats["closed"] == {"killed": 1} and stats["live"] == 1
         assert (await run("drain")).returncode == 0
         assert (await http.get(base + "/readyz")).status_code == 503
+        await server.wait_for(r"closed \(killed\)")
+        assert any(f"admin: killed session {second}" in line for line in server.seen)
         # The token went nowhere near the server's output.
-        assert not any(TOKEN in line for line in server.lines)
+        assert not any(TOKEN in line for line in server.seen)
 
 
 async def test_refusals_are_one_line_with_their_exit_code(tmp_path: Path) -> None:

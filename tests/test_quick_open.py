@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.types import TextContent
 
 from supervisor import Served, SessionSupervisor, SupervisorConfig, open_supervisor
-from supervisor._cli import apply_options, build_parser
+from supervisor._flags import apply_options, build_parser
 from supervisor.testing import check_quiescent, serve_for_test
 from tests.helpers import PROTOCOL, rpc
 from tests.inprocess import Answer, post
