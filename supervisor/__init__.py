@@ -13,7 +13,7 @@ from supervisor._config import SupervisorConfig
 from supervisor._core import OpenRefusal, SessionSupervisor
 from supervisor._gc_tuning import tune_for_serving
 from supervisor._loading import Served, TargetError, load_target
-from supervisor._open import open_supervisor, supervisor_app
+from supervisor._open import admin_app, open_supervisor, supervisor_app
 from supervisor._sdk_surface import UnsupportedServerSetting
 from supervisor._serving import hypercorn_config, loopback_security, serve_supervisor, wait_for_signal
 from supervisor._snapshots import SessionInfo, SupervisorStats
@@ -36,6 +36,7 @@ __all__ = [
     "TargetError",
     "TokensFileError",
     "UnsupportedServerSetting",
+    "admin_app",
     "hypercorn_config",
     "load_target",
     "loopback_security",

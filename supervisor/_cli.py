@@ -9,21 +9,23 @@ import argparse
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
 import attrs
 import trio
+from hypercorn.trio import serve as hypercorn_serve
 from starlette.types import ASGIApp
 
 from supervisor import _gc_tuning
 from supervisor._auth import TokensFileError
 from supervisor._config import SupervisorConfig
+from supervisor._core import SessionSupervisor
 from supervisor._flags import apply_options, binds_of, build_parser
 from supervisor._loading import Served, TargetError, load_target
 from supervisor._logs import configure_logging
-from supervisor._open import open_supervisor
+from supervisor._open import admin_app, open_supervisor
 from supervisor._operator import run_sessions
 from supervisor._proxy import LOOPBACK_HOSTS, ForwardedHeaders, RootPath, bind_host, trusted_peers
 from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
@@ -86,6 +88,8 @@ class Listening:
     root_path: str | None = None
     forwarded_from: frozenset[str] | None = frozenset()
     """Peers whose X-Forwarded-* headers are trusted; None: any; empty: none (no --proxy-headers)."""
+    admin_bind: str | None = None
+    """The admin API's own listener, if it has one."""
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         if self.forwarded_from is None or self.forwarded_from:
@@ -104,7 +108,43 @@ def listening_of(options: argparse.Namespace) -> Listening:
     if options.root_path is not None and not options.root_path.startswith("/"):
         fail(f"--root-path must start with '/', got {options.root_path!r}")
     trusted = trusted_peers(options.forwarded_allow_ips) if options.proxy_headers else frozenset()
-    return Listening(tuple(binds_of(options)), options.certfile, options.keyfile, options.root_path, trusted)
+    if options.admin_bind is not None and options.admin_token_file is None:
+        fail("--admin-bind needs --admin-token-file: the admin API is off without a token")
+    binds = tuple(binds_of(options))
+    return Listening(binds, options.certfile, options.keyfile, options.root_path, trusted, options.admin_bind)
+
+
+async def _serve_main(
+    supervisor: SessionSupervisor,
+    listening: Listening,
+    stop_signal: Callable[[], Awaitable[None]],
+    nursery: trio.Nursery,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The MCP listeners until the stop signal and the drain; then everything else ends too."""
+    hypercorn = hypercorn_config(
+        list(listening.binds), certfile=listening.certfile, keyfile=listening.keyfile
+    )
+    await serve_supervisor(
+        supervisor, hypercorn, shutdown_trigger=stop_signal, task_status=task_status, wrap=listening.wrap
+    )
+    nursery.cancel_scope.cancel()
+
+
+async def _serve_admin(
+    supervisor: SessionSupervisor,
+    bind: str,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The admin API's own listener; it ends with the main one (its nursery is cancelled then)."""
+    await hypercorn_serve(
+        admin_app(supervisor),  # type: ignore[arg-type]
+        hypercorn_config(bind),
+        shutdown_trigger=trio.sleep_forever,
+        task_status=task_status,
+    )
 
 
 async def serve(
@@ -142,23 +182,15 @@ async def serve(
                             forced = True
                             nursery.cancel_scope.cancel()
 
-                async def run_server(
-                    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-                ) -> None:
-                    hypercorn = hypercorn_config(
-                        list(listening.binds), certfile=listening.certfile, keyfile=listening.keyfile
-                    )
-                    await serve_supervisor(
-                        supervisor,
-                        hypercorn,
-                        shutdown_trigger=stop_signal,
-                        task_status=task_status,
-                        wrap=listening.wrap,
-                    )
-                    nursery.cancel_scope.cancel()
-
                 nursery.start_soon(watch_signals)
-                urls: list[str] = await nursery.start(run_server)
+                if listening.admin_bind is not None:
+                    admin_urls: list[str] = await nursery.start(
+                        _serve_admin, supervisor, listening.admin_bind
+                    )
+                    logger.info("admin API on %s/admin", admin_urls[0])
+                urls: list[str] = await nursery.start(
+                    _serve_main, supervisor, listening, stop_signal, nursery
+                )
                 logger.info("%s", banner(served, config))
                 for url in urls:
                     logger.info("serving MCP on %s%s%s", url, listening.root_path or "", config.path)
@@ -202,7 +234,7 @@ def _prepare(options: argparse.Namespace) -> tuple[Served, SupervisorConfig, Lis
     """Everything checked before serving: each refusal one line and exit 2."""
     if options.workers != 1:
         fail(f"--workers {options.workers} refused. {ONE_PROCESS}")
-    for bind in binds_of(options):
+    for bind in [*binds_of(options), *([options.admin_bind] if options.admin_bind else [])]:
         problem = bind_problem(bind)
         if problem is not None:
             fail(problem)

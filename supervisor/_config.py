@@ -123,6 +123,8 @@ class SupervisorConfig:
     """A line per request at INFO (method, status, duration); off, they are at DEBUG."""
     admin_token: str | None = attrs.field(default=None, repr=False)
     """The admin API's bearer token (docs/operations.md); None: no admin API. Never shown or logged."""
+    admin_separate: bool = attrs.field(default=False, validator=_FLAG)
+    """Serve the admin API only on its own listener (`admin_app`, `--admin-bind`), not beside MCP."""
     max_sessions_per_principal: int | None = attrs.field(default=None, validator=_OPTIONAL_COUNT)
     """Live sessions one principal may hold; beyond it 503 with Retry-After. None: only the global cap."""
     max_requests_per_session: int | None = attrs.field(
@@ -146,7 +148,8 @@ class SupervisorConfig:
     @property
     def own_paths(self) -> tuple[str, ...]:
         """The paths the supervisor answers besides the MCP endpoint (metrics, health, readiness)."""
-        paths = (self.metrics_path, self.health_path, self.ready_path, "/admin" if self.admin_token else None)
+        admin = "/admin" if self.admin_token and not self.admin_separate else None
+        paths = (self.metrics_path, self.health_path, self.ready_path, admin)
         return tuple(path for path in paths if path is not None)
 
     """Scopes every bearer token must carry (403 otherwise)."""

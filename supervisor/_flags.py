@@ -155,6 +155,7 @@ def _add_path_flags(serve: argparse.ArgumentParser) -> None:
         "--metrics-path", default=None, help="serve Prometheus metrics here (default /metrics)"
     )
     serve.add_argument("--no-metrics", dest="metrics", action="store_false", help="serve no metrics")
+    serve.add_argument("--admin-bind", default=None, help="serve the admin API on this host:port only")
     serve.add_argument(
         "--admin-token-file",
         default=None,
@@ -239,6 +240,8 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["health_path"] = changes["ready_path"] = None
     if options.admin_token_file is not None:
         changes["admin_token"] = read_admin_token(options.admin_token_file)
+    if options.admin_bind is not None:
+        changes["admin_separate"] = True
     if options.auth_tokens_file is not None:
         changes["token_verifier"] = StaticTokenVerifier.from_file(options.auth_tokens_file)
     given = options.allowed_hosts is not None or options.allowed_origins is not None

@@ -15,9 +15,10 @@ from typing import Any
 import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors._faults import FaultSink
+from actors._frames import INVALID_REQUEST, send_error
 from actors._log import quiet_closing_races
 from actors._settings import CLEANUP_TIMEOUT
 from supervisor._admin import AdminFront, token_digest
@@ -35,9 +36,27 @@ def supervisor_app(supervisor: SessionSupervisor) -> ASGIApp:
     beside the server's own routes (see supervisor/_front.py)."""
     config = supervisor.config
     app = build_front(SupervisorEndpoint(supervisor), config, supervisor.surface, supervisor)
-    if config.admin_token is not None:
+    if config.admin_token is not None and not config.admin_separate:
         app = AdminFront(app, supervisor, token_digest(config.admin_token))
     return app
+
+
+def admin_app(supervisor: SessionSupervisor) -> ASGIApp:
+    """The admin API alone, for a listener of its own (`--admin-bind`); every other path is 404."""
+    token = supervisor.config.admin_token
+    if token is None:
+        raise ValueError("the admin API needs an admin token (SupervisorConfig.admin_token)")
+    return AdminFront(_not_found, supervisor, token_digest(token))
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """Every path but the admin API's: JSON-RPC 404; the lifespan acknowledged."""
+    if scope["type"] == "http":
+        await send_error(send, 404, INVALID_REQUEST, "Not Found")
+    elif scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 @asynccontextmanager

@@ -91,3 +91,19 @@ def test_a_short_or_missing_admin_token_file_is_refused_at_start(tmp_path: Path)
         assert result.returncode == 2
         [line] = result.stderr.splitlines()
         assert said in line
+
+
+async def test_the_admin_api_on_its_own_listener(tmp_path: Path) -> None:
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(TOKEN)
+    args = ("--admin-token-file", str(token_file), "--admin-bind", "127.0.0.1:0")
+    async with serving(*args) as server, httpx.AsyncClient(timeout=10) as http:
+        admin = (await server.wait_for(r"admin API on (\S+?)/admin")).group(1)
+        url = await server.url()
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        assert (await http.get(admin + "/admin/stats", headers=auth)).status_code == 200
+        assert (await http.get(url.removesuffix("/mcp") + "/admin/stats", headers=auth)).status_code == 404
+        assert (await http.get(admin + "/mcp", headers=auth)).status_code == 404
+    result = run_serve("--admin-bind", "127.0.0.1:0")
+    assert result.returncode == 2
+    assert "--admin-bind needs --admin-token-file" in result.stderr
