@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
 import pytest
 
 from supervisor import StaticTokenVerifier, SupervisorConfig
-from supervisor.testing import TestServer, serve_for_test
+from supervisor.testing import TestServer, serve_for_test, settle
 from tests.helpers import error_of, mcp_headers, open_session, rpc
 from tests.servers import build_server
 
@@ -128,3 +129,28 @@ async def test_drain_stops_new_sessions_and_keeps_the_live_ones(http: httpx.Asyn
             await open_session(http, served.url)
         alive = await http.post(served.url, content=rpc("ping", 5), headers=mcp_headers(session_id))
         assert alive.status_code == 200
+
+
+async def test_close_kill_and_revoke_show_in_metrics_and_logs(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    verifier = StaticTokenVerifier({"alice-token": "alice"})
+    async with serve_for_test(build_server(), admin_config(token_verifier=verifier)) as served:
+        alice = httpx.AsyncClient(headers={"authorization": "Bearer alice-token"}, timeout=10)
+        async with alice:
+            closed, killed, revoked = [await open_session(alice, served.url) for _ in range(3)]
+        await admin(http, served, "DELETE", f"/sessions/{closed}")
+        await admin(http, served, "DELETE", f"/sessions/{killed}", params={"mode": "kill"})
+        await http.post(served.base_url + "/admin/revoke", headers=AUTH, json={"principal": "alice"})
+        await settle(served.supervisor)
+        metrics = (
+            await http.get(served.base_url + "/metrics", headers={"authorization": "Bearer alice-token"})
+        ).text
+    for reason in ("closed", "killed", "revoked"):
+        assert f'mcp_sessions_closed_total{{reason="{reason}"}} 1.0' in metrics
+    lines = [record.getMessage() for record in caplog.records]
+    for session_id, reason in [(closed, "closed"), (killed, "killed"), (revoked, "revoked")]:
+        assert any(line.startswith(f"[session {session_id}] closed ({reason}) after") for line in lines), (
+            reason
+        )
