@@ -26,11 +26,6 @@ class ActorStatistics:
     close_reason: CloseReason | None
 
     @property
-    def pending(self) -> int:
-        """Requests in flight or queued, GET streams aside: what the per-session cap counts."""
-        return self.in_flight - self.open_streams + self.queued
-
-    @property
     def dormant(self) -> bool:
         """Taking requests without an incarnation: the next request wakes it."""
         return not self.awake and accepts_requests(self.state)

@@ -154,3 +154,15 @@ async def test_close_kill_and_revoke_show_in_metrics_and_logs(
         assert any(line.startswith(f"[session {session_id}] closed ({reason}) after") for line in lines), (
             reason
         )
+
+
+async def test_a_body_over_the_limit_is_413_and_a_wrong_method_405_with_json_errors(
+    http: httpx.AsyncClient,
+) -> None:
+    async with serve_for_test(build_server(), admin_config()) as served:
+        big = await http.post(served.base_url + "/admin/revoke", headers=AUTH, content=b"x" * (64 * 1024 + 1))
+        assert big.status_code == 413
+        assert big.json() == {"error": "the body is larger than 65536 bytes"}
+        wrong = await http.put(served.base_url + "/admin/stats", headers=AUTH)
+        assert wrong.status_code == 405
+        assert wrong.json() == {"error": "PUT is not allowed here; use GET"}

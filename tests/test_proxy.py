@@ -167,3 +167,19 @@ async def test_serve_supervisor_wraps_the_app_and_keeps_the_drain(gate: Gate) ->
                 await trio.testing.wait_all_tasks_blocked()
                 gate.release.set()
         assert answer[0].status_code == 200 and answer[0].headers["x-stamp"] == "yes"
+
+
+def test_bad_proxy_and_environment_values_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_serve("--proxy-headers", "--forwarded-allow-ips", "proxy.internal")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line == "mcp-supervisor: --forwarded-allow-ips: 'proxy.internal' is not an IP address (or give *)"
+    result = run_serve("--root-path", "api")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["mcp-supervisor: --root-path must start with '/', got 'api'"]
+    monkeypatch.setenv("MCP_SUPERVISOR_JSON_RESPONSE", "maybe")
+    result = run_serve()
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "mcp-supervisor: MCP_SUPERVISOR_JSON_RESPONSE='maybe': give 1/true/yes/on or 0/false/no/off"
+    ]
