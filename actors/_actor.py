@@ -38,6 +38,7 @@ from actors._state import (
     ActorState,
     accepts_requests,
     ends_streams_at_once,
+    idle_close_reason,
     next_state,
     transition,
 )
@@ -51,7 +52,8 @@ def _id_of(actor: SessionActor) -> str:
 
 
 def _clock_for(actor: SessionActor) -> IdleClock:
-    return IdleClock(actor._settings.idle_timeout, actor._settings.hibernate_after)
+    settings = actor._settings
+    return IdleClock(settings.idle_timeout, settings.hibernate_after, settings.evict_after)
 
 
 def _mailbox_for(actor: SessionActor) -> Mailbox:
@@ -119,16 +121,8 @@ class SessionActor:
 
     def statistics(self) -> ActorStatistics:
         """One consistent, frozen view of the actor (as trio's channel statistics)."""
-        incarnation = self._incarnation
-        running = incarnation is not None and incarnation.running
-        return ActorStatistics(
-            state=self.state,
-            awake=running,
-            in_flight=incarnation.in_flight if incarnation is not None else 0,
-            open_streams=len(incarnation.streams or ()) if incarnation is not None else 0,
-            queued=self._mailbox.queued,
-            idle_deadline=self._clock.deadline,
-            close_reason=self.close_reason,
+        return ActorStatistics.of(
+            self.state, self._incarnation, self._mailbox.queued, self._clock.deadline, self.close_reason
         )
 
     async def submit(self, message: ServeRequest, timeout: float, limit: int | None = None) -> Admission:
@@ -155,7 +149,7 @@ class SessionActor:
 
     def took_without_waking(self, method: str | None, params: object) -> None:
         """A message was answered for this dormant session without waking it: note it, restart its clock."""
-        self._record = self._record.after(method, params)
+        self._note(method, params)
         if self._incarnation is None and accepts_requests(self.state) and not self._mailbox.queued:
             self._clock.quiet(awake=False)
 
@@ -181,11 +175,11 @@ class SessionActor:
         if ends_streams_at_once(reason, grace):
             self._end_streams()
 
-    def kill(self) -> None:
+    def kill(self, reason: CloseReason = CloseReason.KILLED) -> None:
         """Hard cancellation: no drain. Every in-flight request is answered by its ASGI handler."""
         if self.state is ActorState.CLOSED:
             return
-        self.begin_close(CloseReason.KILLED, 0.0)
+        self.begin_close(reason, 0.0)
         self._life_scope.cancel()
 
     def _take_step(self, close_step: CloseStep) -> None:
@@ -266,6 +260,7 @@ class SessionActor:
         self._record = self.record
         self.log.debug("hibernating")
         self._settings.hooks.actor_slept(self, woke=False)
+        self._settings.hooks.record_changed(self)
 
     async def _awake(self, incarnation: Incarnation, task_status: trio.TaskStatus[None]) -> bool:
         """The request nursery's own task: the mailbox loop. True if it ends by hibernating."""
@@ -290,13 +285,15 @@ class SessionActor:
 
     async def _wait_dormant(self) -> bool:
         """Wait, with no incarnation, for a request to wake the actor; False if it closes instead."""
-        scope = self._clock.fresh_scope(closing=self.closing, queued=self._mailbox.queued > 0, dormant=True)
-        with scope:
-            self._wake = await self._mailbox.take()
-            if self._wake is not None:
-                self._settings.hooks.actor_slept(self, woke=True)
-                return True
-        self._close_if_idle()
+        while True:
+            with self._clock.fresh_scope(closing=self.closing, queued=self._mailbox.queued > 0, dormant=True):
+                self._wake = await self._mailbox.take()
+                if self._wake is not None:
+                    self._settings.hooks.actor_slept(self, woke=True)
+                    return True
+            if self.closing or not self._mailbox.queued:  # else one came just as the countdown ran out
+                break
+        self._close_if_idle(idle_close_reason(now=trio.current_time(), idle_due=self._clock.idle_due))
         self._mailbox.reject_leftovers()
         return False
 
@@ -308,10 +305,10 @@ class SessionActor:
         if self._settings.faults is not None:
             await self._settings.faults.reached(FaultPoint.DURING_CLOSE, self)
 
-    def _close_if_idle(self) -> None:
+    def _close_if_idle(self, reason: CloseReason = CloseReason.IDLE) -> None:
         if self.close_reason is None:
-            self.log.info("idle for %ss", self._settings.idle_timeout)
-            self.begin_close(CloseReason.IDLE, 0.0)
+            self.log.info("idle: %s", "closing" if reason is CloseReason.IDLE else "evicted to the store")
+            self.begin_close(reason, 0.0)
 
     def _spawn(self, message: ServeRequest) -> None:
         """Start the request as a child task of the incarnation, inside the caller's context."""
@@ -326,8 +323,15 @@ class SessionActor:
             ticket.finish(RequestOutcome.CLIENT_GONE if gone else RequestOutcome.CONFLICT)
             self._refresh_idle(finishing_child=False)
             return
-        self._record = self._record.after(message.method, message.params)
+        self._note(message.method, message.params)
         incarnation.start_request(serve_request, self, message)
+
+    def _note(self, method: str | None, params: object) -> None:
+        """The record after this message; the owner hears of a change (never of a plain call)."""
+        record = self._record.after(method, params)
+        if record is not self._record:
+            self._record = record
+            self._settings.hooks.record_changed(self)
 
     def loop_failed(self) -> None:
         self.begin_close(CloseReason.CRASHED, 0.0)

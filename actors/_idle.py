@@ -22,6 +22,8 @@ class IdleClock:
 
     _idle_timeout: float | None = attrs.field(alias="idle_timeout")
     _hibernate_after: float | None = attrs.field(alias="hibernate_after")
+    _evict_after: float | None = attrs.field(default=None, alias="evict_after")
+    """With a session store: dormant this long, the actor ends and its record alone is left."""
     last_active: float = attrs.field(init=False, factory=trio.current_time)
     """When the last request finished (or the actor started): both countdowns run from it."""
     scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
@@ -41,9 +43,15 @@ class IdleClock:
         """When the idle timeout closes the actor (`inf` without one)."""
         return math.inf if self._idle_timeout is None else self.last_active + self._idle_timeout
 
+    @property
+    def dormant_due(self) -> float:
+        """When a dormant actor ends: at its idle timeout, or its eviction if that comes first."""
+        evict = math.inf if self._evict_after is None else self.last_active + self._evict_after
+        return min(self.idle_due, evict)
+
     def fresh_scope(self, *, closing: bool, queued: bool, dormant: bool) -> trio.CancelScope:
         """A new scope for the next mailbox wait (a cancelled scope cannot be reused)."""
-        self.scope = trio.CancelScope(deadline=self.idle_due if dormant else math.inf)
+        self.scope = trio.CancelScope(deadline=self.dormant_due if dormant else math.inf)
         if closing:
             self.scope.cancel()
         elif queued:
@@ -92,11 +100,11 @@ class IdleClock:
 
     def resume_dormant(self, *, queued: bool) -> None:
         """Dormant, a request came and went without waking the actor: the idle timeout alone runs."""
-        self.scope.deadline = math.inf if queued else self.idle_due
+        self.scope.deadline = math.inf if queued else self.dormant_due
 
     def _restart(self, *, awake: bool) -> None:
         if not awake:
-            self.scope.deadline = self.idle_due
+            self.scope.deadline = self.dormant_due
             return
         hibernate, idle = self._hibernate_after, self._idle_timeout
         wait = idle if hibernate is None else min(hibernate, idle or math.inf)

@@ -24,6 +24,12 @@ class CloseReason(enum.Enum):
     """The supervisor shut down."""
     FAILED_OPEN = "failed_open"
     """The opening initialize request was refused, failed, timed out or the client left."""
+    EVICTED = "evicted"
+    """With a session store: idle past `evict_after`, it lives on as its record alone."""
+    MOVED = "moved"
+    """With a session store: another node asked for it; it lives on there, from its record."""
+    FENCED = "fenced"
+    """With a session store: another node holds its lease now, so this node stopped serving it."""
 
 
 class RequestOutcome(enum.Enum):

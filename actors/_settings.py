@@ -44,6 +44,9 @@ class ActorHooks(Protocol):
     def actor_slept(self, actor: OwnedActor, *, woke: bool) -> None:
         """The actor dropped its incarnation (hibernated), or was woken into a new one."""
 
+    def record_changed(self, actor: OwnedActor) -> None:
+        """The session's record changed (a handshake message, hibernation): it may be written out."""
+
 
 @attrs.frozen
 class TransportOptions:
@@ -67,6 +70,8 @@ class ActorSettings:
     kill_grace: float = 1.0
     hibernate_after: float | None = None
     """Idle seconds after which an actor drops its incarnation until the next request."""
+    evict_after: float | None = None
+    """Dormant seconds after which an actor ends, its record kept in the store (only with one)."""
     direct_answers: bool = True
     """Answer plain requests through the loop's streams (actors/_direct_answers.py); off with a store."""
     faults: FaultSink | None = None

@@ -109,3 +109,8 @@ def hibernates(
 ) -> bool:
     """The mailbox loop ended on its deadline: hibernate, unless a close began or the idle timeout is due."""
     return hibernate_after is not None and close_reason is None and now < idle_due
+
+
+def idle_close_reason(*, now: float, idle_due: float) -> CloseReason:
+    """A dormant actor's countdown ran out: the idle timeout (gone), or eviction (its record lives on)."""
+    return CloseReason.IDLE if now >= idle_due else CloseReason.EVICTED

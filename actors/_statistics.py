@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import Protocol
+
 import attrs
 
 from actors._reasons import CloseReason
 from actors._state import ActorState, accepts_requests
+
+
+class Observed(Protocol):
+    """What statistics read of an incarnation."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def streams(self) -> Sized | None: ...
 
 
 @attrs.frozen
@@ -29,3 +45,23 @@ class ActorStatistics:
     def dormant(self) -> bool:
         """Taking requests without an incarnation: the next request wakes it."""
         return not self.awake and accepts_requests(self.state)
+
+    @classmethod
+    def of(
+        cls,
+        state: ActorState,
+        incarnation: Observed | None,
+        queued: int,
+        idle_deadline: float,
+        close_reason: CloseReason | None,
+    ) -> ActorStatistics:
+        """The view of an actor in `state` holding `incarnation` (None while dormant)."""
+        return cls(
+            state=state,
+            awake=incarnation is not None and incarnation.running,
+            in_flight=incarnation.in_flight if incarnation is not None else 0,
+            open_streams=len(incarnation.streams or ()) if incarnation is not None else 0,
+            queued=queued,
+            idle_deadline=idle_deadline,
+            close_reason=close_reason,
+        )

@@ -8,9 +8,10 @@ from actors._reasons import CloseReason, CloseStep, RequestOutcome
 from actors._record import Principal, SessionRecord
 from actors._state import ActorState
 from actors._statistics import ActorStatistics
+from supervisor._admission import OpenRefusal
 from supervisor._auth import StaticTokenVerifier, TokensFileError
 from supervisor._config import SupervisorConfig
-from supervisor._core import OpenRefusal, SessionSupervisor
+from supervisor._core import SessionSupervisor
 from supervisor._gc_tuning import tune_for_serving
 from supervisor._loading import Served, TargetError, load_target
 from supervisor._open import admin_app, open_supervisor, supervisor_app

@@ -23,6 +23,7 @@ from supervisor._auth import TokensFileError
 from supervisor._config import SupervisorConfig
 from supervisor._core import SessionSupervisor
 from supervisor._flags import apply_options, binds_of, build_parser
+from supervisor._haproxy import haproxy_config, options_of
 from supervisor._loading import Served, TargetError, load_target
 from supervisor._logs import configure_logging
 from supervisor._open import admin_app, open_supervisor
@@ -213,6 +214,12 @@ def _main(argv: Sequence[str] | None) -> int:
     options = build_parser().parse_args(argv)
     if options.command == "sessions":
         return run_sessions(options)
+    if options.command == "haproxy-config":
+        try:
+            print(haproxy_config(options_of(options)), end="")
+        except ValueError as error:
+            fail(str(error))
+        return EXIT_OK
     try:
         configure_logging(options.log_level, options.log_format, options.log_config)
     except ValueError as error:

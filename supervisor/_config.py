@@ -11,6 +11,9 @@ from mcp.server.auth.provider import TokenVerifier
 from mcp.server.streamable_http import EventStore
 from mcp.server.transport_security import TransportSecuritySettings
 
+from supervisor._node import check_node_id, default_node_id
+from supervisor._store_settings import StoreSettings
+
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 DEFAULT_MAX_SESSIONS = 10_000
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
@@ -134,6 +137,13 @@ class SupervisorConfig:
     token_verifier: TokenVerifier | None = None
     """Bearer authentication through the SDK's `TokenVerifier`; None serves without auth."""
     required_scopes: tuple[str, ...] = attrs.field(default=(), converter=_scopes)
+    """Scopes every bearer token must carry (403 otherwise)."""
+    node_id: str = attrs.field(factory=default_node_id, converter=check_node_id)
+    """This node's name: the first part of every session id it opens (`<node-id>.<hex>`)."""
+    store: StoreSettings | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(StoreSettings))
+    )
+    """A session store (Redis) shared with other nodes: sessions outlive the process (docs/scale-out.md)."""
 
     def __attrs_post_init__(self) -> None:
         taken: dict[str, str] = {self.path: "path"}
@@ -146,10 +156,16 @@ class SupervisorConfig:
             taken[value] = name
 
     @property
+    def hibernation_delay(self) -> float | None:
+        """`hibernate_after`, no later than `evict_after` with a store: eviction is from dormancy."""
+        evict = self.store.evict_after if self.store is not None else None
+        if evict is None:
+            return self.hibernate_after
+        return evict if self.hibernate_after is None else min(self.hibernate_after, evict)
+
+    @property
     def own_paths(self) -> tuple[str, ...]:
         """The paths the supervisor answers besides the MCP endpoint (metrics, health, readiness)."""
         admin = "/admin" if self.admin_token and not self.admin_separate else None
         paths = (self.metrics_path, self.health_path, self.ready_path, admin)
         return tuple(path for path in paths if path is not None)
-
-    """Scopes every bearer token must carry (403 otherwise)."""

@@ -7,10 +7,8 @@ It knows sessions, not HTTP: the endpoint and the app around it are built above 
 from __future__ import annotations
 
 import contextvars
-import enum
 import functools
 import logging
-import secrets
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -25,24 +23,19 @@ from actors._log import SessionLog
 from actors._messages import Admission, ServeRequest
 from actors._reasons import CloseReason, RequestOutcome
 from actors._record import Principal, SessionRecord, new_record
-from actors._settings import CLEANUP_TIMEOUT, ActorSettings, OwnedActor, TransportOptions
+from actors._settings import CLEANUP_TIMEOUT, OwnedActor
 from actors._state import ActorState
+from supervisor._admission import Caps, OpenRefusal, actor_settings
+from supervisor._cluster import Cluster
 from supervisor._config import SupervisorConfig
+from supervisor._node import mint_session_id
 from supervisor._registry import Registry
 from supervisor._sdk_surface import SdkSurface
-from supervisor._snapshots import SessionInfo, SupervisorStats
+from supervisor._snapshots import SessionInfo, SupervisorStats, session_info
 from supervisor._stateless import StatelessRequests
 from supervisor._tally import Tally
 
 logger = logging.getLogger(__name__)
-
-
-class OpenRefusal(enum.Enum):
-    """Why a new session was not opened (each answered 503 with Retry-After)."""
-
-    AT_CAPACITY = "Too many open sessions"
-    PRINCIPAL_AT_CAPACITY = "Too many open sessions for this principal"
-    SHUTTING_DOWN = "Server is shutting down"
 
 
 class SessionSupervisor:
@@ -60,8 +53,11 @@ class SessionSupervisor:
         stateless: StatelessRequests,
         faults: FaultSink | None,
         surface: SdkSurface,
+        cluster: Cluster | None = None,
     ) -> None:
         self.server = server
+        self.cluster = cluster
+        """This node's part in a cluster of nodes sharing a session store; None without a store."""
         self.surface = surface
         """What the server's own HTTP app serves besides MCP (auth, routes): the app is built from it."""
         self.config = config
@@ -69,24 +65,12 @@ class SessionSupervisor:
         self._stateless = stateless
         self.direct_answers = config.direct_answers and config.event_store is None
         """Whether plain requests are answered through the loop's streams (actors/_direct_answers.py)."""
-        self._actor_settings = ActorSettings(
-            server=server,
-            lifespan_state=lifespan_state,
-            hooks=self,
-            transport=TransportOptions(
-                json_response=config.json_response,
-                event_store=config.event_store,
-                retry_interval=config.retry_interval,
-            ),
-            idle_timeout=config.idle_timeout,
-            mailbox_size=config.mailbox_size,
-            kill_grace=config.kill_grace,
-            hibernate_after=config.hibernate_after,
-            direct_answers=self.direct_answers,
-            faults=faults,
+        self._actor_settings = actor_settings(
+            config, server, lifespan_state, self, faults, direct_answers=self.direct_answers
         )
         self._registry = Registry()
         self._live = self._registry.live
+        self._caps = Caps(config, self._registry, cluster)
         self._created = 0
         self._hibernations = 0
         self._wakes = 0
@@ -147,11 +131,12 @@ class SessionSupervisor:
             wakes=self._wakes,
             durations=self.tally.durations(),
             refusals=self.tally.refusals(),
+            cluster=self.cluster.stats() if self.cluster is not None else None,
         )
 
     def sessions(self) -> list[SessionInfo]:
         """Every live session, draining ones included."""
-        return [_info(actor) for actor in self._live.values()]
+        return [session_info(actor) for actor in self._live.values()]
 
     def actor_tasks(self) -> int:
         """Actor tasks alive in the supervisor nursery (the stateless requests' task not counted)."""
@@ -159,7 +144,7 @@ class SessionSupervisor:
 
     def get(self, session_id: str) -> SessionInfo | None:
         actor = self._live.get(session_id)
-        return _info(actor) if actor is not None else None
+        return session_info(actor) if actor is not None else None
 
     # ------------------------------------------------------------------ control
 
@@ -183,13 +168,21 @@ class SessionSupervisor:
 
     def sessions_for(self, principal: Principal) -> list[SessionInfo]:
         """The live sessions bound to `principal`."""
-        return [_info(actor) for actor in self._registry.of(principal)]
+        return [session_info(actor) for actor in self._registry.of(principal)]
 
     async def close_sessions_for(self, principal: Principal, grace: float | None = None) -> int:
         """Revoke: close every session of `principal` (concurrently, within `grace`); return how many.
 
         New requests for those sessions get 404 the moment this is called.
         """
+        closed = await self.revoke_here(principal, grace)
+        if self.cluster is None:
+            return closed
+        elsewhere = await self.cluster.revoke(principal)
+        return max(closed, len(elsewhere))
+
+    async def revoke_here(self, principal: Principal, grace: float | None = None) -> int:
+        """Close this node's sessions of `principal` (the whole revocation without a store)."""
         actors = self._registry.of(principal)
         grace = self.config.drain_grace if grace is None else grace
         for actor in actors:
@@ -237,6 +230,15 @@ class SessionSupervisor:
         """Live sessions (draining ones included), in O(1): what readiness and the cap count."""
         return len(self._live)
 
+    @property
+    def store_up(self) -> bool | None:
+        """Whether the session store answers, as last seen (None without a store)."""
+        return self.cluster.store.up if self.cluster is not None else None
+
+    def actor_of(self, session_id: str) -> SessionActor | None:
+        """The live actor under this id, closing or not (the cluster's way in)."""
+        return self._live.get(session_id)
+
     def route(self, session_id: str) -> SessionActor | None:
         """The actor a session id names, if it takes requests. No checkpoint: see `submit`."""
         return self._registry.routable.get(session_id)
@@ -249,11 +251,18 @@ class SessionSupervisor:
         `dormant_with`: the params of the session's `initialize`, already answered (quick open):
         the actor starts dormant, to be woken from its record by its first real request.
         """
-        refusal = self._admission_refusal(principal)
+        refusal = await self._caps.cluster_refusal(principal) or self._caps.refusal(
+            principal, accepting=self._accepting
+        )
         if refusal is not None:
             return refusal
-        record = new_record(secrets.token_hex(16), principal, dormant_with)
-        return await self._start(SessionActor(record, self._actor_settings, dormant=dormant_with is not None))
+        record = new_record(mint_session_id(self.config.node_id), principal, dormant_with)
+        actor = await self._start(
+            SessionActor(record, self._actor_settings, dormant=dormant_with is not None)
+        )
+        if self.cluster is not None:
+            self.cluster.opened(actor.record)
+        return actor
 
     async def restore(self, record: SessionRecord) -> SessionActor | OpenRefusal:
         """Bring a session back from its record (same id, same principal), dormant until its next request.
@@ -265,29 +274,10 @@ class SessionSupervisor:
             raise ValueError("a record without its initialize cannot be restored")
         if record.session_id in self._live:
             raise ValueError(f"session {record.session_id[:64]} is live already")
-        refusal = self._admission_refusal(record.principal)
+        refusal = self._caps.refusal(record.principal, accepting=self._accepting)
         if refusal is not None:
             return refusal
         return await self._start(SessionActor(record, self._actor_settings, dormant=True))
-
-    def _admission_refusal(self, principal: Principal | None) -> OpenRefusal | None:
-        if not self._accepting:
-            return OpenRefusal.SHUTTING_DOWN
-        cap = self.config.max_sessions
-        if cap is not None and len(self._live) >= cap:
-            logger.warning("refusing a new session: %d sessions are open", len(self._live))
-            return OpenRefusal.AT_CAPACITY
-        per_principal = self.config.max_sessions_per_principal
-        if (
-            principal is not None
-            and per_principal is not None
-            and self._registry.count_of(principal) >= per_principal
-        ):
-            logger.warning(
-                "refusing a new session: principal %s holds %d", principal.client_id, per_principal
-            )
-            return OpenRefusal.PRINCIPAL_AT_CAPACITY
-        return None
 
     async def _start(self, actor: SessionActor) -> SessionActor:
         """Register and start `actor` (no checkpoint between the caps' check and this)."""
@@ -328,9 +318,18 @@ class SessionSupervisor:
         else:
             self._hibernations += 1
 
+    def record_changed(self, actor: OwnedActor) -> None:
+        if self.cluster is not None:
+            live = self._live.get(actor.session_id)
+            if live is not None:
+                self.cluster.changed(live.record)
+
     def actor_stopped(self, actor: OwnedActor) -> None:
+        live = self._live.get(actor.session_id)
         if self._registry.remove(actor):
             reason = actor.close_reason or CloseReason.SHUTDOWN
+            if self.cluster is not None and live is not None:
+                self.cluster.ended(live.record, reason)
             self._closed[reason.value] += 1
             served = self._served.pop(actor.session_id, 0)
             lifetime = trio.current_time() - actor.created_at
@@ -340,21 +339,3 @@ class SessionSupervisor:
             )
             if not self._live and self._all_stopped is not None:
                 self._all_stopped.set()
-
-
-def _info(actor: SessionActor) -> SessionInfo:
-    seen = actor.statistics()
-    record = actor.record
-    return SessionInfo(
-        session_id=actor.session_id,
-        state=seen.state,
-        in_flight=seen.in_flight,
-        open_streams=seen.open_streams,
-        awake=seen.awake,
-        queued=seen.queued,
-        principal=actor.principal,
-        created_at=actor.created_at,
-        idle_deadline=seen.idle_deadline,
-        created=record.created_at,
-        last_activity=record.last_active_at,
-    )

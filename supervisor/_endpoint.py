@@ -113,7 +113,10 @@ class SupervisorEndpoint:
         if refusal is not None:
             await self._dispatcher.refuse(send, refusal)
             return
-        actor = self._sessions.route(request) if request.session_id is not None else None
+        actor = await self._sessions.find(request) if request.session_id is not None else None
+        if isinstance(actor, Refusal):
+            await self._dispatcher.refuse(send, actor)
+            return
         if request.session_id is not None and actor is None:
             # 404 whatever else is wrong with the request (as the SDK); it names the request when
             # the body says which (the SDK's says null).

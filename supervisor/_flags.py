@@ -18,10 +18,12 @@ import attrs
 from supervisor._admin import read_admin_token
 from supervisor._auth import StaticTokenVerifier
 from supervisor._config import SupervisorConfig
+from supervisor._haproxy import add_haproxy_command
 from supervisor._loading import Served
 from supervisor._operator import add_sessions_command
 from supervisor._proxy import security_for
 from supervisor._startup import OneLineParser, fail
+from supervisor._store_settings import StoreSettings
 
 DEMO_TARGET = "supervisor.demo:server"
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('trio-mcp-supervisor')}")
     commands = parser.add_subparsers(dest="command", required=True)
     add_sessions_command(commands)
+    add_haproxy_command(commands)
     serve = commands.add_parser("serve", help="serve an MCP server over Streamable HTTP")
     serve.add_argument(
         "target", nargs="?", default=DEMO_TARGET, help="module:attribute naming the server (default: demo)"
@@ -79,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_path_flags(serve)
     _add_process_flags(serve)
     _add_proxy_flags(serve)
+    _add_cluster_flags(serve)
     environment_defaults(serve, os.environ)
     return parser
 
@@ -105,6 +109,51 @@ def _add_session_flags(serve: argparse.ArgumentParser) -> None:
         action="store_false",
         default=None,
         help="serve every request through the SDK transport's handle_request (slower; for comparison)",
+    )
+
+
+def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
+    """Several nodes sharing their sessions through Redis (docs/scale-out.md)."""
+    serve.add_argument("--node-id", default=None, help="this node's name, in its session ids (default: host)")
+    serve.add_argument(
+        "--redis-url", default=None, help="share sessions through this Redis (default: none, one node)"
+    )
+    serve.add_argument("--redis-prefix", default="mcp-supervisor", help="key prefix (%(default)s)")
+    serve.add_argument(
+        "--lease-ttl", type=float, default=6.0, help="seconds a node's claim lasts unrenewed (%(default)s)"
+    )
+    serve.add_argument(
+        "--store-budget", type=float, default=0.5, help="seconds any one Redis call may take (%(default)s)"
+    )
+    serve.add_argument(
+        "--move-timeout", type=float, default=None, help="seconds to wait for a session to move (ttl + 2)"
+    )
+    serve.add_argument(
+        "--redis-events", action="store_true", default=None, help="keep SSE events in Redis: resume anywhere"
+    )
+    serve.add_argument(
+        "--drain-delay", type=float, default=2.0, help="seconds not ready before closing (%(default)s)"
+    )
+    serve.add_argument(
+        "--evict-after",
+        type=float,
+        default=300.0,
+        help="idle seconds until only the record is left; 0: never",
+    )
+
+
+def _store_settings(options: argparse.Namespace) -> StoreSettings | None:
+    if options.redis_url is None:
+        return None
+    return StoreSettings(
+        redis_url=options.redis_url,
+        prefix=options.redis_prefix,
+        lease_ttl=options.lease_ttl,
+        budget=options.store_budget,
+        move_timeout=options.move_timeout,
+        evict_after=options.evict_after or None,
+        drain_delay=options.drain_delay,
+        events=bool(options.redis_events),
     )
 
 
@@ -244,6 +293,11 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["admin_separate"] = True
     if options.auth_tokens_file is not None:
         changes["token_verifier"] = StaticTokenVerifier.from_file(options.auth_tokens_file)
+    if options.node_id is not None:
+        changes["node_id"] = options.node_id
+    store = _store_settings(options)
+    if store is not None:
+        changes["store"] = store
     given = options.allowed_hosts is not None or options.allowed_origins is not None
     if config.security is None or given:
         changes["security"] = security_for(binds_of(options), options.allowed_hosts, options.allowed_origins)

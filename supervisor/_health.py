@@ -2,7 +2,7 @@
 
 `/healthz` says the process serves HTTP at all (200 while it answers). `/readyz` says whether it
 should be sent new sessions: 503 while it drains (after SIGTERM, or `shutdown()`), and at the
-session cap, with a JSON detail. Neither touches a session, and neither walks the sessions.
+session cap, with a JSON detail; with a session store, the detail says whether it answers. Neither touches a session, and neither walks the sessions.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ class Readiness(Protocol):
 
     @property
     def live_sessions(self) -> int: ...
+
+    @property
+    def store_up(self) -> bool | None:
+        """Whether the session store answers (None: no store)."""
 
 
 class HealthFront:
@@ -65,8 +69,15 @@ class HealthFront:
             reasons.append("draining")
         if self._max_sessions is not None and live >= self._max_sessions:
             reasons.append("at the session cap")
+        detail: dict[str, object] = {"ready": not reasons, "reasons": reasons}
+        store = readiness.store_up
+        if store is not None:
+            # A node without its store still serves what it holds and opens new sessions: ready,
+            # but degraded (a store outage must not take every node out of the balancer at once).
+            detail["store"] = "up" if store else "down"
+            detail["degraded"] = not store
         # No counts: these paths answer anyone, and the load of a server is nobody else's business.
-        return (503 if reasons else 200), {"ready": not reasons, "reasons": reasons}
+        return (503 if reasons else 200), detail
 
 
 async def _send_json(send: Send, status: int, detail: dict[str, object], *, head: bool) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
@@ -22,11 +23,15 @@ from actors._frames import INVALID_REQUEST, send_error
 from actors._log import quiet_closing_races
 from actors._settings import CLEANUP_TIMEOUT
 from supervisor._admin import AdminFront, token_digest
+from supervisor._cluster import Cluster
 from supervisor._config import SupervisorConfig
 from supervisor._core import SessionSupervisor
 from supervisor._endpoint import SupervisorEndpoint
 from supervisor._front import build_front
 from supervisor._loading import resolve_server
+from supervisor._membership import Membership
+from supervisor._redis_events import RedisEventStore
+from supervisor._redis_store import open_store
 from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
 from supervisor._stateless import StatelessRequests
 
@@ -83,10 +88,23 @@ async def open_supervisor(
         logging.getLogger("supervisor").info("%s", note)
     surface = surface_for(server, config)
     quiet_closing_races()
-    async with lowlevel.lifespan(lowlevel) as lifespan_state, trio.open_nursery() as nursery:
+    async with (
+        lowlevel.lifespan(lowlevel) as lifespan_state,
+        _cluster_for(config) as cluster,
+        trio.open_nursery() as nursery,
+    ):
+        if cluster is not None and config.store is not None and config.store.events:
+            if config.event_store is not None:
+                raise ValueError("give an event store or StoreSettings(events=True), not both")
+            keep = cluster.record_keep
+            config = attrs.evolve(config, event_store=RedisEventStore(cluster.store, keep))
         stateless = StatelessRequests(lowlevel, config, lifespan_state)
         await nursery.start(stateless.run)
-        supervisor = SessionSupervisor(lowlevel, config, nursery, lifespan_state, stateless, faults, surface)
+        supervisor = SessionSupervisor(
+            lowlevel, config, nursery, lifespan_state, stateless, faults, surface, cluster
+        )
+        if cluster is not None:
+            await nursery.start(cluster.run, Membership(supervisor))
         supervisor.asgi_app = supervisor_app(supervisor)
         clean_exit = False
         try:
@@ -97,4 +115,28 @@ async def open_supervisor(
             bound = grace + config.kill_grace + CLEANUP_TIMEOUT + 2.0
             with trio.move_on_after(bound, shield=True):
                 await supervisor.shutdown(grace)
+            if cluster is not None:
+                # Every session's record written, every lease let go: they wake on other nodes.
+                with trio.move_on_after(cluster.store.settings.move_wait, shield=True):
+                    await cluster.flush(cluster.store.settings.move_wait)
             nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def _cluster_for(config: SupervisorConfig) -> AsyncIterator[Cluster | None]:
+    """This node's cluster part, connected to the store for the block; None without a store."""
+    if config.store is None:
+        yield None
+        return
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(config.store, config.node_id))
+        logging.getLogger("supervisor").info(
+            "node %s shares its sessions through %s", config.node_id, _safe_url(config.store.redis_url)
+        )
+        yield Cluster(store, config.idle_timeout)
+
+
+def _safe_url(url: str) -> str:
+    """The store's URL without its password: never log a credential."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if "@" in rest else url

@@ -70,6 +70,12 @@ async def serve_supervisor(
 
     async def drain_then_stop() -> None:
         await shutdown_trigger()
+        store = supervisor.config.store
+        if store is not None and store.drain_delay > 0:
+            # Not ready first: the balancer's checks see it and route this node's sessions to
+            # others (which move them from here) before the sessions close here.
+            supervisor.drain()
+            await trio.sleep(store.drain_delay)
         await supervisor.shutdown()
 
     app = supervisor.asgi_app if wrap is None else wrap(supervisor.asgi_app)

@@ -15,8 +15,10 @@ from actors._actor import SessionActor
 from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, Refusal, send_refusal, send_whole
 from actors._reasons import CloseReason, RequestOutcome
 from actors._state import ActorState
-from supervisor._core import OpenRefusal, SessionSupervisor
+from supervisor._admission import OpenRefusal
+from supervisor._core import SessionSupervisor
 from supervisor._dispatch import Dispatcher, Handover, unavailable
+from supervisor._membership import Membership
 from supervisor._quick_open import InitializeAnswers, send_accepted, send_initialize_answer
 from supervisor._request import McpRequest, missing_session
 
@@ -34,6 +36,21 @@ class SessionRoutes:
         self._dispatcher = dispatcher
         self._quick = InitializeAnswers() if supervisor.quick_open else None
         """The server's own initialize answers, when new sessions may be born dormant."""
+        self._membership = Membership(supervisor) if supervisor.cluster is not None else None
+
+    async def find(self, request: McpRequest) -> SessionActor | Refusal | None:
+        """The actor for this id and principal, woken from the store if need be (a cluster node).
+
+        None: unknown (404); a Refusal: the store could not say (503, retry).
+        """
+        if self._membership is None or self._supervisor.route(request.session_id or "") is not None:
+            return self.route(request)
+        assert request.session_id is not None
+        found = await self._membership.find(request.session_id, request.principal)
+        if isinstance(found, OpenRefusal):
+            retry = self._config.retry_after
+            return unavailable(found.value, request.request_id, retry, found.name.lower())
+        return self.route(request) if found is not None else None
 
     def route(self, request: McpRequest) -> SessionActor | None:
         """The actor for this id and principal; another principal's session looks exactly unknown."""

@@ -7,8 +7,10 @@ from typing import Any
 
 import attrs
 
+from actors._actor import SessionActor
 from actors._record import Principal
 from actors._state import ActorState
+from supervisor._cluster import ClusterStats
 from supervisor._tally import Histogram
 
 
@@ -65,6 +67,8 @@ class SupervisorStats:
     """POSTed session requests' durations (hand-over to the end of the answer) by method label."""
     refusals: Mapping[tuple[int, str], int] = attrs.field(factory=dict)
     """Requests the HTTP layer refused, by (status, cause)."""
+    cluster: ClusterStats | None = None
+    """This node's leases, store health and moves; None without a session store."""
 
     @property
     def total_closed(self) -> int:
@@ -84,4 +88,24 @@ def stats_document(stats: SupervisorStats) -> dict[str, Any]:
         {"status": status, "cause": cause, "count": count}
         for (status, cause), count in stats.refusals.items()
     ]
+    document["cluster"] = attrs.asdict(stats.cluster) if stats.cluster is not None else None
     return document
+
+
+def session_info(actor: SessionActor) -> SessionInfo:
+    """One actor's snapshot, from its statistics and its record."""
+    seen = actor.statistics()
+    record = actor.record
+    return SessionInfo(
+        session_id=actor.session_id,
+        state=seen.state,
+        in_flight=seen.in_flight,
+        open_streams=seen.open_streams,
+        awake=seen.awake,
+        queued=seen.queued,
+        principal=actor.principal,
+        created_at=actor.created_at,
+        idle_deadline=seen.idle_deadline,
+        created=record.created_at,
+        last_activity=record.last_active_at,
+    )

@@ -48,6 +48,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("incarnation", ("actors._incarnation", "actors._request_task")),
     ("actor", ("actors._actor", "actors")),
     (
+        "store",
+        (
+            "supervisor._node",
+            "supervisor._store_settings",
+            "supervisor._redis_store",
+            "supervisor._redis_events",
+            "supervisor._cluster",
+        ),
+    ),
+    (
         "configuration",
         (
             "supervisor._config",
@@ -65,7 +75,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "supervisor",
-        ("supervisor._stateless", "supervisor._registry", "supervisor._core", "supervisor._metrics"),
+        (
+            "supervisor._stateless",
+            "supervisor._registry",
+            "supervisor._admission",
+            "supervisor._core",
+            "supervisor._membership",
+            "supervisor._metrics",
+        ),
     ),
     (
         "HTTP",
@@ -95,6 +112,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "supervisor.testing._serve",
             "supervisor.testing",
             "supervisor._operator",
+            "supervisor._haproxy",
             "supervisor._flags",
             "supervisor._cli",
             "supervisor.__main__",

@@ -1,0 +1,90 @@
+"""The supervisor as one node of a cluster: waking sessions from the store, and what other nodes ask.
+
+A request whose session is not live here is not a 404 while the store has its record: the
+session is claimed for this node (moved from its holder, if another node has it awake) and woken
+from the record, with the same id and the same principal. Only an id with no record is unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from actors._actor import SessionActor
+from actors._reasons import CloseReason
+from actors._record import Principal
+from supervisor._admission import OpenRefusal
+from supervisor._cluster import Wake
+from supervisor._core import SessionSupervisor
+
+logger = logging.getLogger(__name__)
+
+
+class Membership:
+    """What a cluster asks of a supervisor (`cluster.Member`), and the wake-anywhere path."""
+
+    def __init__(self, supervisor: SessionSupervisor) -> None:
+        self._supervisor = supervisor
+
+    def fence(self, session_id: str) -> None:
+        actor = self._supervisor.actor_of(session_id)
+        if actor is not None:
+            actor.kill(CloseReason.FENCED)
+
+    async def release(self, session_id: str) -> None:
+        """Close the session here gracefully (its in-flight requests finish); its record is kept."""
+        supervisor = self._supervisor
+        actor = supervisor.actor_of(session_id)
+        cluster = supervisor.cluster
+        if actor is None or actor.closing or cluster is None:
+            return
+        actor.log.info("moving to another node")
+        grace = min(supervisor.config.drain_grace, cluster.store.settings.move_wait / 2)
+        await supervisor.close_actor(actor, CloseReason.MOVED, grace)
+
+    async def revoke_here(self, principal: Principal) -> None:
+        await self._supervisor.revoke_here(principal)
+
+    async def find(self, session_id: str, principal: Principal | None) -> SessionActor | OpenRefusal | None:
+        """The live actor for this id, else the session woken here from its record; None: unknown."""
+        supervisor = self._supervisor
+        cluster = supervisor.cluster
+        actor = supervisor.route(session_id)
+        if actor is not None or cluster is None:
+            return actor
+        waking = cluster.waking.get(session_id)
+        if waking is not None:
+            # Another request is waking it here already: take what that one gets.
+            await waking.wait()
+            return supervisor.route(session_id)
+        done = cluster.waking[session_id] = trio.Event()
+        try:
+            return await self._wake(session_id, principal)
+        finally:
+            del cluster.waking[session_id]
+            done.set()
+
+    async def _wake(self, session_id: str, principal: Principal | None) -> SessionActor | OpenRefusal | None:
+        supervisor = self._supervisor
+        cluster = supervisor.cluster
+        assert cluster is not None
+        ending = supervisor.actor_of(session_id)
+        if ending is not None:
+            # It is closing here (evicted, moved): let it finish and write its record first.
+            with trio.move_on_after(cluster.store.settings.move_wait):
+                await ending.stopped.wait()
+            if supervisor.actor_of(session_id) is not None:
+                return OpenRefusal.STORE_UNAVAILABLE
+        await cluster.settled(session_id)
+        woken = await cluster.wake(session_id, principal)
+        if woken is Wake.MISSING:
+            return None
+        if woken is Wake.UNAVAILABLE:
+            return OpenRefusal.STORE_UNAVAILABLE
+        restored = await supervisor.restore(woken)
+        if isinstance(restored, OpenRefusal):
+            cluster.let_go(woken)
+            return restored
+        restored.log.info("woken from the store")
+        return restored

@@ -1,0 +1,73 @@
+"""How a node shares its sessions with others through a store (Redis): one frozen value.
+
+With none (the default) nothing of this exists: sessions live and die with their process.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+DEFAULT_LEASE_TTL = 6.0
+DEFAULT_EVICT_AFTER = 300.0
+
+
+def _positive(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a positive, finite number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a positive, finite number, got {value!r}")
+
+
+def _not_negative(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+_OPTIONAL_POSITIVE: Any = attrs.validators.optional(_positive)
+
+
+def _redis_url(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{attribute.name} must be a redis://, rediss:// or unix:// URL, got {value!r}")
+
+
+def _prefix(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise ValueError(f"{attribute.name} must be a non-empty word, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class StoreSettings:
+    """Where sessions are kept beyond the process, and the timings of sharing them."""
+
+    redis_url: str = attrs.field(validator=_redis_url)
+    prefix: str = attrs.field(default="mcp-supervisor", validator=_prefix)
+    """Every key and channel starts with it: several clusters may share one Redis."""
+    lease_ttl: float = attrs.field(default=DEFAULT_LEASE_TTL, validator=_positive)
+    """Seconds a node's claim on an awake session lasts unless renewed (renewed every third of it).
+    After a node dies, its sessions can move once this has passed (at once, if it is seen gone)."""
+    budget: float = attrs.field(default=0.5, validator=_positive)
+    """Seconds any one store call may take on a request's path; past it the store counts as down."""
+    move_timeout: float | None = attrs.field(default=None, validator=_OPTIONAL_POSITIVE)
+    """Seconds a request waits for its session to move here from another node; None: lease_ttl + 2."""
+    evict_after: float | None = attrs.field(default=DEFAULT_EVICT_AFTER, validator=_OPTIONAL_POSITIVE)
+    """Idle seconds after which a session is only its record in the store (no actor anywhere)."""
+    drain_delay: float = attrs.field(default=2.0, validator=_not_negative)
+    """Seconds a stopping node stays up, not ready, before closing its sessions: the balancer's
+    health checks see it go and send its sessions' requests elsewhere first (docs/scale-out.md)."""
+    events: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    """Keep SSE events in Redis too (`RedisEventStore`): a stream resumes on any node. Costs a
+    Redis write per event, and turns direct answers and quick open off (as any event store)."""
+    events_per_stream: int = attrs.field(default=1000, validator=_positive)
+    """Events the Redis event store keeps per SSE stream, the oldest dropped first."""
+
+    @property
+    def move_wait(self) -> float:
+        return self.lease_ttl + 2.0 if self.move_timeout is None else self.move_timeout
+
+    @property
+    def renew_every(self) -> float:
+        return self.lease_ttl / 3

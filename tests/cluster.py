@@ -1,0 +1,265 @@
+"""Real redis-server, haproxy and `mcp-supervisor serve` nodes on loopback ports of their own.
+
+Each is a child process: a test stops, kills and restarts them as an operator (or a failure)
+would. Nothing here waits by sleeping: every wait is for a port, a line or an answer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import attrs
+import httpx
+import trio
+
+from tests.cli_process import ROOT, ServerProcess
+
+TOKENS = {"alice": "tok-alice", "bob": "tok-bob", "carol": "tok-carol"}
+"""principal -> bearer token, for every node (`--auth-tokens-file`)."""
+ADMIN_TOKEN = "admin-secret-token"
+
+
+def have_cluster_tools() -> bool:
+    return shutil.which("redis-server") is not None and shutil.which("haproxy") is not None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    """Until something accepts connections on `port` (a backoff loop, not a synchronisation)."""
+    with trio.fail_after(timeout):
+        while True:
+            try:
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+            except OSError:
+                await trio.sleep(0.05)
+                continue
+            await stream.aclose()
+            return
+
+
+@attrs.define
+class Redis:
+    """One redis-server: no persistence, its own port; stop and start it again on the same port."""
+
+    workdir: Path
+    port: int = attrs.field(factory=free_port)
+    process: trio.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = await trio.lowlevel.open_process(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        await wait_for_port(self.port)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        self.process = None
+
+    async def command(self, *args: str) -> str:
+        done = await trio.run_process(
+            ["redis-cli", "-p", str(self.port), *args], capture_stdout=True, check=False
+        )
+        return done.stdout.decode().strip()
+
+
+@attrs.define
+class Node:
+    """One `mcp-supervisor serve` node of the cluster."""
+
+    node_id: str
+    redis_url: str
+    workdir: Path
+    extra: Sequence[str] = ()
+    port: int = attrs.field(factory=free_port)
+    admin_port: int = attrs.field(factory=free_port)
+    server: ServerProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        tokens = self.workdir / "tokens"
+        tokens.write_text("".join(f"{token} {who}\n" for who, token in TOKENS.items()))
+        admin = self.workdir / "admin-token"
+        admin.write_text(ADMIN_TOKEN)
+        env = {**os.environ, "MCP_SUPERVISOR_NODE_ID": self.node_id}
+        process = await trio.lowlevel.open_process(
+            [
+                sys.executable,
+                "-m",
+                "supervisor",
+                "serve",
+                "tests.cluster_target:server",
+                "--redis-url",
+                self.redis_url,
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--auth-tokens-file",
+                str(tokens),
+                "--admin-token-file",
+                str(admin),
+                "--admin-bind",
+                f"127.0.0.1:{self.admin_port}",
+                "--lease-ttl",
+                "2",
+                "--drain-delay",
+                "1.5",
+                "--drain-grace",
+                "5",
+                *self.extra,
+            ],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self.server = ServerProcess(process)
+        await self.server.url()
+
+    @property
+    def running(self) -> bool:
+        return self.server is not None and self.server.process.returncode is None
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send `sig` and wait for the exit; the exit code."""
+        assert self.server is not None
+        process = self.server.process
+        process.send_signal(sig)
+        with trio.fail_after(30):
+            code = await process.wait()
+        return code
+
+    async def admin(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.admin_port}") as client:
+            headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            return await client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+@attrs.define
+class Haproxy:
+    """haproxy, configured by `mcp-supervisor haproxy-config` for the nodes."""
+
+    nodes: Sequence[Node]
+    workdir: Path
+    port: int = attrs.field(factory=free_port)
+    stats_port: int = attrs.field(factory=free_port)
+    process: trio.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    async def servers_up(self) -> dict[str, bool]:
+        """What haproxy's own stats say of each node's server (in backend `sessions`)."""
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(f"http://127.0.0.1:{self.stats_port}/stats;csv")
+        seen: dict[str, bool] = {}
+        for line in answer.text.splitlines():
+            fields = line.split(",")
+            if len(fields) > 17 and fields[0] == "sessions" and fields[1] not in ("FRONTEND", "BACKEND"):
+                seen[fields[1]] = fields[17].startswith("UP")
+        return seen
+
+    async def until(self, node_id: str, up: bool) -> None:
+        """Until haproxy's checks have marked `node_id` up (or down)."""
+        with trio.fail_after(20):
+            while (await self.servers_up()).get(node_id) is not up:  # noqa: ASYNC110 (another process)
+                await trio.sleep(0.05)
+
+    async def start(self) -> None:
+        args = ["haproxy-config", "--bind", f"127.0.0.1:{self.port}", "--check-interval", "200"]
+        for node in self.nodes:
+            args += ["--node", f"{node.node_id}=127.0.0.1:{node.port}"]
+        made = await trio.run_process(
+            [sys.executable, "-m", "supervisor", *args], cwd=ROOT, capture_stdout=True
+        )
+        config = self.workdir / "haproxy.cfg"
+        stats = (
+            f"\nlisten stats\n    bind 127.0.0.1:{self.stats_port}\n    stats enable\n    stats uri /stats\n"
+        )
+        config.write_bytes(made.stdout + stats.encode())
+        self.process = await trio.lowlevel.open_process(
+            ["haproxy", "-db", "-f", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "haproxy.log").open("wb"),
+        )
+        await wait_for_port(self.port)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+@attrs.define
+class Cluster:
+    redis: Redis
+    nodes: list[Node]
+    haproxy: Haproxy
+
+    def node(self, node_id: str) -> Node:
+        return next(node for node in self.nodes if node.node_id == node_id)
+
+    async def all_ready(self) -> None:
+        """Until haproxy sees every running node up (its stats say so)."""
+        for node in self.nodes:
+            if node.running:
+                await self.haproxy.until(node.node_id, up=True)
+
+
+@asynccontextmanager
+async def running_cluster(workdir: Path, count: int = 3, extra: Sequence[str] = ()) -> AsyncIterator[Cluster]:
+    """Redis, `count` nodes (a, b, c, ...) and haproxy in front, all stopped at the end."""
+    redis = Redis(workdir)
+    await redis.start()
+    nodes = [Node(chr(ord("a") + index), redis.url, workdir, extra) for index in range(count)]
+    haproxy = Haproxy(nodes, workdir)
+    try:
+        async with trio.open_nursery() as nursery:
+            for node in nodes:
+                nursery.start_soon(node.start)
+        await haproxy.start()
+        cluster = Cluster(redis, nodes, haproxy)
+        await cluster.all_ready()
+        yield cluster
+    finally:
+        await haproxy.stop()
+        for node in nodes:
+            if node.running:
+                assert node.server is not None
+                node.server.process.kill()
+                await node.server.process.wait()
+        await redis.stop()
