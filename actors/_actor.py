@@ -121,8 +121,9 @@ class SessionActor:
 
     def statistics(self) -> ActorStatistics:
         """One consistent, frozen view of the actor (as trio's channel statistics)."""
+        queued = self._mailbox.queued + (self._wake is not None)  # a waking request waits too
         return ActorStatistics.of(
-            self.state, self._incarnation, self._mailbox.queued, self._clock.deadline, self.close_reason
+            self.state, self._incarnation, queued, self._clock.deadline, self.close_reason
         )
 
     async def submit(self, message: ServeRequest, timeout: float, limit: int | None = None) -> Admission:

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import attrs
 import trio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors._frames import json_bytes, send_json
+from actors._reasons import CloseReason
 from actors._record import Principal
 from actors._state import ActorState
 from supervisor._core import SessionSupervisor
@@ -97,6 +99,8 @@ class AdminApi:
         query = {key: values[-1] for key, values in parse_qs(scope.get("query_string", b"").decode()).items()}
         if path == "/sessions":
             _allow(method, "GET")
+            if query.get("scope", "node") == "cluster":
+                return 200, await self._cluster_list(query)
             return 200, self._list(query)
         if path.startswith("/sessions/"):
             session_id = path[len("/sessions/") :]
@@ -135,6 +139,31 @@ class AdminApi:
             "next_cursor": str(following) if following is not None else None,
         }
 
+    async def _cluster_list(self, query: dict[str, str]) -> dict[str, Any]:
+        """Every session of the cluster, from the store: its record and the node holding it awake."""
+        cluster = self._supervisor.cluster
+        if cluster is None:
+            raise AdminError(400, "scope=cluster needs a session store (--redis-url)")
+        limit = _number(query.get("limit", "100"), "limit", 1, MAX_PAGE)
+        found = await cluster.cluster_records(limit)
+        if found is None:
+            raise AdminError(503, "the session store does not answer")
+        return {
+            "sessions": [
+                {
+                    "session_id": record.session_id,
+                    "principal": attrs.asdict(record.principal) if record.principal is not None else None,
+                    "held_by": owner,
+                    "created": record.created_at,
+                    "last_activity": record.last_active_at,
+                    "protocol_version": record.protocol_version,
+                }
+                for record, owner in found
+            ],
+            "total": len(found),
+            "next_cursor": None,
+        }
+
     def _known(self, session_id: str) -> SessionInfo:
         info = self._supervisor.get(session_id)
         if info is None:
@@ -142,13 +171,16 @@ class AdminApi:
         return info
 
     async def _close(self, session_id: str, mode: str) -> dict[str, Any]:
-        if mode not in ("graceful", "kill"):
-            raise AdminError(400, "mode must be graceful or kill")
+        if mode not in ("graceful", "kill", "evict"):
+            raise AdminError(400, "mode must be graceful, kill or evict")
+        if mode == "evict" and self._supervisor.cluster is None:
+            raise AdminError(400, "mode=evict needs a session store (--redis-url)")
         self._known(session_id)
         if mode == "kill":
             self._supervisor.kill(session_id)
         else:
-            await self._supervisor.close_session(session_id)
+            reason = CloseReason.EVICTED if mode == "evict" else CloseReason.CLOSED
+            await self._supervisor.close_session(session_id, reason=reason)
         logger.info("admin: %s session %s", "killed" if mode == "kill" else "closed", session_id)
         return {"closed": True, "mode": mode}
 
@@ -156,6 +188,9 @@ class AdminApi:
         wanted = body.get("principal") if isinstance(body, dict) else None
         if isinstance(wanted, str):
             principals = self._supervisor.principals_named(wanted)
+            if self._supervisor.cluster is not None and Principal(wanted) not in principals:
+                # Other nodes may hold sessions of it that this one has never seen.
+                principals.append(Principal(wanted))
         elif isinstance(wanted, dict) and isinstance(wanted.get("client_id"), str):
             try:
                 principals = [Principal(**wanted)]

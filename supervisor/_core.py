@@ -148,12 +148,17 @@ class SessionSupervisor:
 
     # ------------------------------------------------------------------ control
 
-    async def close_session(self, session_id: str, grace: float | None = None) -> bool:
-        """Close one session gracefully and wait until it is gone; False if no such session."""
+    async def close_session(
+        self, session_id: str, grace: float | None = None, *, reason: CloseReason = CloseReason.CLOSED
+    ) -> bool:
+        """Close one session gracefully and wait until it is gone; False if no such session.
+
+        With a store, `CloseReason.EVICTED` keeps its record: it wakes on its next request, anywhere.
+        """
         actor = self._live.get(session_id)
         if actor is None:
             return False
-        await self.close_actor(actor, CloseReason.CLOSED, self.config.drain_grace if grace is None else grace)
+        await self.close_actor(actor, reason, self.config.drain_grace if grace is None else grace)
         return True
 
     def principals_named(self, client_id: str) -> list[Principal]:

@@ -20,6 +20,7 @@ from actors._direct_answers import answers_directly
 from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, Refusal, send_refusal
 from actors._messages import Admission, RequestTicket, ServeRequest
 from actors._reasons import RequestOutcome
+from supervisor._cluster import KEPT
 from supervisor._core import SessionSupervisor
 from supervisor._exchange import Exchange
 from supervisor._request import McpRequest, not_found
@@ -145,6 +146,13 @@ class Dispatcher:
 
     def _refusal(self, actor: SessionActor, admission: Admission, request_id: object) -> Refusal:
         retry_after = self._config.retry_after
+        if (
+            admission is Admission.GONE
+            and self._supervisor.cluster is not None
+            and actor.close_reason in KEPT
+        ):
+            # It is moving (or being evicted): its record lives on, so this is "retry", not "gone".
+            return unavailable("Session is moving; retry", request_id, retry_after, "session_moving")
         if admission is Admission.GONE:
             return attrs.evolve(not_found(request_id), cause="session_closed")
         if admission is Admission.BUSY:
@@ -183,13 +191,17 @@ class Dispatcher:
     async def _complete(self, exchange: Exchange, actor: SessionActor, request_id: object) -> None:
         """Answer whatever the transport left unanswered, by how the request ended."""
         status, code, text, named = _completion(
-            exchange, actor, request_id, has_store=self._config.event_store is not None
+            exchange,
+            actor,
+            request_id,
+            has_store=self._config.event_store is not None,
+            has_cluster=self._supervisor.cluster is not None,
         )
         await exchange.answer_unfinished(status, code, text, request_id if named else None)
 
 
 def _completion(
-    exchange: Exchange, actor: SessionActor, request_id: object, *, has_store: bool
+    exchange: Exchange, actor: SessionActor, request_id: object, *, has_store: bool, has_cluster: bool
 ) -> tuple[int, int, str, bool]:
     """What completes an answer: status, code, message, and whether it names the request."""
     outcome = exchange.ticket.outcome
@@ -197,6 +209,8 @@ def _completion(
         return 409, INVALID_REQUEST, "Conflict: Only one SSE stream is allowed per session", False
     if outcome is RequestOutcome.FAILED:
         return 500, INTERNAL_ERROR, "Internal error while serving the request", True
+    if outcome is RequestOutcome.REJECTED and has_cluster and actor.close_reason in KEPT:
+        return 503, INTERNAL_ERROR, "Session moved before the request was served; retry", True
     if outcome is RequestOutcome.REJECTED:
         return 404, SESSION_ENDED, "Session terminated before the request was served", True
     if outcome is RequestOutcome.ABORTED or actor.closing:

@@ -2,7 +2,8 @@
 
 `/healthz` says the process serves HTTP at all (200 while it answers). `/readyz` says whether it
 should be sent new sessions: 503 while it drains (after SIGTERM, or `shutdown()`), and at the
-session cap, with a JSON detail; with a session store, the detail says whether it answers. Neither touches a session, and neither walks the sessions.
+session cap, with a JSON detail; with a session store, the detail says whether it answers.
+Neither touches a session, and neither walks the sessions.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from actors._actor import SessionActor
 from actors._reasons import CloseReason
 from actors._record import Principal
 from supervisor._admission import OpenRefusal
-from supervisor._cluster import Wake
+from supervisor._cluster import POLL, Wake
 from supervisor._core import SessionSupervisor
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,12 @@ class Membership:
             return
         actor.log.info("moving to another node")
         grace = min(supervisor.config.drain_grace, cluster.store.settings.move_wait / 2)
-        await supervisor.close_actor(actor, CloseReason.MOVED, grace)
+        with trio.move_on_after(grace / 2):
+            # What it has taken in is served here first (the requester waits meanwhile); only
+            # what arrives after the close begins is answered 503, retry.
+            while _busy(actor):  # noqa: ASYNC110 (a bounded wait on the actor's own counts)
+                await trio.sleep(POLL)
+        await supervisor.close_actor(actor, CloseReason.MOVED, grace / 2)
 
     async def revoke_here(self, principal: Principal) -> None:
         await self._supervisor.revoke_here(principal)
@@ -88,3 +93,8 @@ class Membership:
             return restored
         restored.log.info("woken from the store")
         return restored
+
+
+def _busy(actor: SessionActor) -> bool:
+    seen = actor.statistics()
+    return seen.queued > 0 or seen.in_flight - seen.open_streams > 0

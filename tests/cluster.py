@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -49,6 +49,14 @@ async def wait_for_port(port: int, timeout: float = 20.0) -> None:
                 continue
             await stream.aclose()
             return
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Until `check()` is true: for what another process does in its own time (its answer is
+    the event), asked again every 20 ms, failing after `timeout`."""
+    with trio.fail_after(timeout):
+        while not await check():  # noqa: ASYNC110 (the state is in another process)
+            await trio.sleep(0.02)
 
 
 @attrs.define
