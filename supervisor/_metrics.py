@@ -19,6 +19,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from supervisor._cluster import ClusterStats
 from supervisor._snapshots import SupervisorStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -74,6 +75,37 @@ class SupervisorCollector(Collector):
         for (status, cause), count in stats.refusals.items():
             refusals.add_metric([str(status), cause], count)
         yield refusals
+        if stats.cluster is not None:
+            yield from _cluster_metrics(stats.cluster)
+
+
+def _cluster_metrics(cluster: ClusterStats) -> Iterator[Metric]:
+    """The node's part in a cluster: its store's health, its leases and the sessions that moved."""
+    store = cluster.store
+    yield GaugeMetricFamily("mcp_store_up", "1 while the session store answers", value=int(store.up))
+    operations = CounterMetricFamily("mcp_store_operations", "Session store calls, by kind", labels=["op"])
+    for op, count in sorted(store.operations.items()):
+        operations.add_metric([op], count)
+    yield operations
+    yield CounterMetricFamily(
+        "mcp_store_errors", "Session store calls that failed or timed out", value=store.errors
+    )
+    yield GaugeMetricFamily("mcp_leases_held", "Sessions this node holds the lease of", value=cluster.leases)
+    yield GaugeMetricFamily(
+        "mcp_store_pending_writes", "Record writes waiting for the store", value=cluster.pending_writes
+    )
+    yield CounterMetricFamily(
+        "mcp_session_wakes_from_store",
+        "Sessions woken here from their stored record",
+        value=cluster.wakes_from_store,
+    )
+    moves = CounterMetricFamily("mcp_session_moves", "Sessions moved between nodes", labels=["direction"])
+    moves.add_metric(["in"], cluster.moved_in)
+    moves.add_metric(["out"], cluster.moved_out)
+    yield moves
+    yield CounterMetricFamily(
+        "mcp_sessions_fenced", "Sessions dropped because another node took their lease", value=cluster.fenced
+    )
 
 
 def _durations(stats: SupervisorStats) -> HistogramMetricFamily:
