@@ -336,7 +336,8 @@ class Cluster:
                     async for message in messages:
                         self._heard(message)
             except Exception as error:
-                logger.warning("lost the cluster channel (%s); listening again", error)
+                level = logging.WARNING if self.store.up else logging.DEBUG
+                logger.log(level, "lost the cluster channel (%s); listening again", error)
             await trio.sleep(1.0)
 
     def _heard(self, message: dict[str, Any]) -> None:

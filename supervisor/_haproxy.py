@@ -15,7 +15,6 @@ from typing import Any
 import attrs
 
 from supervisor._node import check_node_id
-from supervisor._proxy import bind_host
 
 
 @attrs.frozen
@@ -126,8 +125,8 @@ def add_haproxy_command(commands: Any) -> None:
 
 def options_of(options: argparse.Namespace) -> HaproxyOptions:
     """The parsed flags as options; ValueError (one line) for what is wrong."""
-    host = bind_host(options.bind)
-    if not host or not options.bind.rpartition(":")[2].isdigit():
+    host, colon, port = options.bind.rpartition(":")
+    if not colon or not host or not port.isdigit():
         raise ValueError(f"--bind wants HOST:PORT, got {options.bind!r}")
     nodes = [NodeAddress.parse(text) for text in options.node]
     return HaproxyOptions(

@@ -7,6 +7,7 @@ HTTP layers (the endpoint, auth and the server's own routes). The supervisor bui
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -31,7 +32,7 @@ from supervisor._front import build_front
 from supervisor._loading import resolve_server
 from supervisor._membership import Membership
 from supervisor._redis_events import RedisEventStore
-from supervisor._redis_store import open_store
+from supervisor._redis_store import StoreUnavailable, open_store
 from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
 from supervisor._stateless import StatelessRequests
 
@@ -130,6 +131,8 @@ async def _cluster_for(config: SupervisorConfig) -> AsyncIterator[Cluster | None
         return
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(config.store, config.node_id))
+        with contextlib.suppress(StoreUnavailable):
+            await store.ping()  # readiness says "down" from the start if it is (serving goes on)
         logging.getLogger("supervisor").info(
             "node %s shares its sessions through %s", config.node_id, _safe_url(config.store.redis_url)
         )

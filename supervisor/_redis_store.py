@@ -150,7 +150,7 @@ class Claim:
 class RedisStore:
     """One node's connection to the shared store."""
 
-    def __init__(self, settings: StoreSettings, node_id: str, client: Any) -> None:
+    def __init__(self, settings: StoreSettings, node_id: str, client: Any, no_retry: Any = None) -> None:
         self.settings = settings
         self.node_id = node_id
         self.client = client
@@ -173,6 +173,7 @@ class RedisStore:
         self._since = time.time()
         self._errors = 0
         self._operations: Counter[str] = Counter()
+        self._no_retry = no_retry
 
     # ------------------------------------------------------------------ keys
 
@@ -334,7 +335,9 @@ class RedisStore:
     async def listening(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         """This node's channel and the cluster's, as messages (resubscribed after an outage)."""
         channels = [self.node_channel, self.cluster_channel]
-        async with self.client.pubsub(channels=channels, ignore_subscribe_messages=True) as pubsub:
+        async with self.client.pubsub(
+            channels=channels, ignore_subscribe_messages=True, retry_policy=self._no_retry
+        ) as pubsub:
             yield _messages(pubsub)
 
     async def ping(self) -> None:
@@ -358,6 +361,7 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
     """Connect to the store for the block's duration (coredis, imported only now)."""
     try:
         import coredis
+        from coredis.retry import NoRetryPolicy
     except ImportError:
         raise RuntimeError(
             "a session store needs the coredis package: pip install 'trio-mcp-supervisor[redis]'"
@@ -368,6 +372,8 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
         connect_timeout=settings.budget,
         stream_timeout=max(settings.budget, 1.0),
         client_name=f"mcp-supervisor-{node_id}",
+        # No retries inside the client: each call has its budget, and a failed one is ours to handle.
+        retry_policy=NoRetryPolicy(),
     )
     async with client:
-        yield RedisStore(settings, node_id, client)
+        yield RedisStore(settings, node_id, client, NoRetryPolicy())

@@ -31,6 +31,13 @@ FLAG_OF = {
     "metrics_path": ("--metrics-path", None),
     "health_path": ("--health-path", None),
     "ready_path": ("--ready-path", None),
+    "redis_url": ("--redis-url", None),
+    "prefix": ("--redis-prefix", None),
+    "lease_ttl": ("--lease-ttl", None),
+    "budget": ("--store-budget", None),
+    "move_timeout": ("--move-timeout", None),
+    "evict_after": ("--evict-after", "0 never evicts"),
+    "drain_delay": ("--drain-delay", None),
 }
 """SupervisorConfig fields set by flags: the flag's name, and what 0 means for it."""
 
