@@ -60,6 +60,14 @@ def _mailbox_for(actor: SessionActor) -> Mailbox:
     return Mailbox(actor._settings.mailbox_size)
 
 
+def _note(actor: SessionActor, method: str | None, params: object) -> None:
+    """The record after this message; the owner hears of a change (never of a plain call)."""
+    record = actor._record.after(method, params)
+    if record is not actor._record:
+        actor._record = record
+        actor._settings.hooks.record_changed(actor)
+
+
 @attrs.define(eq=False, repr=False)
 class SessionActor:
     """The actor of one MCP session; created and owned by a supervisor nursery.
@@ -150,7 +158,7 @@ class SessionActor:
 
     def took_without_waking(self, method: str | None, params: object) -> None:
         """A message was answered for this dormant session without waking it: note it, restart its clock."""
-        self._note(method, params)
+        _note(self, method, params)
         if self._incarnation is None and accepts_requests(self.state) and not self._mailbox.queued:
             self._clock.quiet(awake=False)
 
@@ -324,15 +332,8 @@ class SessionActor:
             ticket.finish(RequestOutcome.CLIENT_GONE if gone else RequestOutcome.CONFLICT)
             self._refresh_idle(finishing_child=False)
             return
-        self._note(message.method, message.params)
+        _note(self, message.method, message.params)
         incarnation.start_request(serve_request, self, message)
-
-    def _note(self, method: str | None, params: object) -> None:
-        """The record after this message; the owner hears of a change (never of a plain call)."""
-        record = self._record.after(method, params)
-        if record is not self._record:
-            self._record = record
-            self._settings.hooks.record_changed(self)
 
     def loop_failed(self) -> None:
         self.begin_close(CloseReason.CRASHED, 0.0)

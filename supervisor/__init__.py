@@ -10,6 +10,7 @@ from actors._state import ActorState
 from actors._statistics import ActorStatistics
 from supervisor._admission import OpenRefusal
 from supervisor._auth import StaticTokenVerifier, TokensFileError
+from supervisor._cluster import ClusterStats
 from supervisor._config import SupervisorConfig
 from supervisor._core import SessionSupervisor
 from supervisor._gc_tuning import tune_for_serving
@@ -18,12 +19,14 @@ from supervisor._open import admin_app, open_supervisor, supervisor_app
 from supervisor._sdk_surface import UnsupportedServerSetting
 from supervisor._serving import hypercorn_config, loopback_security, serve_supervisor, wait_for_signal
 from supervisor._snapshots import SessionInfo, SupervisorStats
+from supervisor._store_settings import StoreSettings
 
 __all__ = [
     "ActorState",
     "ActorStatistics",
     "CloseReason",
     "CloseStep",
+    "ClusterStats",
     "OpenRefusal",
     "Principal",
     "RequestOutcome",
@@ -32,6 +35,7 @@ __all__ = [
     "SessionRecord",
     "SessionSupervisor",
     "StaticTokenVerifier",
+    "StoreSettings",
     "SupervisorConfig",
     "SupervisorStats",
     "TargetError",

@@ -43,6 +43,9 @@ class Member(Protocol):
     async def revoke_here(self, principal: Principal) -> None:
         """Close this node's sessions of `principal` (a revocation made on another node)."""
 
+    def record_of(self, session_id: str) -> SessionRecord | None:
+        """The session's record as of now, if it is live here."""
+
 
 class Wake(enum.Enum):
     """Why a session could not be woken here from the store."""
@@ -295,6 +298,15 @@ class Cluster:
             assert self._member is not None
             self._member.fence(sid)
 
+    def _rewrite(self, missing: list[str]) -> None:
+        """Records Redis lost (a restart without persistence): written again from the live actors."""
+        assert self._member is not None
+        for sid in missing:
+            record = self._member.record_of(sid)
+            if record is not None and sid not in self._dirty:
+                SessionLog(logger, sid).warning("the store had lost this session's record: writing it again")
+                self.changed(record)
+
     async def _until_up(self) -> None:
         while True:
             await trio.sleep(1.0)
@@ -315,9 +327,11 @@ class Cluster:
                 for start in range(0, len(held), RENEW_BATCH):
                     batch = held[start : start + RENEW_BATCH]
                     epochs = dict(batch)
-                    for sid in await self.store.renew(batch, self.record_keep):
+                    lost, missing = await self.store.renew(batch, self.record_keep)
+                    for sid in lost:
                         if self.held.get(sid) == epochs[sid]:
                             self._fence(sid)
+                    self._rewrite(missing)
                 if self._dirty or self._ends:
                     self._work.set()
             except StoreUnavailable:

@@ -24,14 +24,13 @@ from actors._messages import Admission, ServeRequest
 from actors._reasons import CloseReason, RequestOutcome
 from actors._record import Principal, SessionRecord, new_record
 from actors._settings import CLEANUP_TIMEOUT, OwnedActor
-from actors._state import ActorState
 from supervisor._admission import Caps, OpenRefusal, actor_settings
 from supervisor._cluster import Cluster
 from supervisor._config import SupervisorConfig
 from supervisor._node import mint_session_id
 from supervisor._registry import Registry
 from supervisor._sdk_surface import SdkSurface
-from supervisor._snapshots import SessionInfo, SupervisorStats, session_info
+from supervisor._snapshots import SessionInfo, SupervisorStats, count_states, session_info
 from supervisor._stateless import StatelessRequests
 from supervisor._tally import Tally
 
@@ -106,15 +105,7 @@ class SessionSupervisor:
 
     def stats(self) -> SupervisorStats:
         """A consistent snapshot: created == live + closed, per reason."""
-        running = draining = hibernating = session_requests = 0
-        for actor in self._live.values():
-            seen = actor.statistics()
-            if seen.state is ActorState.RUNNING:
-                running += 1
-                hibernating += not seen.awake
-            elif seen.state is ActorState.DRAINING:
-                draining += 1
-            session_requests += seen.in_flight
+        running, draining, hibernating, session_requests = count_states(self._live.values())
         stateless = self._stateless.in_flight
         return SupervisorStats(
             live=len(self._live),

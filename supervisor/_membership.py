@@ -13,7 +13,7 @@ import trio
 
 from actors._actor import SessionActor
 from actors._reasons import CloseReason
-from actors._record import Principal
+from actors._record import Principal, SessionRecord
 from supervisor._admission import OpenRefusal
 from supervisor._cluster import POLL, Wake
 from supervisor._core import SessionSupervisor
@@ -50,6 +50,10 @@ class Membership:
 
     async def revoke_here(self, principal: Principal) -> None:
         await self._supervisor.revoke_here(principal)
+
+    def record_of(self, session_id: str) -> SessionRecord | None:
+        actor = self._supervisor.actor_of(session_id)
+        return actor.record if actor is not None and not actor.closing else None
 
     async def find(self, session_id: str, principal: Principal | None) -> SessionActor | OpenRefusal | None:
         """The live actor for this id, else the session woken here from its record; None: unknown."""

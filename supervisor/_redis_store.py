@@ -56,30 +56,40 @@ _MINE = """
 local function mine(lease, epochkey, node, epoch, ms)
   local cur = redis.call('GET', lease)
   if cur == node .. ' ' .. epoch then return true end
-  if not cur and redis.call('GET', epochkey) == epoch then
-    redis.call('SET', lease, node .. ' ' .. epoch, 'PX', ms)
-    return true
+  if not cur then
+    local seen = redis.call('GET', epochkey)
+    -- Lapsed, and nobody claimed it since; or Redis lost its data (restarted without persistence).
+    if seen == epoch or not seen then
+      redis.call('SET', epochkey, epoch)
+      redis.call('SET', lease, node .. ' ' .. epoch, 'PX', ms)
+      return true
+    end
   end
   return false
 end
 """
 
 # Renew leases (and keep their records). KEYS: lease, epoch, record per session. ARGV: node,
-# lease ms, record ms (0: keep), then an epoch per session. Returns the 1-based indexes lost.
+# lease ms, record ms (0: keep), then an epoch per session. Returns the 1-based indexes lost, and
+# those whose record is missing (Redis lost it: the holder writes it again).
 _RENEW = (
     _MINE
     + """
-local lost = {}
+local lost, missing = {}, {}
 for i = 1, #ARGV - 3 do
   local lease, epochkey, rec = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
   if mine(lease, epochkey, ARGV[1], ARGV[i+3], ARGV[2]) then
     redis.call('PEXPIRE', lease, ARGV[2])
-    if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', rec, ARGV[3]) end
+    if redis.call('EXISTS', rec) == 0 then
+      table.insert(missing, i)
+    elseif tonumber(ARGV[3]) > 0 then
+      redis.call('PEXPIRE', rec, ARGV[3])
+    end
   else
     table.insert(lost, i)
   end
 end
-return lost
+return {lost, missing}
 """
 )
 
@@ -308,15 +318,18 @@ class RedisStore:
         seen = "" if won else f"{owner} {epoch}"
         return Claim(bool(won), int(epoch), str(owner), seen)
 
-    async def renew(self, held: Sequence[tuple[str, int]], record_ttl: float | None) -> list[str]:
-        """Renew the leases `held` (id, epoch); the ids whose lease another node now holds."""
+    async def renew(
+        self, held: Sequence[tuple[str, int]], record_ttl: float | None
+    ) -> tuple[list[str], list[str]]:
+        """Renew the leases `held` (id, epoch): the ids whose lease another node now holds, and
+        those (still ours) whose record Redis no longer has."""
         keys: list[str] = []
         for sid, _ in held:
             keys += [self._key("lease", sid), self._key("epoch", sid), self._key("rec", sid)]
         args = [self.node_id, self._ms(self.settings.lease_ttl), self._ms(record_ttl)]
         args += [str(epoch) for _, epoch in held]
-        lost = await self.bounded("renew", self._scripts["renew"](keys=keys, args=args))
-        return [held[int(index) - 1][0] for index in lost]
+        lost, missing = await self.bounded("renew", self._scripts["renew"](keys=keys, args=args))
+        return [held[int(i) - 1][0] for i in lost], [held[int(i) - 1][0] for i in missing]
 
     async def release(self, session_id: str, epoch: int) -> None:
         await self.bounded(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -109,3 +109,17 @@ def session_info(actor: SessionActor) -> SessionInfo:
         created=record.created_at,
         last_activity=record.last_active_at,
     )
+
+
+def count_states(actors: Iterable[SessionActor]) -> tuple[int, int, int, int]:
+    """Running, draining and hibernating actors, and the requests in flight on them all."""
+    running = draining = hibernating = in_flight = 0
+    for actor in actors:
+        seen = actor.statistics()
+        if seen.state is ActorState.RUNNING:
+            running += 1
+            hibernating += not seen.awake
+        elif seen.state is ActorState.DRAINING:
+            draining += 1
+        in_flight += seen.in_flight
+    return running, draining, hibernating, in_flight

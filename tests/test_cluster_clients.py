@@ -41,7 +41,7 @@ async def _line(stdout: trio.abc.ReceiveStream, buffer: bytearray) -> Any:
 async def test_the_typescript_client_keeps_its_sessions_through_a_sigkill(tmp_path: Path) -> None:
     async with running_cluster(tmp_path) as cluster:
         process = await trio.lowlevel.open_process(
-            [node(), str(TS_CLIENT), cluster.haproxy.url, TOKENS["alice"], "24"],
+            [node(), str(TS_CLIENT), cluster.haproxy.url, TOKENS["alice"], "60"],
             cwd=NODE_DIR,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

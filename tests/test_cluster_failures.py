@@ -115,14 +115,14 @@ async def test_the_python_client_carries_on_through_a_kill_without_initialize(cl
             async with client_for(cluster.haproxy.url) as client:
                 seen = clients_seen[index] = [text_of(await client.call_tool("where", {}))]
                 started += 1
-                if started == 20:
+                if started == SESSIONS:
                     kill_now.set()
                 await kill_now.wait()
                 await finished.wait()
                 for _ in range(3):
                     seen.append(text_of(await client.call_tool("where", {})))
 
-        for index in range(20):
+        for index in range(SESSIONS):
             nursery.start_soon(client_run, index)
         await kill_now.wait()
         victim = clients_seen[0][0]
@@ -139,7 +139,7 @@ async def test_rolling_restart_fails_no_call_and_loses_no_session(cluster: Clust
     failures: list[str] = []
     calls = 0
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=100)) as http:
-        ids = await open_many(http, cluster.haproxy.url, 30)
+        ids = await open_many(http, cluster.haproxy.url, SESSIONS)
         stop = trio.Event()
 
         async def keep_calling(session_id: str) -> None:
@@ -237,6 +237,12 @@ async def test_redis_outage_keeps_held_sessions_and_nothing_hangs(cluster: Clust
         for session_id in fresh:
             key = f"mcp-supervisor:rec:{session_id}"
             await eventually(lambda key=key: _exists(cluster, key))  # type: ignore[misc]
+        # That Redis came back empty (no persistence): each node writes again what it holds.
+        for session_id in ids:
+            key = f"mcp-supervisor:rec:{session_id}"
+            await eventually(lambda key=key: _exists(cluster, key))  # type: ignore[misc]
+        served = await where_all(http, cluster.haproxy.url, ids)
+        assert all(served[sid] == sid.split(".")[0] for sid in ids)
         # Coordination is back: a session moves to another node on request.
         moved = fresh[0]
         other = next(node for node in cluster.nodes if not moved.startswith(node.node_id + "."))

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from supervisor import Principal, StaticTokenVerifier, SupervisorConfig, TokensFileError, loopback_security
+from supervisor._node import NODE_ID
 from supervisor.testing import check_quiescent, serve_for_test, settle
 from tests.helpers import error_of, initialize_body, mcp_headers, messages_of, rpc
 from tests.servers import Gate, build_server
@@ -243,13 +244,15 @@ def test_tokens_file(tmp_path: Any) -> None:
     assert "line 1" in str(caught.value)
 
 
-def test_session_ids_are_128_bit_hex() -> None:
+def test_session_ids_are_a_node_id_and_128_random_bits_in_hex() -> None:
     async def main() -> str:
         async with serve_for_test(build_server()) as served, httpx.AsyncClient() as http:
             response = await http.post(served.url, content=initialize_body(), headers=mcp_headers())
             return response.headers["mcp-session-id"]
 
     session_id = trio.run(main)
-    assert len(session_id) == 32
-    int(session_id, 16)
+    node, dot, random = session_id.partition(".")
+    assert dot and NODE_ID.fullmatch(node)
+    assert len(random) == 32
+    int(random, 16)
     assert json.dumps(session_id).isascii()

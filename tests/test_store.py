@@ -69,8 +69,8 @@ async def test_a_steal_replaces_only_the_lease_it_saw_and_bumps_the_epoch(nodes:
     stolen = await b.claim("s2", ttl=60, replace=refused.seen)
     assert stolen.won and stolen.epoch == first.epoch + 1
     # a's renewal now finds the lease lost: it must stop serving (fencing).
-    assert await a.renew([("s2", first.epoch)], None) == ["s2"]
-    assert await b.renew([("s2", stolen.epoch)], None) == []
+    assert await a.renew([("s2", first.epoch)], None) == (["s2"], [])
+    assert await b.renew([("s2", stolen.epoch)], None) == ([], ["s2"])  # no record was ever written
 
 
 async def test_a_record_is_written_only_under_its_lease(nodes: list[RedisStore]) -> None:
@@ -94,8 +94,20 @@ async def test_a_lapsed_lease_nobody_took_is_taken_back_on_renewal(
     a, _ = nodes
     claim = await a.claim("s3", ttl=60)
     await redis.command("DEL", "mcp-supervisor:lease:s3")  # as if it expired during an outage
-    assert await a.renew([("s3", claim.epoch)], None) == []
+    assert await a.renew([("s3", claim.epoch)], None) == ([], ["s3"])
     assert await redis.command("GET", "mcp-supervisor:lease:s3") == f"a {claim.epoch}"
+
+
+async def test_a_redis_that_lost_everything_keeps_the_holders_leases(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    a, _ = nodes
+    mine = record("a." + "2" * 32)
+    epoch = await a.put(mine, 0, ttl=60)
+    await redis.command("FLUSHALL")  # as a restart without persistence
+    lost, missing = await a.renew([(mine.session_id, epoch)], None)
+    assert lost == [] and missing == [mine.session_id]  # the holder writes the record again
+    assert await a.put(mine, epoch, ttl=60) == epoch
 
 
 async def test_a_stopped_redis_is_reported_within_the_budget(redis: Redis) -> None:

@@ -1,0 +1,169 @@
+"""Figures for docs/scale-out.md, measured on real redis-server, haproxy and three nodes.
+
+`scripts/bench-cluster` runs it: extra latency through haproxy, wake-from-store latency, revocation
+latency across nodes, Redis operations per session per minute (idle and under load), and one
+node's RSS with its sessions awake, hibernated and evicted. Prints a Markdown table and writes
+docs/cluster-bench.json. Wall-clock figures, so noisy on a busy machine: compare within one run.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from tests.cluster import Cluster, Node, running_cluster
+from tests.helpers import initialize_body, rpc
+from tests.test_cluster_basics import auth, call_where
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _quantiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+        "n": len(ordered),
+    }
+
+
+async def _open(http: httpx.AsyncClient, url: str, who: str = "alice") -> str:
+    response = await http.post(url, content=initialize_body(), headers=auth(who))
+    session_id = response.headers["mcp-session-id"]
+    await http.post(url, content=rpc("notifications/initialized", None), headers=auth(who, session_id))
+    return session_id
+
+
+async def _timed_calls(http: httpx.AsyncClient, url: str, session_id: str, count: int) -> list[float]:
+    took = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = await call_where(http, url, session_id)
+        assert response.status_code == 200
+        took.append(time.perf_counter() - started)
+    return took
+
+
+async def haproxy_overhead(cluster: Cluster, http: httpx.AsyncClient) -> dict[str, Any]:
+    a = cluster.node("a")
+    session_id = await _open(http, f"{a.url}/mcp")
+    await _timed_calls(http, f"{a.url}/mcp", session_id, 50)  # warm up
+    direct = await _timed_calls(http, f"{a.url}/mcp", session_id, 400)
+    proxied = await _timed_calls(http, cluster.haproxy.url, session_id, 400)
+    return {"direct": _quantiles(direct), "through_haproxy": _quantiles(proxied)}
+
+
+async def wake_latency(cluster: Cluster, http: httpx.AsyncClient) -> dict[str, Any]:
+    """First call after eviction (load, claim, restore, replay the handshake) and after a move."""
+    a, b = cluster.node("a"), cluster.node("b")
+    woken, moved = [], []
+    for _ in range(100):
+        session_id = await _open(http, f"{a.url}/mcp")
+        await a.admin("DELETE", f"/admin/sessions/{session_id}?mode=evict")
+        woken += await _timed_calls(http, f"{a.url}/mcp", session_id, 1)
+        moved += await _timed_calls(http, f"{b.url}/mcp", session_id, 1)
+    return {"wake_from_store": _quantiles(woken), "move_between_nodes": _quantiles(moved)}
+
+
+async def revocation_latency(cluster: Cluster, http: httpx.AsyncClient) -> dict[str, Any]:
+    samples = []
+    for round_ in range(10):
+        who = "carol"
+        ids = {node.node_id: await _open(http, f"{node.url}/mcp", who) for node in cluster.nodes}
+        started = time.perf_counter()
+        await cluster.node("a").admin("POST", "/admin/revoke", json={"principal": who})
+        for node_id, session_id in ids.items():
+            url = f"{cluster.node(node_id).url}/mcp"
+            while (await call_where(http, url, session_id, who)).status_code != 404:  # noqa: ASYNC110
+                await trio.sleep(0.005)
+        samples.append(time.perf_counter() - started)
+        del round_
+    return _quantiles(samples)
+
+
+async def _ops(cluster: Cluster) -> int:
+    info = await cluster.redis.command("INFO", "commandstats")
+    total = 0
+    for line in info.splitlines():
+        if line.startswith("cmdstat_") and not line.startswith(("cmdstat_info", "cmdstat_keys")):
+            total += int(line.split("calls=")[1].split(",")[0])
+    return total
+
+
+async def redis_operations(cluster: Cluster, http: httpx.AsyncClient) -> dict[str, Any]:
+    sessions = [await _open(http, cluster.haproxy.url) for _ in range(90)]
+    window = 20.0
+    before = await _ops(cluster)
+    await trio.sleep(window)
+    idle = (await _ops(cluster) - before) / len(sessions) / (window / 60)
+    before = await _ops(cluster)
+    calls = 0
+    with trio.move_on_after(window):
+        while True:
+            for session_id in sessions:
+                await call_where(http, cluster.haproxy.url, session_id)
+                calls += 1
+    loaded = (await _ops(cluster) - before) / len(sessions) / (window / 60)
+    return {
+        "sessions": len(sessions),
+        "idle_per_session_per_minute": round(idle, 2),
+        "under_load_per_session_per_minute": round(loaded, 2),
+        "calls_per_session_per_minute_under_load": round(calls / len(sessions) / (window / 60), 1),
+    }
+
+
+def _rss_kib(node: Node) -> int:
+    assert node.server is not None
+    status = Path(f"/proc/{node.server.process.pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+
+
+async def rss_with_eviction(workdir: Path) -> dict[str, Any]:
+    count = 1000
+    extra = ("--hibernate-after", "1", "--evict-after", "3")
+    async with running_cluster(workdir, count=1, extra=extra) as cluster:
+        a = cluster.node("a")
+        async with httpx.AsyncClient(timeout=60) as http:
+            empty = _rss_kib(a)
+            ids = [await _open(http, f"{a.url}/mcp") for _ in range(count)]
+            for session_id in ids:
+                await call_where(http, f"{a.url}/mcp", session_id)
+            awake = _rss_kib(a)
+            await trio.sleep(2.0)
+            hibernated = _rss_kib(a)
+            while (await a.admin("GET", "/admin/stats")).json()["live"] > 0:  # noqa: ASYNC110
+                await trio.sleep(0.5)
+            evicted = _rss_kib(a)
+    return {
+        "sessions": count,
+        "rss_kib": {"empty": empty, "awake": awake, "hibernated": hibernated, "evicted": evicted},
+    }
+
+
+async def main() -> None:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        workdir = Path(directory)
+        async with running_cluster(workdir) as cluster, httpx.AsyncClient(timeout=60) as http:
+            results["latency"] = await haproxy_overhead(cluster, http)
+            results["wake"] = await wake_latency(cluster, http)
+            results["revocation"] = await revocation_latency(cluster, http)
+            results["redis_operations"] = await redis_operations(cluster, http)
+        rss_dir = workdir / "rss"
+        rss_dir.mkdir()
+        results["memory"] = await rss_with_eviction(rss_dir)
+    (ROOT / "docs" / "cluster-bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    json.dump(results, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    trio.run(main)
