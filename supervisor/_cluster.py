@@ -279,7 +279,7 @@ class Cluster:
                         await self.store.release(sid, end.epoch)
                 elif end.epoch:
                     await self.store.forget(end.record)
-                del self._ends[sid]
+                self._ends.pop(sid, None)
                 end.done.set()
         except StoreUnavailable:
             return False

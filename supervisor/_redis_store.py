@@ -80,11 +80,8 @@ for i = 1, #ARGV - 3 do
   local lease, epochkey, rec = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
   if mine(lease, epochkey, ARGV[1], ARGV[i+3], ARGV[2]) then
     redis.call('PEXPIRE', lease, ARGV[2])
-    if redis.call('EXISTS', rec) == 0 then
-      table.insert(missing, i)
-    elseif tonumber(ARGV[3]) > 0 then
-      redis.call('PEXPIRE', rec, ARGV[3])
-    end
+    local kept = tonumber(ARGV[3]) > 0 and redis.call('PEXPIRE', rec, ARGV[3]) or redis.call('EXISTS', rec)
+    if kept == 0 then table.insert(missing, i) end
   else
     table.insert(lost, i)
   end

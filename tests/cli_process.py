@@ -41,14 +41,27 @@ class ServerProcess:
                 self.lines.extend(decoded)
                 self.seen.extend(decoded)
 
+    async def drain(self) -> None:
+        """Read stderr to its end, keeping every line in `seen` (no more `wait_for` after this)."""
+        assert self.process.stderr is not None
+        async for chunk in self.process.stderr:
+            self._buffer += chunk
+            *complete, self._buffer = self._buffer.split(b"\n")
+            self.seen.extend(part.decode(errors="replace") for part in complete)
+
     async def url(self) -> str:
         return (await self.wait_for(r"serving MCP on ([^\s\"]+)")).group(1)
 
 
 def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
     """`mcp-supervisor serve ARGS` to its end (for what it refuses at start), output captured."""
+    return run_command("serve", *args)
+
+
+def run_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """`mcp-supervisor ARGS` to its end, output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "supervisor", "serve", *args],
+        [sys.executable, "-m", "supervisor", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

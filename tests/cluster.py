@@ -114,6 +114,8 @@ class Node:
     port: int = attrs.field(factory=free_port)
     admin_port: int = attrs.field(factory=free_port)
     server: ServerProcess | None = None
+    drains: trio.Nursery | None = None
+    """Where the task that keeps reading the node's stderr runs (the cluster's nursery)."""
 
     @property
     def url(self) -> str:
@@ -156,6 +158,9 @@ class Node:
         )
         self.server = ServerProcess(process)
         await self.server.url()
+        assert self.drains is not None
+        # From here on its stderr is read as it comes: a full pipe would block the node's logging.
+        self.drains.start_soon(self.server.drain)
 
     @property
     def running(self) -> bool:
@@ -256,13 +261,19 @@ async def running_cluster(workdir: Path, count: int = 3, extra: Sequence[str] = 
     nodes = [Node(chr(ord("a") + index), redis.url, workdir, extra) for index in range(count)]
     haproxy = Haproxy(nodes, workdir)
     try:
-        async with trio.open_nursery() as nursery:
+        async with trio.open_nursery() as drains:
             for node in nodes:
-                nursery.start_soon(node.start)
-        await haproxy.start()
-        cluster = Cluster(redis, nodes, haproxy)
-        await cluster.all_ready()
-        yield cluster
+                node.drains = drains
+            async with trio.open_nursery() as starting:
+                for node in nodes:
+                    starting.start_soon(node.start)
+            await haproxy.start()
+            cluster = Cluster(redis, nodes, haproxy)
+            await cluster.all_ready()
+            try:
+                yield cluster
+            finally:
+                drains.cancel_scope.cancel()
     finally:
         await haproxy.stop()
         for node in nodes:

@@ -93,3 +93,13 @@ async def test_another_principal_and_an_unknown_id_get_404_on_every_node(cluster
             assert unknown.status_code == 404
         # Bob's tries did not move it: alice's next call is still served, on b this time.
         assert answer_text(await call_where(http, f"{b.url}/mcp", session_id)) == "b"
+
+
+async def test_the_stateless_era_goes_through_the_same_front(cluster: Cluster) -> None:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS['alice']}"}, timeout=30)
+    transport = streamable_http_client(cluster.haproxy.url, http_client=http)
+    async with Client(transport, mode="2026-07-28") as client:
+        answers = {text_of(await client.call_tool("where", {})) for _ in range(12)}
+    # No session, no record, no lease: any ready node answers, and more than one did.
+    assert answers <= {"a", "b", "c"} and len(answers) > 1
+    assert await cluster.redis.command("KEYS", "mcp-supervisor:rec:*") == ""

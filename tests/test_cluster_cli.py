@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from supervisor._node import NODE_ID, default_node_id, home_node, mint_session_id
-from tests.cli_process import ROOT, run_serve, serving
+from tests.cli_process import run_command, run_serve, serving
 from tests.helpers import open_session
 
 
 def haproxy_config(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "supervisor", "haproxy-config", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_command("haproxy-config", *args)
 
 
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy")

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from tests.cluster import TOKENS, eventually, have_cluster_tools, running_cluster
-from tests.helpers import open_session, rpc
+from tests.helpers import initialize_body, open_session, rpc
 from tests.node import NODE_DIR, node
 from tests.sse import sse_messages
 from tests.test_cluster_basics import answer_text, auth, call_where
@@ -156,3 +156,18 @@ async def test_cluster_metrics_and_readiness_detail(tmp_path: Path) -> None:
         assert "mcp_leases_held 1.0" in on_b and "mcp_leases_held 0.0" in on_a
         assert "mcp_store_up 1.0" in on_a
         assert 'mcp_store_operations_total{op="put"}' in on_a
+
+
+async def test_the_per_principal_cap_counts_over_the_whole_cluster(tmp_path: Path) -> None:
+    async with running_cluster(tmp_path, count=2, extra=("--max-sessions-per-principal", "2")) as cluster:
+        a, b = cluster.nodes
+        async with httpx.AsyncClient(timeout=30) as http:
+            http.headers.update(auth("bob"))
+            await open_session(http, f"{a.url}/mcp")
+            await open_session(http, f"{b.url}/mcp")
+            third = await http.post(f"{a.url}/mcp", content=initialize_body(), headers=auth("bob"))
+            assert third.status_code == 503 and third.headers["retry-after"] == "1"
+            assert "principal" in third.json()["error"]["message"]
+            # Another principal is not held back by bob's sessions.
+            http.headers.update(auth("carol"))
+            await open_session(http, f"{b.url}/mcp")
