@@ -95,6 +95,8 @@ class Cluster:
         self.waking: dict[str, trio.Event] = {}
         """Sessions being woken here from the store: a second request for one waits for the first."""
         self.wakes_from_store = self.moved_in = self.moved_out = self.fenced = 0
+        self._renewed_at = trio.current_time()
+        """When the last renewal round reached the store (trio clock)."""
 
     def stats(self) -> ClusterStats:
         return ClusterStats(
@@ -233,6 +235,28 @@ class Cluster:
         SessionLog(logger, session_id).warning("the session did not move here in time")
         return False
 
+    @property
+    def lease_in_doubt(self) -> bool:
+        """No renewal has reached the store for most of a lease's time, though it was up when last
+        seen: this node may have been paused (or cut off) long enough for its leases to lapse."""
+        overdue = trio.current_time() - self._renewed_at > self.store.settings.lease_ttl * 0.9
+        return overdue and self.store.up
+
+    async def confirm(self, session_id: str) -> bool:
+        """Before serving a held session while its lease is in doubt: is it still ours? Fenced if
+        not. True too when the store does not answer (held sessions are served through an outage)."""
+        epoch = self.held.get(session_id)
+        if not epoch:
+            return True
+        try:
+            lost, _ = await self.store.renew([(session_id, epoch)], self.record_keep)
+        except StoreUnavailable:
+            return True
+        if lost and self.held.get(session_id) == epoch:
+            self._fence(session_id)
+            return False
+        return True
+
     async def revoke(self, principal: Principal) -> list[str]:
         """End `principal`'s sessions on every node and delete their records; the ids found."""
         try:
@@ -332,6 +356,7 @@ class Cluster:
                         if self.held.get(sid) == epochs[sid]:
                             self._fence(sid)
                     self._rewrite(missing)
+                self._renewed_at = trio.current_time()
                 if self._dirty or self._ends:
                     self._work.set()
             except StoreUnavailable:

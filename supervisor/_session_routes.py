@@ -43,9 +43,15 @@ class SessionRoutes:
 
         None: unknown (404); a Refusal: the store could not say (503, retry).
         """
-        if self._membership is None or self._supervisor.route(request.session_id or "") is not None:
-            return self.route(request)
         assert request.session_id is not None
+        here = self._supervisor.route(request.session_id)
+        cluster = self._supervisor.cluster
+        if here is not None and cluster is not None and cluster.lease_in_doubt:
+            # Paused or cut off for a while: never answer for a session another node may own now.
+            await cluster.confirm(request.session_id)
+            here = self._supervisor.route(request.session_id)
+        if self._membership is None or here is not None:
+            return self.route(request)
         found = await self._membership.find(request.session_id, request.principal)
         if isinstance(found, OpenRefusal):
             retry = self._config.retry_after

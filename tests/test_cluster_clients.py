@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trio
 
-from tests.cluster import TOKENS, eventually, have_cluster_tools, running_cluster
+from tests.cluster import TOKENS, Cluster, eventually, have_cluster_tools, running_cluster
 from tests.helpers import initialize_body, open_session, rpc
 from tests.node import NODE_DIR, node
 from tests.sse import sse_messages
@@ -171,3 +171,56 @@ async def test_the_per_principal_cap_counts_over_the_whole_cluster(tmp_path: Pat
             # Another principal is not held back by bob's sessions.
             http.headers.update(auth("carol"))
             await open_session(http, f"{b.url}/mcp")
+
+
+async def test_a_paused_node_never_answers_for_a_session_another_node_took(tmp_path: Path) -> None:
+    async with running_cluster(tmp_path, count=2) as cluster:
+        a, b = cluster.nodes
+        assert a.server is not None
+        async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
+            session_id = await open_session(http, f"{a.url}/mcp")
+            assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
+            a.server.process.send_signal(signal.SIGSTOP)
+            try:
+                # a holds the lease but cannot let go: b waits for it to lapse (2 s), then serves.
+                assert answer_text(await call_where(http, f"{b.url}/mcp", session_id)) == "b"
+            finally:
+                a.server.process.send_signal(signal.SIGCONT)
+            # a wakes up still holding an actor for it. Before it answers, it finds its lease
+            # gone (or hears b's old request to let go): that actor ends without writing
+            # anything, and a serves only after taking the session back from b, as a new wake.
+            assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
+            on_a = (await a.admin("GET", "/admin/stats")).json()
+            on_b = (await b.admin("GET", "/admin/stats")).json()
+        assert sum(on_a["closed"].get(reason, 0) for reason in ("fenced", "moved")) == 1
+        assert on_a["cluster"]["wakes_from_store"] == 1 and on_a["cluster"]["moved_in"] == 1
+        assert on_b["closed"].get("moved") == 1
+        assert on_a["live"] == 1 and on_b["live"] == 0
+
+
+async def test_a_node_resumed_after_its_lease_was_taken_fences_before_answering(tmp_path: Path) -> None:
+    async with running_cluster(tmp_path, count=1) as cluster:
+        (a,) = cluster.nodes
+        assert a.server is not None
+        async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
+            session_id = await open_session(http, f"{a.url}/mcp")
+            assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
+            a.server.process.send_signal(signal.SIGSTOP)
+            try:
+                # Meanwhile another node ("z", gone since) took the lease, and told nobody.
+                lease = f"mcp-supervisor:lease:{session_id}"
+                await eventually(lambda: _gone(cluster, lease))  # the 2 s lease lapses
+                epoch = await cluster.redis.command("INCR", f"mcp-supervisor:epoch:{session_id}")
+                await cluster.redis.command("SET", lease, f"z {epoch}", "PX", "60000")
+            finally:
+                a.server.process.send_signal(signal.SIGCONT)
+            # The first request after the pause: a checks its lease first, fences its actor, then
+            # takes the session over from the silent "z" and serves it from the record.
+            assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
+            stats = (await a.admin("GET", "/admin/stats")).json()
+        assert stats["closed"] == {"fenced": 1}
+        assert stats["cluster"]["wakes_from_store"] == 1
+
+
+async def _gone(cluster: Cluster, key: str) -> bool:
+    return await cluster.redis.command("EXISTS", key) == "0"
