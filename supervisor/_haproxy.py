@@ -69,6 +69,8 @@ def haproxy_config(options: HaproxyOptions) -> str:
         f"    timeout server {options.client_timeout}",
         "    timeout http-request 30s",
         "    timeout http-keep-alive 30s",
+        "    # A check may wait this long for /readyz on a busy node (else the check interval bounds it).",
+        "    timeout check 2s",
         "    option http-buffer-request",
         "    # Our 503 means 'not served': safe to send again, elsewhere.",
         "    retry-on conn-failure 503",
