@@ -85,6 +85,8 @@ class Cluster:
         self.store = store
         self.node_id = store.node_id
         self._idle_timeout = idle_timeout
+        self.record_keep = None if idle_timeout is None else idle_timeout + store.settings.lease_ttl
+        """How long a write or renewal keeps an awake session's record: its idle timeout, plus the lease."""
         self._member: Member | None = None
         self.held: dict[str, int] = {}
         """Sessions this node holds, with their lease's epoch (0: new, not written yet)."""
@@ -99,16 +101,7 @@ class Cluster:
         """When the last renewal round reached the store (trio clock)."""
 
     def stats(self) -> ClusterStats:
-        return ClusterStats(
-            node_id=self.node_id,
-            store=self.store.health(),
-            leases=len(self.held),
-            pending_writes=len(self._dirty) + len(self._ends),
-            wakes_from_store=self.wakes_from_store,
-            moved_in=self.moved_in,
-            moved_out=self.moved_out,
-            fenced=self.fenced,
-        )
+        return _stats_of(self)
 
     # ------------------------------------------------------------------ life
 
@@ -140,10 +133,8 @@ class Cluster:
 
     def record_ttl(self, record: SessionRecord, *, held: bool) -> float | None:
         """How long the store keeps a record: an awake one while its lease lives, else its idle time left."""
-        if self._idle_timeout is None:
-            return None
-        if held:
-            return self._idle_timeout + self.store.settings.lease_ttl
+        if held or self._idle_timeout is None:
+            return self.record_keep
         return max(1.0, record.last_active_at + self._idle_timeout - time.time())
 
     def opened(self, record: SessionRecord) -> None:
@@ -362,12 +353,6 @@ class Cluster:
             except StoreUnavailable:
                 continue
 
-    @property
-    def record_keep(self) -> float | None:
-        """How long a renewal keeps an awake session's record: its idle timeout, plus the lease."""
-        idle = self._idle_timeout
-        return None if idle is None else idle + self.store.settings.lease_ttl
-
     async def _listener(self) -> None:
         while True:
             try:
@@ -391,3 +376,16 @@ class Cluster:
             except (TypeError, ValueError):
                 return
             self._nursery.start_soon(self._member.revoke_here, principal)
+
+
+def _stats_of(cluster: Cluster) -> ClusterStats:
+    return ClusterStats(
+        node_id=cluster.node_id,
+        store=cluster.store.health(),
+        leases=len(cluster.held),
+        pending_writes=len(cluster._dirty) + len(cluster._ends),
+        wakes_from_store=cluster.wakes_from_store,
+        moved_in=cluster.moved_in,
+        moved_out=cluster.moved_out,
+        fenced=cluster.fenced,
+    )

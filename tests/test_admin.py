@@ -166,3 +166,19 @@ async def test_a_body_over_the_limit_is_413_and_a_wrong_method_405_with_json_err
         wrong = await http.put(served.base_url + "/admin/stats", headers=AUTH)
         assert wrong.status_code == 405
         assert wrong.json() == {"error": "PUT is not allowed here; use GET"}
+
+
+async def test_cluster_only_admin_requests_without_a_store_are_400(http: httpx.AsyncClient) -> None:
+    async with serve_for_test(build_server(), admin_config()) as served:
+        session_id = await open_session(http, served.url)
+        base = served.base_url + "/admin"
+        listed = await http.get(base + "/sessions", params={"scope": "cluster"}, headers=AUTH)
+        assert listed.status_code == 400
+        assert listed.json() == {"error": "scope=cluster needs a session store (--redis-url)"}
+        evicted = await http.delete(f"{base}/sessions/{session_id}", params={"mode": "evict"}, headers=AUTH)
+        assert evicted.status_code == 400
+        assert evicted.json() == {"error": "mode=evict needs a session store (--redis-url)"}
+        wrong = await http.delete(f"{base}/sessions/{session_id}", params={"mode": "nap"}, headers=AUTH)
+        assert wrong.status_code == 400
+        assert wrong.json() == {"error": "mode must be graceful, kill or evict"}
+        assert served.supervisor.get(session_id) is not None  # none of them touched it

@@ -176,7 +176,11 @@ async def test_a_raced_wake_is_served_by_exactly_one_node(cluster: Cluster) -> N
         answers: dict[str, str] = {}
 
         async def ask(node_url: str) -> None:
-            answers[node_url] = answer_text(await call_where(http, f"{node_url}/mcp", session_id))
+            response = await call_where(http, f"{node_url}/mcp", session_id)
+            if response.status_code == 503:
+                # Taken away before it was served: "retry" (haproxy's retry-on 503 resends it).
+                response = await call_where(http, f"{node_url}/mcp", session_id)
+            answers[node_url] = answer_text(response)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ask, b.url)
@@ -229,6 +233,12 @@ async def test_redis_outage_keeps_held_sessions_and_nothing_hangs(cluster: Clust
             await eventually(lambda node=node: _store_is(http, node.url, "down"))  # type: ignore[misc]
             detail = (await http.get(f"{node.url}/readyz")).json()
             assert detail["ready"] is True and detail["degraded"] is True
+        # A session this node does not hold: it cannot tell whether it exists, so "retry", not 404.
+        elsewhere = next(node for node in cluster.nodes if not ids[0].startswith(node.node_id + "."))
+        unsure = await call_where(http, f"{elsewhere.url}/mcp", ids[0])
+        assert unsure.status_code == 503 and unsure.headers["retry-after"] == "1"
+        error = unsure.json()
+        assert error["id"] == 7 and error["error"]["message"] == "Session store unavailable; retry"
         # New sessions still open while Redis is down (their records follow when it is back).
         fresh = await open_many(http, cluster.haproxy.url, 3)
         await cluster.redis.start()
