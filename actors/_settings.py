@@ -10,7 +10,7 @@ from mcp.server.streamable_http import EventStore
 
 from actors._faults import FaultSink
 from actors._reasons import CloseReason
-from actors._record import Principal
+from actors._record import Principal, SessionRecord
 
 CLEANUP_TIMEOUT = 5.0
 """Upper bound for shielded cleanup (transport termination): a hung cleanup must not wedge shutdown."""
@@ -30,6 +30,11 @@ class OwnedActor(Protocol):
 
     @property
     def created_at(self) -> float: ...
+
+    @property
+    def record(self) -> SessionRecord:
+        """The session as a value, as of now."""
+        ...
 
 
 class ActorHooks(Protocol):

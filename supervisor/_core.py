@@ -169,7 +169,9 @@ class SessionSupervisor:
     async def close_sessions_for(self, principal: Principal, grace: float | None = None) -> int:
         """Revoke: close every session of `principal` (concurrently, within `grace`); return how many.
 
-        New requests for those sessions get 404 the moment this is called.
+        New requests for those sessions get 404 the moment this is called. With a store, the other
+        nodes close theirs too (asked on the cluster channel, not waited for) and the records are
+        deleted; the count is then the store's count of them (this node's ones included).
         """
         closed = await self.revoke_here(principal, grace)
         if self.cluster is None:
@@ -316,16 +318,13 @@ class SessionSupervisor:
 
     def record_changed(self, actor: OwnedActor) -> None:
         if self.cluster is not None:
-            live = self._live.get(actor.session_id)
-            if live is not None:
-                self.cluster.changed(live.record)
+            self.cluster.changed(actor.record)
 
     def actor_stopped(self, actor: OwnedActor) -> None:
-        live = self._live.get(actor.session_id)
         if self._registry.remove(actor):
             reason = actor.close_reason or CloseReason.SHUTDOWN
-            if self.cluster is not None and live is not None:
-                self.cluster.ended(live.record, reason)
+            if self.cluster is not None:
+                self.cluster.ended(actor.record, reason)
             self._closed[reason.value] += 1
             served = self._served.pop(actor.session_id, 0)
             lifetime = trio.current_time() - actor.created_at
