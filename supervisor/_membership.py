@@ -56,17 +56,23 @@ class Membership:
         return actor.record if actor is not None and not actor.closing else None
 
     async def find(self, session_id: str, principal: Principal | None) -> SessionActor | OpenRefusal | None:
-        """The live actor for this id, else the session woken here from its record; None: unknown."""
+        """The live actor for this id, else the session woken here from its record; None: unknown.
+
+        The actor may be closing by the time it is returned (asked to move on at once): the caller
+        hands the request to it all the same, and the dispatch answers by its close reason.
+        """
         supervisor = self._supervisor
         cluster = supervisor.cluster
         actor = supervisor.route(session_id)
         if actor is not None or cluster is None:
             return actor
-        waking = cluster.waking.get(session_id)
-        if waking is not None:
-            # Another request is waking it here already: take what that one gets.
+        while (waking := cluster.waking.get(session_id)) is not None:
+            # Another request is waking it here already: take the actor that one gets, even if
+            # it is already closing again (moved on: the dispatch answers that "retry", not 404).
             await waking.wait()
-            return supervisor.route(session_id)
+            actor = supervisor.actor_of(session_id)
+            if actor is not None:
+                return actor
         done = cluster.waking[session_id] = trio.Event()
         try:
             return await self._wake(session_id, principal)

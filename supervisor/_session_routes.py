@@ -56,13 +56,19 @@ class SessionRoutes:
         if isinstance(found, OpenRefusal):
             retry = self._config.retry_after
             return unavailable(found.value, request.request_id, retry, found.name.lower())
-        return self.route(request) if found is not None else None
+        # Not routed again: the woken actor may already be closing (moved on), and then the
+        # dispatch answers "retry" by its close reason, where a fresh lookup would say 404.
+        return self._owned(found, request)
 
     def route(self, request: McpRequest) -> SessionActor | None:
         """The actor for this id and principal; another principal's session looks exactly unknown."""
         assert request.session_id is not None
-        actor = self._supervisor.route(request.session_id)
+        return self._owned(self._supervisor.route(request.session_id), request)
+
+    @staticmethod
+    def _owned(actor: SessionActor | None, request: McpRequest) -> SessionActor | None:
         if actor is None:
+            assert request.session_id is not None
             logger.info("Rejected request with unknown or expired session ID: %s", request.session_id[:64])
             return None
         if actor.principal != request.principal:

@@ -7,6 +7,7 @@ would. Nothing here waits by sleeping: every wait is for a port, a line or an an
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -31,17 +32,44 @@ def have_cluster_tools() -> bool:
     return shutil.which("redis-server") is not None and shutil.which("haproxy") is not None
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports `free_port` gave this test process: never the same one twice."""
+
+
+def _below_ephemeral_range() -> range:
+    """Ports under the kernel's ephemeral range: no outgoing connection's local port can take
+    one of these between our probe and the server's bind (or a node's restart on it)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    return range(max(1024, low - 12000), low)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    candidates = _below_ephemeral_range()
+    for _ in range(200):
+        port = random.choice(candidates) if candidates else 0
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen: int = probe.getsockname()[1]
+        _HANDED_OUT.add(chosen)
+        return chosen
+    raise AssertionError("no free loopback port found")
 
 
-async def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    """Until something accepts connections on `port` (a backoff loop, not a synchronisation)."""
+async def wait_for_port(port: int, process: trio.Process | None = None, timeout: float = 20.0) -> None:
+    """Until something accepts connections on `port` (a backoff loop, not a synchronisation);
+    an AssertionError at once if `process`, the one meant to listen there, has exited."""
     with trio.fail_after(timeout):
         while True:
+            if process is not None and process.returncode is not None:
+                raise AssertionError(f"exited with {process.returncode} before listening on {port}")
             try:
                 stream = await trio.open_tcp_stream("127.0.0.1", port)
             except OSError:
@@ -88,7 +116,7 @@ class Redis:
             ],
             stdout=subprocess.DEVNULL,
         )
-        await wait_for_port(self.port)
+        await wait_for_port(self.port, self.process)
 
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -224,12 +252,14 @@ class Haproxy:
             f"\nlisten stats\n    bind 127.0.0.1:{self.stats_port}\n    stats enable\n    stats uri /stats\n"
         )
         config.write_bytes(made.stdout + stats.encode())
+        log = self.workdir / "haproxy.log"
         self.process = await trio.lowlevel.open_process(
-            ["haproxy", "-db", "-f", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=(self.workdir / "haproxy.log").open("wb"),
+            ["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log.open("wb")
         )
-        await wait_for_port(self.port)
+        try:
+            await wait_for_port(self.port, self.process)
+        except (AssertionError, trio.TooSlowError) as failed:
+            raise AssertionError(f"haproxy did not listen; it said:\n{log.read_text()}") from failed
 
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -276,9 +306,17 @@ async def running_cluster(workdir: Path, count: int = 3, extra: Sequence[str] = 
                 drains.cancel_scope.cancel()
     finally:
         await haproxy.stop()
+        _print_logs(nodes)
         for node in nodes:
             if node.running:
                 assert node.server is not None
                 node.server.process.kill()
                 await node.server.process.wait()
         await redis.stop()
+
+
+def _print_logs(nodes: Sequence[Node]) -> None:
+    """Each node's stderr, for pytest to show when the test failed (captured otherwise)."""
+    for node in nodes:
+        if node.server is not None:
+            print(f"----- node {node.node_id} -----", *node.server.seen[-300:], sep="\n")
