@@ -10,7 +10,7 @@ from actors._state import ActorState
 from actors._statistics import ActorStatistics
 from supervisor._admission import OpenRefusal
 from supervisor._auth import StaticTokenVerifier, TokensFileError
-from supervisor._cluster import ClusterStats
+from supervisor._cluster_terms import ClusterStats
 from supervisor._config import SupervisorConfig
 from supervisor._core import SessionSupervisor
 from supervisor._gc_tuning import tune_for_serving

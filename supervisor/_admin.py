@@ -187,10 +187,7 @@ class AdminApi:
     async def _revoke(self, body: Any) -> dict[str, int]:
         wanted = body.get("principal") if isinstance(body, dict) else None
         if isinstance(wanted, str):
-            principals = self._supervisor.principals_named(wanted)
-            if self._supervisor.cluster is not None and Principal(wanted) not in principals:
-                # Other nodes may hold sessions of it that this one has never seen.
-                principals.append(Principal(wanted))
+            principals = await self._named(wanted)
         elif isinstance(wanted, dict) and isinstance(wanted.get("client_id"), str):
             try:
                 principals = [Principal(**wanted)]
@@ -202,6 +199,23 @@ class AdminApi:
         for principal in principals:
             closed += await self._supervisor.close_sessions_for(principal)
         return {"closed": closed}
+
+    async def _named(self, client_id: str) -> list[Principal]:
+        """Every principal with this client id (any issuer, subject): this node's, and with a
+        store those with a session anywhere in the cluster (sessions this node never saw)."""
+        named = set(self._supervisor.principals_named(client_id))
+        cluster = self._supervisor.cluster
+        if cluster is not None:
+            elsewhere = await cluster.principals_named(client_id)
+            if elsewhere is None:
+                logger.error(
+                    "revoking client %s: the store did not answer; other nodes' sessions "
+                    "of it with an issuer or subject stay",
+                    client_id,
+                )
+            named |= elsewhere or set()
+            named.add(Principal(client_id))
+        return sorted(named, key=lambda principal: (principal.issuer or "", principal.subject or ""))
 
 
 def _allow(method: str, *allowed: str) -> None:

@@ -9,10 +9,10 @@ up by themselves once it answers again.
 
 from __future__ import annotations
 
-import enum
+import contextlib
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import trio
@@ -20,54 +20,11 @@ import trio
 from actors._log import SessionLog
 from actors._reasons import CloseReason
 from actors._record import Principal, SessionRecord
-from supervisor._redis_store import RedisStore, StoreHealth, StoreUnavailable
+from supervisor._claims import Claims
+from supervisor._cluster_terms import KEPT, POLL, RENEW_BATCH, ClusterStats, Member
+from supervisor._redis_store import RedisStore, StoreUnavailable
 
 logger = logging.getLogger(__name__)
-
-KEPT = frozenset({CloseReason.EVICTED, CloseReason.MOVED, CloseReason.SHUTDOWN})
-"""Ends after which the session lives on as its record: it wakes on its next request, anywhere."""
-RENEW_BATCH = 300
-POLL = 0.05
-"""Seconds between claims while a session moves here (the old owner writes and lets go)."""
-
-
-class Member(Protocol):
-    """What the cluster asks of its supervisor."""
-
-    def fence(self, session_id: str) -> None:
-        """Another node holds this session now: stop serving it at once."""
-
-    async def release(self, session_id: str) -> None:
-        """Another node wants this session: close it here (its record is kept) and return."""
-
-    async def revoke_here(self, principal: Principal) -> None:
-        """Close this node's sessions of `principal` (a revocation made on another node)."""
-
-    def record_of(self, session_id: str) -> SessionRecord | None:
-        """The session's record as of now, if it is live here."""
-
-
-class Wake(enum.Enum):
-    """Why a session could not be woken here from the store."""
-
-    MISSING = "missing"
-    """No record (or another principal's): 404."""
-    UNAVAILABLE = "unavailable"
-    """The store did not answer, or the session did not move here in time: 503, retry."""
-
-
-@attrs.frozen
-class ClusterStats:
-    """The cluster as this node sees it."""
-
-    node_id: str
-    store: StoreHealth
-    leases: int
-    pending_writes: int
-    wakes_from_store: int
-    moved_in: int
-    moved_out: int
-    fenced: int
 
 
 @attrs.define(eq=False)
@@ -94,9 +51,10 @@ class Cluster:
         self._ends: dict[str, _End] = {}
         self._work = trio.Event()
         self._nursery: trio.Nursery | None = None
-        self.waking: dict[str, trio.Event] = {}
-        """Sessions being woken here from the store: a second request for one waits for the first."""
-        self.wakes_from_store = self.moved_in = self.moved_out = self.fenced = 0
+        self.claims = Claims(store, self.held, self.record_keep)
+        self._asked_by: dict[str, str] = {}
+        """Sessions another node asked this one to let go of: the node to tell once it has."""
+        self.moved_out = self.fenced = 0
         self._renewed_at = trio.current_time()
         """When the last renewal round reached the store (trio clock)."""
 
@@ -152,6 +110,7 @@ class Cluster:
         self._dirty.pop(sid, None)
         epoch = self.held.pop(sid, None)
         if reason is CloseReason.FENCED or epoch is None:
+            self._asked_by.pop(sid, None)
             return
         self._ends[sid] = _End(record, epoch, keep=reason in KEPT)
         if reason is CloseReason.MOVED:
@@ -180,51 +139,6 @@ class Cluster:
             return await self.store.count_of(principal)
         except StoreUnavailable:
             return None
-
-    async def wake(self, session_id: str, principal: Principal | None) -> SessionRecord | Wake:
-        """Claim a session from the store for this node: its latest record, or why not."""
-        try:
-            record, _ = await self.store.load(session_id)
-            if record is None or not record.opened or record.principal != principal:
-                if record is not None and record.principal != principal:
-                    SessionLog(logger, session_id).warning("refused a wake for another principal")
-                return Wake.MISSING
-            if not await self._claim(session_id, record):
-                return Wake.UNAVAILABLE
-            latest, _ = await self.store.load(session_id)
-        except StoreUnavailable:
-            return Wake.UNAVAILABLE
-        self.wakes_from_store += 1
-        return latest if latest is not None and latest.principal == principal else record
-
-    async def _claim(self, session_id: str, record: SessionRecord) -> bool:
-        """Take the lease: at once if free, else by asking its holder to let go (or if it is gone)."""
-        ttl = self.record_ttl(record, held=True)
-        asked = False
-        with trio.move_on_after(self.store.settings.move_wait):
-            while True:
-                claim = await self.store.claim(session_id, ttl)
-                if claim.won:
-                    self.held[session_id] = claim.epoch
-                    if asked:
-                        self.moved_in += 1
-                    return True
-                if not asked:
-                    asked = True
-                    listening = await self.store.publish(
-                        self.store.node_channel_of(claim.owner), {"op": "release", "session": session_id}
-                    )
-                    if listening == 0:
-                        # Nobody listens on its holder's channel: that node is gone. Take over now;
-                        # if it is only cut off, its next renewal finds the lease lost and it stops.
-                        stolen = await self.store.claim(session_id, ttl, replace=claim.seen)
-                        if stolen.won:
-                            self.held[session_id] = stolen.epoch
-                            self.moved_in += 1
-                            return True
-                await trio.sleep(POLL)
-        SessionLog(logger, session_id).warning("the session did not move here in time")
-        return False
 
     @property
     def lease_in_doubt(self) -> bool:
@@ -262,6 +176,14 @@ class Cluster:
             return []
         return found
 
+    async def principals_named(self, client_id: str) -> set[Principal] | None:
+        """The principals with a session anywhere in the cluster whose client id is `client_id`
+        (any issuer, subject); None while the store does not answer."""
+        try:
+            return await self.store.principals_named(client_id)
+        except StoreUnavailable:
+            return None
+
     async def cluster_records(self, limit: int) -> list[tuple[SessionRecord, str | None]] | None:
         try:
             return await self.store.records(limit)
@@ -292,13 +214,24 @@ class Cluster:
                 if end.keep and end.record.opened:
                     if await self.store.put(end.record, end.epoch, self.record_ttl(end.record, held=False)):
                         await self.store.release(sid, end.epoch)
+                        await self._tell_released(sid)
                 elif end.epoch:
                     await self.store.forget(end.record)
                 self._ends.pop(sid, None)
+                self._asked_by.pop(sid, None)
                 end.done.set()
         except StoreUnavailable:
             return False
         return True
+
+    async def _tell_released(self, sid: str) -> None:
+        """Tell the node that asked for this session that it is free now (no answer: it asks again)."""
+        asker = self._asked_by.pop(sid, None)
+        if asker is not None:
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.publish(
+                    self.store.node_channel_of(asker), {"op": "released", "session": sid}
+                )
 
     def _note_held(self, sid: str, epoch: int) -> None:
         if epoch:
@@ -368,8 +301,11 @@ class Cluster:
         assert self._member is not None and self._nursery is not None
         op, sender = message.get("op"), message.get("from")
         if op == "release" and isinstance(message.get("session"), str):
-            if message["session"] in self.held:
+            if message["session"] in self.held and isinstance(sender, str):
+                self._asked_by[message["session"]] = sender
                 self._nursery.start_soon(self._member.release, message["session"])
+        elif op == "released" and isinstance(message.get("session"), str):
+            self.claims.heard_released(message["session"])
         elif op == "revoke" and sender != self.node_id and isinstance(message.get("principal"), dict):
             try:
                 principal = Principal(**message["principal"])
@@ -384,8 +320,8 @@ def _stats_of(cluster: Cluster) -> ClusterStats:
         store=cluster.store.health(),
         leases=len(cluster.held),
         pending_writes=len(cluster._dirty) + len(cluster._ends),
-        wakes_from_store=cluster.wakes_from_store,
-        moved_in=cluster.moved_in,
+        wakes_from_store=cluster.claims.wakes_from_store,
+        moved_in=cluster.claims.moved_in,
         moved_out=cluster.moved_out,
         fenced=cluster.fenced,
     )

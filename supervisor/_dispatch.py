@@ -20,7 +20,7 @@ from actors._direct_answers import answers_directly
 from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, Refusal, send_refusal
 from actors._messages import Admission, RequestTicket, ServeRequest
 from actors._reasons import RequestOutcome
-from supervisor._cluster import KEPT
+from supervisor._cluster_terms import KEPT
 from supervisor._core import SessionSupervisor
 from supervisor._exchange import Exchange
 from supervisor._request import McpRequest, not_found

@@ -15,7 +15,7 @@ from actors._actor import SessionActor
 from actors._reasons import CloseReason
 from actors._record import Principal, SessionRecord
 from supervisor._admission import OpenRefusal
-from supervisor._cluster import POLL, Wake
+from supervisor._cluster_terms import POLL, Wake
 from supervisor._core import SessionSupervisor
 
 logger = logging.getLogger(__name__)
@@ -66,18 +66,18 @@ class Membership:
         actor = supervisor.route(session_id)
         if actor is not None or cluster is None:
             return actor
-        while (waking := cluster.waking.get(session_id)) is not None:
+        while (waking := cluster.claims.waking.get(session_id)) is not None:
             # Another request is waking it here already: take the actor that one gets, even if
             # it is already closing again (moved on: the dispatch answers that "retry", not 404).
             await waking.wait()
             actor = supervisor.actor_of(session_id)
             if actor is not None:
                 return actor
-        done = cluster.waking[session_id] = trio.Event()
+        done = cluster.claims.waking[session_id] = trio.Event()
         try:
             return await self._wake(session_id, principal)
         finally:
-            del cluster.waking[session_id]
+            del cluster.claims.waking[session_id]
             done.set()
 
     async def _wake(self, session_id: str, principal: Principal | None) -> SessionActor | OpenRefusal | None:
@@ -92,7 +92,7 @@ class Membership:
             if supervisor.actor_of(session_id) is not None:
                 return OpenRefusal.STORE_UNAVAILABLE
         await cluster.settled(session_id)
-        woken = await cluster.wake(session_id, principal)
+        woken = await cluster.claims.wake(session_id, principal)
         if woken is Wake.MISSING:
             return None
         if woken is Wake.UNAVAILABLE:

@@ -19,7 +19,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from supervisor._cluster import ClusterStats
+from supervisor._cluster_terms import ClusterStats
 from supervisor._snapshots import SupervisorStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from actors._record import Principal, SessionRecord
+from supervisor._redis_scripts import CLAIM, FORGET, PUT, RELEASE, RENEW
 from supervisor._store_settings import StoreSettings
 
 logger = logging.getLogger(__name__)
@@ -31,104 +32,6 @@ logger = logging.getLogger(__name__)
 
 class StoreUnavailable(Exception):
     """The store did not answer within the budget, or failed: the caller goes on without it."""
-
-
-# Claim a lease. KEYS: lease, epoch. ARGV: node, lease ms, epoch-key ms (0: keep), the lease value
-# the caller saw and may replace ('' = only if free). Returns {won, epoch, owner}.
-_CLAIM = """
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local owner, ep = string.match(cur, '^(%S+) (%d+)$')
-  if owner == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return {1, tonumber(ep), owner}
-  end
-  if cur ~= ARGV[4] then return {0, tonumber(ep), owner} end
-end
-local e = redis.call('INCR', KEYS[2])
-if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. e, 'PX', ARGV[2])
-return {1, e, ARGV[1]}
-"""
-
-# Is the lease ours? Ours too if it lapsed and nobody claimed since (the epoch counter unmoved).
-_MINE = """
-local function mine(lease, epochkey, node, epoch, ms)
-  local cur = redis.call('GET', lease)
-  if cur == node .. ' ' .. epoch then return true end
-  if not cur then
-    local seen = redis.call('GET', epochkey)
-    -- Lapsed, and nobody claimed it since; or Redis lost its data (restarted without persistence).
-    if seen == epoch or not seen then
-      redis.call('SET', epochkey, epoch)
-      redis.call('SET', lease, node .. ' ' .. epoch, 'PX', ms)
-      return true
-    end
-  end
-  return false
-end
-"""
-
-# Renew leases (and keep their records). KEYS: lease, epoch, record per session. ARGV: node,
-# lease ms, record ms (0: keep), then an epoch per session. Returns the 1-based indexes lost, and
-# those whose record is missing (Redis lost it: the holder writes it again).
-_RENEW = (
-    _MINE
-    + """
-local lost, missing = {}, {}
-for i = 1, #ARGV - 3 do
-  local lease, epochkey, rec = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
-  if mine(lease, epochkey, ARGV[1], ARGV[i+3], ARGV[2]) then
-    redis.call('PEXPIRE', lease, ARGV[2])
-    local kept = tonumber(ARGV[3]) > 0 and redis.call('PEXPIRE', rec, ARGV[3]) or redis.call('EXISTS', rec)
-    if kept == 0 then table.insert(missing, i) end
-  else
-    table.insert(lost, i)
-  end
-end
-return {lost, missing}
-"""
-)
-
-# Write a record under the lease. KEYS: record, lease, epoch, principal index. ARGV: json, record
-# ms (0: keep), node, epoch ('0': a new session, claim it), lease ms, session id, index score.
-# Returns the epoch held, or 0 if another node holds the session.
-_PUT = (
-    _MINE
-    + """
-local epoch = ARGV[4]
-if epoch == '0' then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-  epoch = tostring(redis.call('INCR', KEYS[3]))
-  redis.call('SET', KEYS[2], ARGV[3] .. ' ' .. epoch, 'PX', ARGV[5])
-elseif not mine(KEYS[2], KEYS[3], ARGV[3], epoch, ARGV[5]) then
-  return 0
-end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-if KEYS[4] ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
-end
-return tonumber(epoch)
-"""
-)
-
-# Let go of a lease if it is still ours. KEYS: lease. ARGV: node, epoch.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] .. ' ' .. ARGV[2] then redis.call('DEL', KEYS[1]) end
-return 1
-"""
-
-# Forget a session for good. KEYS: record, lease, epoch, principal index. ARGV: session id.
-_FORGET = """
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-if KEYS[4] ~= '' then redis.call('ZREM', KEYS[4], ARGV[1]) end
-return 1
-"""
 
 
 @attrs.frozen
@@ -169,11 +72,11 @@ class RedisStore:
         self._scripts = {
             name: client.register_script(text)
             for name, text in (
-                ("claim", _CLAIM),
-                ("renew", _RENEW),
-                ("put", _PUT),
-                ("release", _RELEASE),
-                ("forget", _FORGET),
+                ("claim", CLAIM),
+                ("renew", RENEW),
+                ("put", PUT),
+                ("release", RELEASE),
+                ("forget", FORGET),
             )
         }
         self._up = True
@@ -192,6 +95,14 @@ class RedisStore:
             return ""
         text = json.dumps(attrs.asdict(principal), sort_keys=True).encode()
         return f"{self._prefix}:who:{hashlib.sha256(text).hexdigest()[:32]}"
+
+    def _client_index(self, principal: Principal | None) -> str:
+        if principal is None:
+            return ""
+        return f"{self._prefix}:client:{hashlib.sha256(principal.client_id.encode()).hexdigest()[:32]}"
+
+    def _indexes(self, principal: Principal | None) -> list[str]:
+        return [self._index(principal), self._client_index(principal)]
 
     def node_channel_of(self, node_id: str) -> str:
         return f"{self._prefix}:node:{node_id}"
@@ -242,9 +153,9 @@ class RedisStore:
         Returns the epoch held, or 0 when another node holds the session (then nothing is written).
         """
         sid = record.session_id
-        index = self._index(record.principal)
         score = time.time() + (ttl if ttl is not None else 10 * 365 * 86400.0)
-        keys = [self._key("rec", sid), self._key("lease", sid), self._key("epoch", sid), index]
+        keys = [self._key("rec", sid), self._key("lease", sid), self._key("epoch", sid)]
+        keys += self._indexes(record.principal)
         args = [
             record.to_json(),
             self._ms(ttl),
@@ -259,24 +170,22 @@ class RedisStore:
 
     async def load(self, session_id: str) -> tuple[SessionRecord | None, str | None]:
         """The record stored for `session_id` (None: none, or unreadable) and its lease's holder."""
-        text, lease = await self.bounded(
-            "load", self.client.mget([self._key("rec", session_id), self._key("lease", session_id)])
-        )
-        owner = lease.split(" ", 1)[0] if isinstance(lease, str) else None
-        if text is None:
-            return None, owner
-        try:
-            return SessionRecord.from_json(text), owner
-        except ValueError:
-            logger.error("unreadable record in the store for %s", session_id[:64])  # noqa: TRY400
-            return None, owner
+        return (await self.load_many([session_id]))[0]
+
+    async def load_many(self, session_ids: Sequence[str]) -> list[tuple[SessionRecord | None, str | None]]:
+        """`load` for each id, in one round trip (an MGET of every record and lease)."""
+        if not session_ids:
+            return []
+        keys = [key for sid in session_ids for key in (self._key("rec", sid), self._key("lease", sid))]
+        values = await self.bounded("load", self.client.mget(keys))
+        return [_parsed(sid, *values[2 * i : 2 * i + 2]) for i, sid in enumerate(session_ids)]
 
     async def forget(self, record: SessionRecord) -> None:
-        """Delete a session's record, lease and epoch, and its place in its principal's index."""
+        """Delete a session's record, lease and epoch, and its place in its principal's indexes."""
         sid = record.session_id
         keys = [self._key("rec", sid), self._key("lease", sid), self._key("epoch", sid)]
         await self.bounded(
-            "forget", self._scripts["forget"](keys=[*keys, self._index(record.principal)], args=[sid])
+            "forget", self._scripts["forget"](keys=[*keys, *self._indexes(record.principal)], args=[sid])
         )
 
     async def count_of(self, principal: Principal) -> int:
@@ -287,9 +196,22 @@ class RedisStore:
         return int(await self.bounded("index", self.client.zcount(index, now, "+inf")))
 
     async def sessions_of(self, principal: Principal) -> list[str]:
-        index = self._index(principal)
-        members = await self.bounded("index", self.client.zrangebyscore(index, str(time.time()), "+inf"))
-        return [str(member) for member in members]
+        return await self._members(self._index(principal))
+
+    async def principals_named(self, client_id: str) -> set[Principal]:
+        """Every principal with a session in the store whose client id is `client_id`."""
+        ids = await self._members(self._client_index(Principal(client_id)))
+        found = await self.load_many(ids)
+        return {rec.principal for rec, _ in found if rec is not None and rec.principal is not None}
+
+    async def _members(self, index: str) -> list[str]:
+        """An index's sessions whose records have not expired (those that have are dropped)."""
+        from coredis.tokens import PureToken  # here: coredis is imported only with a store
+
+        now = time.time()
+        await self.bounded("index", self.client.zremrangebyscore(index, "-inf", now))
+        live = self.client.zrange(index, now, "+inf", sortby=PureToken.BYSCORE)
+        return [str(member) for member in await self.bounded("index", live)]
 
     async def records(self, limit: int) -> list[tuple[SessionRecord, str | None]]:
         """Up to `limit` records of the whole cluster, with each one's lease holder (a SCAN)."""
@@ -300,10 +222,8 @@ class RedisStore:
             cursor, keys = await self.bounded(
                 "scan", self.client.scan(cursor or 0, match=pattern, count=500), budget=2.0
             )
-            for key in keys[: limit - len(found)]:
-                record, owner = await self.load(key.split(":rec:", 1)[1])
-                if record is not None:
-                    found.append((record, owner))
+            page = [key.split(":rec:", 1)[1] for key in keys[: limit - len(found)]]
+            found += [(record, owner) for record, owner in await self.load_many(page) if record is not None]
         return found
 
     # ------------------------------------------------------------------ leases
@@ -352,6 +272,17 @@ class RedisStore:
 
     async def ping(self) -> None:
         await self.bounded("ping", self.client.ping())
+
+
+def _parsed(session_id: str, text: str | None, lease: str | None) -> tuple[SessionRecord | None, str | None]:
+    owner = lease.split(" ", 1)[0] if isinstance(lease, str) else None
+    if text is None:
+        return None, owner
+    try:
+        return SessionRecord.from_json(text), owner
+    except ValueError:
+        logger.error("unreadable record in the store for %s", session_id[:64])  # noqa: TRY400
+        return None, owner
 
 
 async def _messages(pubsub: Any) -> AsyncIterator[dict[str, Any]]:

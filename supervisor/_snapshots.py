@@ -10,7 +10,7 @@ import attrs
 from actors._actor import SessionActor
 from actors._record import Principal
 from actors._state import ActorState
-from supervisor._cluster import ClusterStats
+from supervisor._cluster_terms import ClusterStats
 from supervisor._tally import Histogram
 
 

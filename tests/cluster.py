@@ -26,6 +26,7 @@ from tests.cli_process import ROOT, ServerProcess
 TOKENS = {"alice": "tok-alice", "bob": "tok-bob", "carol": "tok-carol"}
 """principal -> bearer token, for every node (`--auth-tokens-file`)."""
 ADMIN_TOKEN = "admin-secret-token"
+DEFAULT_TARGET = "tests.cluster_target:server"
 
 
 def have_cluster_tools() -> bool:
@@ -139,6 +140,8 @@ class Node:
     redis_url: str
     workdir: Path
     extra: Sequence[str] = ()
+    target: str = DEFAULT_TARGET
+    """What the node serves; any other target brings its own authentication (no tokens file)."""
     port: int = attrs.field(factory=free_port)
     admin_port: int = attrs.field(factory=free_port)
     server: ServerProcess | None = None
@@ -161,13 +164,12 @@ class Node:
                 "-m",
                 "supervisor",
                 "serve",
-                "tests.cluster_target:server",
+                self.target,
                 "--redis-url",
                 self.redis_url,
                 "--bind",
                 f"127.0.0.1:{self.port}",
-                "--auth-tokens-file",
-                str(tokens),
+                *(["--auth-tokens-file", str(tokens)] if self.target == DEFAULT_TARGET else []),
                 "--admin-token-file",
                 str(admin),
                 "--admin-bind",
@@ -284,11 +286,13 @@ class Cluster:
 
 
 @asynccontextmanager
-async def running_cluster(workdir: Path, count: int = 3, extra: Sequence[str] = ()) -> AsyncIterator[Cluster]:
+async def running_cluster(
+    workdir: Path, count: int = 3, extra: Sequence[str] = (), target: str = DEFAULT_TARGET
+) -> AsyncIterator[Cluster]:
     """Redis, `count` nodes (a, b, c, ...) and haproxy in front, all stopped at the end."""
     redis = Redis(workdir)
     await redis.start()
-    nodes = [Node(chr(ord("a") + index), redis.url, workdir, extra) for index in range(count)]
+    nodes = [Node(chr(ord("a") + index), redis.url, workdir, extra, target) for index in range(count)]
     haproxy = Haproxy(nodes, workdir)
     try:
         async with trio.open_nursery() as drains:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import trio
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 
 server: MCPServer = MCPServer("cluster-test")
@@ -34,3 +36,32 @@ async def ticks(n: int, ctx: Context) -> str:
         await ctx.report_progress(step + 1, total=n)
         await trio.sleep(0.05)
     return f"{n} ticks on {where()}"
+
+
+SUBJECT_TOKENS = {"tok-acme-u1": ("acme", "u1"), "tok-acme-u2": ("acme", "u2"), "tok-zeta-u1": ("zeta", "u1")}
+"""token -> (client id, subject), issued by ISSUER: principals with an issuer and a subject."""
+ISSUER = "https://issuer.example"
+
+
+class SubjectVerifier:
+    """The server's own `TokenVerifier`: one client id standing for several users."""
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        found = SUBJECT_TOKENS.get(token)
+        if found is None:
+            return None
+        client_id, subject = found
+        claims = {"iss": ISSUER}
+        return AccessToken(token=token, client_id=client_id, scopes=[], subject=subject, claims=claims)
+
+
+server_with_subjects: MCPServer = MCPServer(
+    "cluster-test-subjects",
+    token_verifier=SubjectVerifier(),
+    auth=AuthSettings(
+        issuer_url=ISSUER,  # type: ignore[arg-type]
+        resource_server_url="http://127.0.0.1/mcp",  # type: ignore[arg-type]
+        required_scopes=[],
+    ),
+)
+server_with_subjects.add_tool(where)

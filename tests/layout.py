@@ -52,8 +52,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "supervisor._node",
             "supervisor._store_settings",
+            "supervisor._redis_scripts",
             "supervisor._redis_store",
             "supervisor._redis_events",
+            "supervisor._cluster_terms",
+            "supervisor._claims",
             "supervisor._cluster",
         ),
     ),

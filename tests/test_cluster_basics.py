@@ -79,6 +79,11 @@ async def test_a_session_moves_to_whichever_node_is_asked(cluster: Cluster) -> N
         assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
         assert (await a.admin("GET", f"/admin/sessions/{session_id}")).status_code == 200
         assert (await b.admin("GET", f"/admin/sessions/{session_id}")).status_code == 404
+        # Each move was one ask and one answer on pub/sub: each holder said "released" to the
+        # node that asked, which claimed it then (no claim was made again on a timer).
+        for node in cluster.nodes:
+            operations = (await node.admin("GET", "/admin/stats")).json()["cluster"]["store"]["operations"]
+            assert operations["publish"] == 2, (node.node_id, operations)  # one "release", one "released"
 
 
 async def test_another_principal_and_an_unknown_id_get_404_on_every_node(cluster: Cluster) -> None:

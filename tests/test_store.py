@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 
@@ -86,6 +87,37 @@ async def test_a_record_is_written_only_under_its_lease(nodes: list[RedisStore])
     await a.forget(mine)
     assert await b.load(mine.session_id) == (None, None)
     assert await a.count_of(Principal("alice")) == 0
+
+
+async def test_a_client_id_finds_every_principal_it_came_with_on_any_node(nodes: list[RedisStore]) -> None:
+    a, b = nodes
+    u1, u2 = (Principal("acme", "https://issuer.example", user) for user in ("u1", "u2"))
+    on_a = attrs.evolve(record("a." + "3" * 32), principal=u1)
+    on_b = attrs.evolve(record("b." + "4" * 32), principal=u2)
+    other = attrs.evolve(record("b." + "5" * 32), principal=Principal("zeta", None, "u1"))
+    for store, mine in ((a, on_a), (b, on_b), (b, other)):
+        assert await store.put(mine, 0, ttl=60)
+    assert await a.principals_named("acme") == {u1, u2}
+    await b.forget(on_b)
+    assert await a.principals_named("acme") == {u1}
+    assert await a.principals_named("nobody") == set()
+
+
+async def test_many_records_load_in_one_round_trip(nodes: list[RedisStore]) -> None:
+    a, b = nodes
+    ids = [f"a.{digit * 32}" for digit in "678"]
+    for sid in ids[:2]:
+        assert await a.put(record(sid), 0, ttl=60)
+    before = b.health().operations.get("load", 0)
+    found = await b.load_many(ids)
+    assert b.health().operations["load"] == before + 1
+    assert [(loaded.session_id if loaded else None, owner) for loaded, owner in found] == [
+        (ids[0], "a"),
+        (ids[1], "a"),
+        (None, None),
+    ]
+    listed = await b.records(limit=10)
+    assert {loaded.session_id for loaded, _ in listed} == set(ids[:2])
 
 
 async def test_a_lapsed_lease_nobody_took_is_taken_back_on_renewal(

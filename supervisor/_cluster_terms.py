@@ -1,0 +1,63 @@
+"""What a node's cluster part and its supervisor say to each other: the terms both sides use.
+
+Kept apart from `_cluster` so the request path (dispatch, membership) names the close reasons
+that keep a record, and the wake outcomes, without the machinery behind them.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol
+
+import attrs
+
+from actors._reasons import CloseReason
+from actors._record import Principal, SessionRecord
+from supervisor._redis_store import StoreHealth
+
+KEPT = frozenset({CloseReason.EVICTED, CloseReason.MOVED, CloseReason.SHUTDOWN})
+"""Ends after which the session lives on as its record: it wakes on its next request, anywhere."""
+RENEW_BATCH = 300
+POLL = 0.05
+"""Seconds between tries of a bounded wait on local state (a busy session, a store coming back)."""
+RELEASE_FALLBACK = 0.25
+"""Seconds a move waits for the holder's "released" before it claims again regardless."""
+
+
+class Member(Protocol):
+    """What the cluster asks of its supervisor."""
+
+    def fence(self, session_id: str) -> None:
+        """Another node holds this session now: stop serving it at once."""
+
+    async def release(self, session_id: str) -> None:
+        """Another node wants this session: close it here (its record is kept) and return."""
+
+    async def revoke_here(self, principal: Principal) -> None:
+        """Close this node's sessions of `principal` (a revocation made on another node)."""
+
+    def record_of(self, session_id: str) -> SessionRecord | None:
+        """The session's record as of now, if it is live here."""
+
+
+class Wake(enum.Enum):
+    """Why a session could not be woken here from the store."""
+
+    MISSING = "missing"
+    """No record (or another principal's): 404."""
+    UNAVAILABLE = "unavailable"
+    """The store did not answer, or the session did not move here in time: 503, retry."""
+
+
+@attrs.frozen
+class ClusterStats:
+    """The cluster as this node sees it."""
+
+    node_id: str
+    store: StoreHealth
+    leases: int
+    pending_writes: int
+    wakes_from_store: int
+    moved_in: int
+    moved_out: int
+    fenced: int
