@@ -26,6 +26,7 @@ from actors._record import Principal
 from actors._state import ActorState
 from supervisor._core import SessionSupervisor
 from supervisor._envelope import header
+from supervisor._redis_store import or_none
 from supervisor._snapshots import SessionInfo, stats_document
 
 logger = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class AdminApi:
         if cluster is None:
             raise AdminError(400, "scope=cluster needs a session store (--redis-url)")
         limit = _number(query.get("limit", "100"), "limit", 1, MAX_PAGE)
-        found = await cluster.cluster_records(limit)
+        found = await or_none(cluster.store.records(limit))
         if found is None:
             raise AdminError(503, "the session store does not answer")
         return {
@@ -206,7 +207,7 @@ class AdminApi:
         named = set(self._supervisor.principals_named(client_id))
         cluster = self._supervisor.cluster
         if cluster is not None:
-            elsewhere = await cluster.principals_named(client_id)
+            elsewhere = await or_none(cluster.store.principals_named(client_id))
             if elsewhere is None:
                 logger.error(
                     "revoking client %s: the store did not answer; other nodes' sessions "

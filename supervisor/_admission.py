@@ -19,6 +19,7 @@ from actors._record import Principal
 from actors._settings import ActorHooks, ActorSettings, TransportOptions
 from supervisor._cluster import Cluster
 from supervisor._config import SupervisorConfig
+from supervisor._redis_store import or_none
 from supervisor._registry import Registry
 
 logger = logging.getLogger("supervisor._core")
@@ -46,7 +47,7 @@ class Caps:
         cap = self.config.max_sessions_per_principal
         if self.cluster is None or principal is None or cap is None:
             return None
-        held = await self.cluster.count_of(principal)
+        held = await or_none(self.cluster.store.count_of(principal))
         if held is not None and held >= cap:
             logger.warning(
                 "refusing a new session: principal %s holds %d in the cluster", principal.client_id, held

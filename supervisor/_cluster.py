@@ -54,6 +54,8 @@ class Cluster:
         self.claims = Claims(store, self.held, self.record_keep)
         self._asked_by: dict[str, str] = {}
         """Sessions another node asked this one to let go of: the node to tell once it has."""
+        self._awaited: dict[str, tuple[SessionRecord, trio.Event]] = {}
+        """Records a request waits to see written (`write_through`), and the event it waits on."""
         self.moved_out = self.fenced = 0
         self._renewed_at = trio.current_time()
         """When the last renewal round reached the store (trio clock)."""
@@ -100,14 +102,34 @@ class Cluster:
         self.changed(record)
 
     def changed(self, record: SessionRecord) -> None:
-        if record.session_id in self.held:
-            self._dirty[record.session_id] = record
+        sid = record.session_id
+        awaited = self._awaited.get(sid)
+        if awaited is not None and awaited[1].is_set():
+            del self._awaited[sid]
+            if awaited[0] == record:
+                return  # the actor noting what `write_through` has written already
+        if sid in self.held:
+            self._dirty[sid] = record
             self._work.set()
+
+    async def write_through(self, record: SessionRecord) -> None:
+        """Queue `record` and wait (within twice the budget) until it is written: a new session's
+        record lands before its initialize is answered, so a node killed just after the answer
+        leaves the session behind in the store. No wait while the store is down."""
+        sid = record.session_id
+        if sid not in self.held or not self.store.up:
+            return
+        written = trio.Event()
+        self._awaited[sid] = (record, written)
+        self.changed(record)
+        with trio.move_on_after(2 * self.store.settings.budget):
+            await written.wait()
 
     def ended(self, record: SessionRecord, reason: CloseReason) -> None:
         """An actor stopped: keep its record (and let go of its lease), forget it, or leave it (fenced)."""
         sid = record.session_id
         self._dirty.pop(sid, None)
+        self._awaited.pop(sid, None)
         epoch = self.held.pop(sid, None)
         if reason is CloseReason.FENCED or epoch is None:
             self._asked_by.pop(sid, None)
@@ -132,13 +154,6 @@ class Cluster:
                 await end.done.wait()
 
     # ------------------------------------------------------------------ asked by requests
-
-    async def count_of(self, principal: Principal) -> int | None:
-        """Sessions of `principal` over the cluster; None while the store does not answer."""
-        try:
-            return await self.store.count_of(principal)
-        except StoreUnavailable:
-            return None
 
     @property
     def lease_in_doubt(self) -> bool:
@@ -176,20 +191,6 @@ class Cluster:
             return []
         return found
 
-    async def principals_named(self, client_id: str) -> set[Principal] | None:
-        """The principals with a session anywhere in the cluster whose client id is `client_id`
-        (any issuer, subject); None while the store does not answer."""
-        try:
-            return await self.store.principals_named(client_id)
-        except StoreUnavailable:
-            return None
-
-    async def cluster_records(self, limit: int) -> list[tuple[SessionRecord, str | None]] | None:
-        try:
-            return await self.store.records(limit)
-        except StoreUnavailable:
-            return None
-
     # ------------------------------------------------------------------ tasks
 
     async def _writer(self) -> None:
@@ -207,6 +208,9 @@ class Cluster:
                 held = await self.store.put(record, self.held.get(sid, 0), self.record_ttl(record, held=True))
                 if self._dirty.get(sid) is record:
                     del self._dirty[sid]
+                    awaited = self._awaited.get(sid)
+                    if awaited is not None and awaited[0] is record:
+                        awaited[1].set()
                 if sid in self.held:
                     self._note_held(sid, held)
             while self._ends:

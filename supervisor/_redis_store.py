@@ -16,9 +16,9 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -28,10 +28,19 @@ from supervisor._redis_scripts import CLAIM, FORGET, PUT, RELEASE, RENEW
 from supervisor._store_settings import StoreSettings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StoreUnavailable(Exception):
     """The store did not answer within the budget, or failed: the caller goes on without it."""
+
+
+async def or_none(question: Awaitable[T]) -> T | None:
+    """A request's question to the store: its answer, or None when the store does not answer."""
+    try:
+        return await question
+    except StoreUnavailable:
+        return None
 
 
 @attrs.frozen

@@ -139,6 +139,11 @@ class SessionRoutes:
                 ),
             )
             return
+        cluster = self._supervisor.cluster
+        if cluster is not None:
+            # In the store before the client holds the id: a node killed after the answer
+            # leaves it behind for another to wake (quick open: the record has the params).
+            await cluster.write_through(actor.record.after("initialize", _params(request)))
         if quick is not None:
             await send_initialize_answer(
                 send, actor.session_id, request_id, quick, json_response=config.json_response

@@ -103,6 +103,29 @@ async def test_sigkill_of_a_node_loses_none_of_its_sessions(cluster: Cluster) ->
         assert shown["principal"]["client_id"] == "alice"
 
 
+async def test_a_session_killed_with_its_node_right_after_initialize_goes_on_elsewhere(
+    cluster: Cluster,
+) -> None:
+    a, b, _ = cluster.nodes
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=100)) as http:
+        ids: list[str] = []
+
+        async def open_one() -> None:
+            response = await http.post(f"{a.url}/mcp", content=_initialize(), headers=auth())
+            assert response.status_code == 200, response.text
+            ids.append(response.headers["mcp-session-id"])
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(SESSIONS // 2):
+                nursery.start_soon(open_one)
+        # The node dies the moment the last answer is in: no time for anything written after it.
+        await a.stop(signal.SIGKILL)
+        for session_id in ids:
+            done = await http.post(f"{b.url}/mcp", content=_initialized(), headers=auth("alice", session_id))
+            assert done.status_code == 202, (session_id, done.status_code, done.text)
+        assert set((await where_all(http, f"{b.url}/mcp", ids)).values()) == {"b"}
+
+
 async def test_the_python_client_carries_on_through_a_kill_without_initialize(cluster: Cluster) -> None:
     clients_seen: dict[int, list[str]] = {}
     async with trio.open_nursery() as nursery:
