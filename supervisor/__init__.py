@@ -19,7 +19,7 @@ from supervisor._open import admin_app, open_supervisor, supervisor_app
 from supervisor._sdk_surface import UnsupportedServerSetting
 from supervisor._serving import hypercorn_config, loopback_security, serve_supervisor, wait_for_signal
 from supervisor._snapshots import SessionInfo, SupervisorStats
-from supervisor._store_settings import StoreSettings
+from supervisor._store_settings import Fencing, StoreSettings
 
 __all__ = [
     "ActorState",
@@ -27,6 +27,7 @@ __all__ = [
     "CloseReason",
     "CloseStep",
     "ClusterStats",
+    "Fencing",
     "OpenRefusal",
     "Principal",
     "RequestOutcome",

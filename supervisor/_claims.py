@@ -17,7 +17,9 @@ import trio
 from actors._log import SessionLog
 from actors._record import Principal, SessionRecord
 from supervisor._cluster_terms import RELEASE_FALLBACK, Wake
+from supervisor._lease_clock import LeaseClock
 from supervisor._redis_store import RedisStore, StoreUnavailable
+from supervisor._store_settings import Fencing
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +27,12 @@ logger = logging.getLogger(__name__)
 class Claims:
     """One node's claims on sessions held elsewhere or nowhere (a part of its `Cluster`)."""
 
-    def __init__(self, store: RedisStore, held: dict[str, int], record_keep: float | None) -> None:
+    def __init__(
+        self, store: RedisStore, held: dict[str, int], leases: LeaseClock, record_keep: float | None
+    ) -> None:
         self.store = store
         self.held = held
+        self._leases = leases
         """The cluster's own map of the sessions this node holds (id -> lease epoch)."""
         self._record_keep = record_keep
         self.waking: dict[str, trio.Event] = {}
@@ -85,11 +90,15 @@ class Claims:
 
     async def _take_lease(self, session_id: str) -> bool:
         ttl = self._record_keep
+        # Strict: a silent holder may only be cut off, serving still; its lease must lapse first.
+        strict = self.store.settings.fencing is Fencing.STRICT
         asked = False
         with trio.move_on_after(self.store.settings.move_wait):
             while True:
+                sent = trio.current_time()
                 claim = await self.store.claim(session_id, ttl)
                 if claim.won:
+                    self._leases.claimed(session_id, sent)
                     self.held[session_id] = claim.epoch
                     if asked:
                         self.moved_in += 1
@@ -100,11 +109,12 @@ class Claims:
                     listening = await self.store.publish(
                         self.store.node_channel_of(claim.owner), {"op": "release", "session": session_id}
                     )
-                    if listening == 0:
+                    if listening == 0 and not strict:
                         # Nobody listens on its holder's channel: that node is gone. Take over now;
                         # if it is only cut off, its next renewal finds the lease lost and it stops.
                         stolen = await self.store.claim(session_id, ttl, replace=claim.seen)
                         if stolen.won:
+                            self._leases.claimed(session_id, sent)
                             self.held[session_id] = stolen.epoch
                             self.moved_in += 1
                             return True

@@ -22,7 +22,9 @@ from actors._reasons import CloseReason
 from actors._record import Principal, SessionRecord
 from supervisor._claims import Claims
 from supervisor._cluster_terms import KEPT, POLL, RENEW_BATCH, ClusterStats, Member
+from supervisor._lease_clock import LeaseClock
 from supervisor._redis_store import RedisStore, StoreUnavailable
+from supervisor._store_settings import Fencing
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +53,13 @@ class Cluster:
         self._ends: dict[str, _End] = {}
         self._work = trio.Event()
         self._nursery: trio.Nursery | None = None
-        self.claims = Claims(store, self.held, self.record_keep)
+        self.leases = LeaseClock(store.settings.lease_ttl)
+        self.claims = Claims(store, self.held, self.leases, self.record_keep)
         self._asked_by: dict[str, str] = {}
         """Sessions another node asked this one to let go of: the node to tell once it has."""
         self._awaited: dict[str, tuple[SessionRecord, trio.Event]] = {}
         """Records a request waits to see written (`write_through`), and the event it waits on."""
         self.moved_out = self.fenced = 0
-        self._renewed_at = trio.current_time()
-        """When the last renewal round reached the store (trio clock)."""
 
     def stats(self) -> ClusterStats:
         return _stats_of(self)
@@ -75,6 +76,8 @@ class Cluster:
             nursery.start_soon(self._writer)
             nursery.start_soon(self._renewer)
             nursery.start_soon(self._listener)
+            if self.store.settings.fencing is Fencing.STRICT:
+                nursery.start_soon(self.leases.watch, self.held, self._lapse)
             task_status.started()
 
     async def flush(self, timeout: float) -> bool:
@@ -149,7 +152,7 @@ class Cluster:
     async def settled(self, session_id: str) -> None:
         """Wait until what an ended actor left to write has been written (or given up)."""
         end = self._ends.get(session_id)
-        if end is not None:
+        if end is not None and self.store.up:  # while it is down, nothing gets written anyway
             with trio.move_on_after(self.store.settings.move_wait):
                 await end.done.wait()
 
@@ -159,8 +162,7 @@ class Cluster:
     def lease_in_doubt(self) -> bool:
         """No renewal has reached the store for most of a lease's time, though it was up when last
         seen: this node may have been paused (or cut off) long enough for its leases to lapse."""
-        overdue = trio.current_time() - self._renewed_at > self.store.settings.lease_ttl * 0.9
-        return overdue and self.store.up
+        return self.leases.overdue and self.store.up
 
     async def confirm(self, session_id: str) -> bool:
         """Before serving a held session while its lease is in doubt: is it still ours? Fenced if
@@ -168,10 +170,13 @@ class Cluster:
         epoch = self.held.get(session_id)
         if not epoch:
             return True
+        sent = trio.current_time()
         try:
             lost, _ = await self.store.renew([(session_id, epoch)], self.record_keep)
         except StoreUnavailable:
             return True
+        if not lost:
+            self.leases.claimed(session_id, sent)
         if lost and self.held.get(session_id) == epoch:
             self._fence(session_id)
             return False
@@ -198,14 +203,17 @@ class Cluster:
             await self._work.wait()
             self._work = trio.Event()
             while (self._dirty or self._ends) and not await self._write_once():
-                await self._until_up()
+                await _until_up(self.store)
 
     async def _write_once(self) -> bool:
         """Write what is queued; False if the store stopped answering (the rest stays queued)."""
         try:
             while self._dirty:
                 sid, record = next(iter(self._dirty.items()))
+                sent, new = trio.current_time(), self.held.get(sid) == 0
                 held = await self.store.put(record, self.held.get(sid, 0), self.record_ttl(record, held=True))
+                if new and held:
+                    self.leases.claimed(sid, sent)  # a new session's first write claims its lease
                 if self._dirty.get(sid) is record:
                     del self._dirty[sid]
                     awaited = self._awaited.get(sid)
@@ -250,6 +258,19 @@ class Cluster:
             assert self._member is not None
             self._member.fence(sid)
 
+    def _lapse(self, sid: str) -> None:
+        """Its lease may lapse before a renewal reaches the store: no longer served here. Its
+        newest record is written (under the lease check) and the lease let go once it answers."""
+        assert self._member is not None
+        epoch = self.held.pop(sid)
+        record = self._dirty.pop(sid, None) or self._member.record_of(sid)
+        if record is not None and record.opened:
+            self._ends[sid] = _End(record, epoch, keep=True)
+            self._work.set()
+        self.fenced += 1
+        SessionLog(logger, sid).warning("lease not renewed in time (strict fencing): no longer served here")
+        self._member.fence(sid)
+
     def _rewrite(self, missing: list[str]) -> None:
         """Records Redis lost (a restart without persistence): written again from the live actors."""
         assert self._member is not None
@@ -259,19 +280,11 @@ class Cluster:
                 SessionLog(logger, sid).warning("the store had lost this session's record: writing it again")
                 self.changed(record)
 
-    async def _until_up(self) -> None:
-        while True:
-            await trio.sleep(1.0)
-            try:
-                await self.store.ping()
-                return
-            except StoreUnavailable:
-                continue
-
     async def _renewer(self) -> None:
         settings = self.store.settings
         while True:
             await trio.sleep(settings.renew_every)
+            sent = trio.current_time()
             held = [(sid, epoch) for sid, epoch in self.held.items() if epoch]
             try:
                 if not held:
@@ -284,7 +297,7 @@ class Cluster:
                         if self.held.get(sid) == epochs[sid]:
                             self._fence(sid)
                     self._rewrite(missing)
-                self._renewed_at = trio.current_time()
+                self.leases.renewed(sent, [sid for sid, _ in held])
                 if self._dirty or self._ends:
                     self._work.set()
             except StoreUnavailable:
@@ -316,6 +329,16 @@ class Cluster:
             except (TypeError, ValueError):
                 return
             self._nursery.start_soon(self._member.revoke_here, principal)
+
+
+async def _until_up(store: RedisStore) -> None:
+    while True:
+        await trio.sleep(1.0)
+        try:
+            await store.ping()
+            return
+        except StoreUnavailable:
+            continue
 
 
 def _stats_of(cluster: Cluster) -> ClusterStats:

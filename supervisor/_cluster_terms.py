@@ -17,6 +17,9 @@ from supervisor._redis_store import StoreHealth
 
 KEPT = frozenset({CloseReason.EVICTED, CloseReason.MOVED, CloseReason.SHUTDOWN})
 """Ends after which the session lives on as its record: it wakes on its next request, anywhere."""
+RETRY = KEPT | {CloseReason.FENCED}
+"""Ends after which a request that came too late is told to retry, not that the session is gone:
+it lives on, as its record or on the node that holds it now."""
 RENEW_BATCH = 300
 POLL = 0.05
 """Seconds between tries of a bounded wait on local state (a busy session, a store coming back)."""

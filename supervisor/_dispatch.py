@@ -20,7 +20,7 @@ from actors._direct_answers import answers_directly
 from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, SESSION_ENDED, Refusal, send_refusal
 from actors._messages import Admission, RequestTicket, ServeRequest
 from actors._reasons import RequestOutcome
-from supervisor._cluster_terms import KEPT
+from supervisor._cluster_terms import RETRY
 from supervisor._core import SessionSupervisor
 from supervisor._exchange import Exchange
 from supervisor._request import McpRequest, not_found
@@ -149,7 +149,7 @@ class Dispatcher:
         if (
             admission is Admission.GONE
             and self._supervisor.cluster is not None
-            and actor.close_reason in KEPT
+            and actor.close_reason in RETRY
         ):
             # It is moving (or being evicted): its record lives on, so this is "retry", not "gone".
             return unavailable("Session is moving; retry", request_id, retry_after, "session_moving")
@@ -209,7 +209,7 @@ def _completion(
         return 409, INVALID_REQUEST, "Conflict: Only one SSE stream is allowed per session", False
     if outcome is RequestOutcome.FAILED:
         return 500, INTERNAL_ERROR, "Internal error while serving the request", True
-    if outcome is RequestOutcome.REJECTED and has_cluster and actor.close_reason in KEPT:
+    if outcome is RequestOutcome.REJECTED and has_cluster and actor.close_reason in RETRY:
         return 503, INTERNAL_ERROR, "Session moved before the request was served; retry", True
     if outcome is RequestOutcome.REJECTED:
         return 404, SESSION_ENDED, "Session terminated before the request was served", True

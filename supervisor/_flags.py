@@ -23,7 +23,7 @@ from supervisor._loading import Served
 from supervisor._operator import add_sessions_command
 from supervisor._proxy import security_for
 from supervisor._startup import OneLineParser, fail
-from supervisor._store_settings import StoreSettings
+from supervisor._store_settings import Fencing, StoreSettings
 
 DEMO_TARGET = "supervisor.demo:server"
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -140,6 +140,12 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
         default=300.0,
         help="idle seconds until only the record is left; 0: never",
     )
+    serve.add_argument(
+        "--fencing",
+        choices=[mode.value for mode in Fencing],
+        default=Fencing.AVAILABLE.value,
+        help="without Redis: serve held sessions on (available) or stop before leases lapse (strict)",
+    )
 
 
 def _store_settings(options: argparse.Namespace) -> StoreSettings | None:
@@ -154,6 +160,7 @@ def _store_settings(options: argparse.Namespace) -> StoreSettings | None:
         evict_after=options.evict_after or None,
         drain_delay=options.drain_delay,
         events=bool(options.redis_events),
+        fencing=Fencing(options.fencing),
     )
 
 

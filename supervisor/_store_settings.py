@@ -5,12 +5,27 @@ With none (the default) nothing of this exists: sessions live and die with their
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Any
 
 import attrs
 
 DEFAULT_LEASE_TTL = 6.0
+
+
+class Fencing(enum.Enum):
+    """What a node does with the sessions it holds while it cannot reach the store."""
+
+    AVAILABLE = "available"
+    """Serve them on: a Redis outage costs nothing. Cut off alone, while other nodes reach Redis,
+    it may answer for a session another node took, until it reaches Redis and is fenced."""
+    STRICT = "strict"
+    """Stop serving each one before its lease can lapse (at 3/4 of the TTL, unrenewed), and never
+    take over a silent node's lease before it lapses: never two nodes answering for a session, at
+    the price of 503s during a Redis outage and moves off a killed node that wait for the TTL."""
+
+
 DEFAULT_EVICT_AFTER = 300.0
 
 
@@ -63,6 +78,8 @@ class StoreSettings:
     Redis write per event, and turns direct answers and quick open off (as any event store)."""
     events_per_stream: int = attrs.field(default=1000, validator=_positive)
     """Events the Redis event store keeps per SSE stream, the oldest dropped first."""
+    fencing: Fencing = attrs.field(default=Fencing.AVAILABLE, validator=attrs.validators.instance_of(Fencing))
+    """Availability or strict ownership while the store cannot be reached (docs/scale-out.md)."""
 
     @property
     def move_wait(self) -> float:

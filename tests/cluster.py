@@ -132,6 +132,58 @@ class Redis:
         return done.stdout.decode().strip()
 
 
+@attrs.define(eq=False)
+class CutLink:
+    """A network partition between one node and Redis: 127.0.0.1:`port` relayed to Redis, until cut.
+
+    Cut, it forwards nothing either way but keeps every connection open, as a dropped link does:
+    the node's calls go unanswered (each runs out its budget), and Redis still counts the node's
+    pub/sub connection as subscribed, so other nodes cannot tell the node from a slow one.
+    Mended, it closes what the cut left half-spoken, and the node reconnects.
+    """
+
+    target_port: int
+    port: int = attrs.field(factory=free_port)
+    is_cut: bool = False
+    _links: set[trio.CancelScope] = attrs.field(factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(self.port, host="127.0.0.1")
+        task_status.started()
+        await trio.serve_listeners(self._relay, listeners)
+
+    def cut(self) -> None:
+        self.is_cut = True
+
+    def mend(self) -> None:
+        self.is_cut = False
+        for link in list(self._links):
+            link.cancel()
+
+    async def _relay(self, client: trio.SocketStream) -> None:
+        with trio.CancelScope() as link:
+            self._links.add(link)
+            try:
+                upstream = await trio.open_tcp_stream("127.0.0.1", self.target_port)
+                async with client, upstream, trio.open_nursery() as nursery:
+                    nursery.start_soon(self._pump, client, upstream)
+                    nursery.start_soon(self._pump, upstream, client)
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            finally:
+                self._links.discard(link)
+
+    async def _pump(self, source: trio.SocketStream, sink: trio.SocketStream) -> None:
+        async for data in source:
+            if not self.is_cut:
+                await sink.send_all(data)
+        raise trio.BrokenResourceError  # one side closed: the whole link goes
+
+
 @attrs.define
 class Node:
     """One `mcp-supervisor serve` node of the cluster."""
@@ -274,6 +326,8 @@ class Cluster:
     redis: Redis
     nodes: list[Node]
     haproxy: Haproxy
+    links: dict[str, CutLink] = attrs.field(factory=dict)
+    """Per node id, the link its Redis connection goes through (`running_cluster(linked=...)`)."""
 
     def node(self, node_id: str) -> Node:
         return next(node for node in self.nodes if node.node_id == node_id)
@@ -287,22 +341,33 @@ class Cluster:
 
 @asynccontextmanager
 async def running_cluster(
-    workdir: Path, count: int = 3, extra: Sequence[str] = (), target: str = DEFAULT_TARGET
+    workdir: Path,
+    count: int = 3,
+    extra: Sequence[str] = (),
+    target: str = DEFAULT_TARGET,
+    linked: Sequence[str] = (),
 ) -> AsyncIterator[Cluster]:
-    """Redis, `count` nodes (a, b, c, ...) and haproxy in front, all stopped at the end."""
+    """Redis, `count` nodes (a, b, c, ...) and haproxy in front, all stopped at the end. The nodes
+    named in `linked` reach Redis through a `CutLink` each (`Cluster.links`)."""
     redis = Redis(workdir)
     await redis.start()
-    nodes = [Node(chr(ord("a") + index), redis.url, workdir, extra, target) for index in range(count)]
+    links = {node_id: CutLink(redis.port) for node_id in linked}
+    names = [chr(ord("a") + index) for index in range(count)]
+    nodes = [
+        Node(name, links[name].url if name in links else redis.url, workdir, extra, target) for name in names
+    ]
     haproxy = Haproxy(nodes, workdir)
     try:
         async with trio.open_nursery() as drains:
+            for link in links.values():
+                await drains.start(link.run)
             for node in nodes:
                 node.drains = drains
             async with trio.open_nursery() as starting:
                 for node in nodes:
                     starting.start_soon(node.start)
             await haproxy.start()
-            cluster = Cluster(redis, nodes, haproxy)
+            cluster = Cluster(redis, nodes, haproxy, links)
             await cluster.all_ready()
             try:
                 yield cluster

@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "supervisor._redis_store",
             "supervisor._redis_events",
             "supervisor._cluster_terms",
+            "supervisor._lease_clock",
             "supervisor._claims",
             "supervisor._cluster",
         ),

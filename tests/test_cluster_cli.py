@@ -55,6 +55,7 @@ def test_haproxy_config_refuses_bad_flags_in_one_line(args: list[str], said: str
         (["--redis-url", "redis://x", "--store-budget", "-1"], "--store-budget must be a positive"),
         (["--node-id", "no spaces"], "node id must be"),
         (["--node-id", "x" * 40], "node id must be"),
+        (["--redis-url", "redis://x", "--fencing", "never"], "choose from 'available', 'strict'"),
     ],
 )
 def test_bad_cluster_flags_are_one_line_and_exit_2(args: list[str], said: str) -> None:
