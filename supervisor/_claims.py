@@ -77,6 +77,7 @@ class Claims:
     async def _give_back(self, session_id: str) -> None:
         """Let go of a lease just claimed, with no actor behind it: never renewed, freed if it can be."""
         epoch = self.held.pop(session_id, None)
+        self._leases.forget(session_id)
         with contextlib.suppress(StoreUnavailable), trio.CancelScope(shield=True):
             if epoch:
                 await self.store.release(session_id, epoch)

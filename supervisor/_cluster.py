@@ -133,6 +133,7 @@ class Cluster:
         sid = record.session_id
         self._dirty.pop(sid, None)
         self._awaited.pop(sid, None)
+        self.leases.forget(sid)
         epoch = self.held.pop(sid, None)
         if reason is CloseReason.FENCED or epoch is None:
             self._asked_by.pop(sid, None)
@@ -145,6 +146,7 @@ class Cluster:
     def let_go(self, record: SessionRecord) -> None:
         """A claimed session could not be started here after all: keep its record, free its lease."""
         epoch = self.held.pop(record.session_id, None)
+        self.leases.forget(record.session_id)
         if epoch:
             self._ends[record.session_id] = _End(record, epoch, keep=True)
             self._work.set()

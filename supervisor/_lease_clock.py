@@ -37,6 +37,10 @@ class LeaseClock:
         self._claimed_at[session_id] = sent_at
         self._moved()
 
+    def forget(self, session_id: str) -> None:
+        """No longer held here (ended, given back): no deadline of its own any more."""
+        self._claimed_at.pop(session_id, None)
+
     def renewed(self, sent_at: float, session_ids: list[str]) -> None:
         """A renewal round sent at `sent_at` reached the store for every lease in `session_ids`."""
         self.renewed_at = sent_at

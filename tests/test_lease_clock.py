@@ -49,3 +49,11 @@ async def test_a_renewal_in_time_keeps_every_lease(autojump_clock: trio.testing.
         nursery.cancel_scope.cancel()
     assert lapsed == []
     assert not clock.overdue
+
+
+async def test_a_session_that_ends_leaves_no_deadline_behind() -> None:
+    clock = LeaseClock(lease_ttl=6.0)
+    clock.claimed("s1", 1.0)
+    assert clock.next_lapse() == 1.0 + 4.5
+    clock.forget("s1")
+    assert clock.next_lapse() is None
