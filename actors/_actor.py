@@ -238,6 +238,10 @@ class SessionActor:
         self.ready.set()
 
     def _finish(self) -> None:
+        if self._wake is not None:
+            # The actor ended between taking the request that woke it and spawning it.
+            self._wake.ticket.finish(RequestOutcome.REJECTED)
+            self._wake = None
         if self.close_reason is None:
             # Cancelled from outside (the supervisor nursery itself): a shutdown.
             self.close_reason = CloseReason.SHUTDOWN

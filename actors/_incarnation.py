@@ -84,6 +84,9 @@ class Incarnation:
     _direct: DirectAnswers | None = attrs.field(init=False, default=None)
     streams: set[RequestTicket] | None = attrs.field(init=False, default=None)
     """Open GET streams (made with the first): a drain ends them instead of waiting for them."""
+    _posts: set[trio.CancelScope] = attrs.field(init=False, factory=set)
+    """Messages on their way to the loop from inside the actor; the loop's end lets them go."""
+    _loop_ended: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         self.watch = AnswerWatch() if self._settings.transport.event_store is not None else None
@@ -165,6 +168,8 @@ class Incarnation:
                 else tap_tool_calls(read_stream, faults, self._owner, loop_nursery)
             )
             loop_nursery.start_soon(self._run_server_loop, loop_input_stream, loop_output)
+            # Cancelled (a kill grace ran out, or the loop failed) before `body` returned: closing.
+            result = False
             try:
                 with self.requests_scope:
                     async with trio.open_nursery() as requests:
@@ -182,30 +187,47 @@ class Incarnation:
                 self._loop_gone()
         return result
 
-    def _loop_gone(self) -> None:
-        """No loop will answer any more: nothing may wait for it."""
+    def _loop_stopped(self) -> None:
+        """The server loop has ended: what waits for its answers (direct ones, posts) stops waiting."""
+        self._loop_ended = True
+        for post in self._posts:
+            post.cancel()
         if self._direct is not None:
             self._direct.loop_ended()
+
+    def _loop_gone(self) -> None:
+        """No loop will answer any more, and the transport is terminated: nothing may wait for it."""
+        self._loop_stopped()
         if self.watch is not None:
             self.watch.ended()
 
     async def replay(self, bodies: list[bytes]) -> None:
         """Bring the fresh loop to where the session was: initialized, same client, same level."""
         for body in bodies:
+            if self._loop_ended or self._owner.closing:
+                return  # closing began during the wake: the loop will not serve what follows
             await self.post(body, {})
 
     async def post(self, body: bytes, like: Mapping[str, Any]) -> None:
         """POST `body` to this incarnation's transport from inside the actor, discarding the answer."""
         owner = self._owner
-        with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
-            try:
-                await post_to_transport(self.transport, body, self._session_id, like)
-            except Exception:
-                if owner.closing:
-                    # The session began closing while the message was on its way: expected.
-                    owner.log.debug("the closing session's loop did not take a message", exc_info=True)
-                else:
-                    owner.log.exception("could not pass a message to the session's own loop")
+        if self._loop_ended:
+            return
+        # Shielded (a cancelled request still tells the loop), bounded, and let go with the loop:
+        # a loop that ends never answers, and the caller must not wait for it.
+        try:
+            with trio.move_on_after(CLEANUP_TIMEOUT, shield=True) as scope:
+                self._posts.add(scope)
+                try:
+                    await post_to_transport(self.transport, body, self._session_id, like)
+                finally:
+                    self._posts.discard(scope)
+        except Exception:  # a group too: the SDK's task group, less our own cancellation
+            if owner.closing or self._loop_ended:
+                # The session began closing while the message was on its way: expected.
+                owner.log.debug("the closing session's loop did not take a message", exc_info=True)
+            else:
+                owner.log.exception("could not pass a message to the session's own loop")
 
     async def _run_server_loop(self, read_stream: Any, write_stream: Any) -> None:
         """Run the SDK server loop; if it crashes or ends on its own, only this session ends."""
@@ -225,9 +247,7 @@ class Incarnation:
             self._fail()
             return
         finally:
-            if self._direct is not None:
-                # Requests waiting for a direct answer must not wait for a loop that is gone.
-                self._direct.loop_ended()
+            self._loop_stopped()
             if self.serve_scope.cancelled_caught:
                 # The drain grace ran out: the SDK has answered what was left with errors.
                 owner.loop_cancelled()

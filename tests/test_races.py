@@ -8,10 +8,13 @@ import logging
 import httpx
 import pytest
 import trio
+import trio.lowlevel
+import trio.testing
 
-from supervisor import SupervisorConfig
+from supervisor import SupervisorConfig, open_supervisor
 from supervisor.testing import check_quiescent, serve_for_test, settle
 from tests.helpers import mcp_headers, messages_of, open_session, rpc
+from tests.inprocess import Answer, call_app, open_in_process, post
 from tests.servers import build_server
 
 
@@ -115,3 +118,56 @@ async def test_a_408_racing_the_clients_close_logs_no_error(caplog: pytest.LogCa
             assert answer.startswith(b"HTTP/1.1 408")
         await settle(served.supervisor)
     assert not errors_in(caplog)
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_a_dormant_sessions_first_call_racing_delete_closes_at_once_without_error(
+    json_response: bool, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Quick open leaves a session dormant; its first call wakes it while a DELETE closes it.
+
+    The DELETE comes 0 to 11 checkpoints after the call, so every step of the wake (the handshake
+    replayed into the fresh loop, the call spawned) is raced. The close takes no drain time (grace
+    0, trio's clock) and no actor fails.
+    """
+    config = SupervisorConfig(hibernate_after=10.0, idle_timeout=600.0, json_response=json_response)
+    caplog.set_level(logging.INFO)
+    async with open_supervisor(build_server(), config) as supervisor:
+        await open_in_process(supervisor)  # the first open is served by the server itself
+        for round_ in range(240):
+            session_id = await open_in_process(supervisor)
+            actor = supervisor.actor_of(session_id)
+            assert actor is not None
+            assert not actor.statistics().awake, "quick open: born dormant"
+            answers: list[Answer] = []
+            call = rpc("tools/call", round_, {"name": "echo", "arguments": {"text": "hi"}})
+
+            async def call_it(
+                call: bytes = call, session_id: str = session_id, answers: list[Answer] = answers
+            ) -> None:
+                answers.append(await post(supervisor, call, session_id))
+
+            async def delete_it(session_id: str = session_id, lag: int = round_ % 12) -> None:
+                for _ in range(lag):
+                    await trio.lowlevel.checkpoint()
+                deleted = await call_app(supervisor, "DELETE", headers=mcp_headers(session_id))
+                assert deleted.status in (200, 404)
+
+            started = trio.current_time()
+            with trio.fail_after(60):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(call_it)
+                    nursery.start_soon(delete_it)
+            with trio.fail_after(60):
+                await actor.stopped.wait()
+            assert trio.current_time() - started < 1.0, f"round {round_}: the close waited"
+            [answer] = answers
+            # Served (200), closed first (404), or ended under it (the SDK's own 500 in JSON mode):
+            # always a JSON-RPC answer carrying the call's id.
+            assert answer.status in (200, 404, 500), answer.body
+            [message] = [m for m in answer.messages() if m.get("id") == round_]
+            assert ("result" in message) != ("error" in message)
+        await settle(supervisor)
+        check_quiescent(supervisor, sessions=1)
+    assert not errors_in(caplog)
+    assert not [r for r in caplog.records if "actor failed" in r.getMessage()]
