@@ -18,6 +18,7 @@ from starlette.types import Message, Send
 PARSE_ERROR = mcp_types.PARSE_ERROR
 INVALID_REQUEST = mcp_types.INVALID_REQUEST
 INTERNAL_ERROR = mcp_types.INTERNAL_ERROR
+INVALID_PARAMS = mcp_types.INVALID_PARAMS
 SESSION_ENDED = mcp_types.CONNECTION_CLOSED
 """-32000: the request could not be completed because its session ended (as the SDK answers it)."""
 

@@ -51,6 +51,16 @@ class Principal:
     )
 
 
+REPLAYED_INITIALIZE_KEYS = ("protocolVersion", "capabilities", "clientInfo")
+"""What a record keeps of the client's `initialize` params: what a fresh loop needs to be the same
+session. Anything else a client sends there (its `_meta`, padding) is served once and not kept."""
+
+
+def replayed_part(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `initialize` params that a record keeps."""
+    return {key: params[key] for key in REPLAYED_INITIALIZE_KEYS if key in params}
+
+
 def _params_text(value: Mapping[str, Any] | str | None) -> str | None:
     """The params as compact JSON text: a session keeps them for its whole life, and the text is a
     fraction of the size of the parsed objects."""
@@ -72,8 +82,8 @@ class SessionRecord:
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Principal))
     )
     client_params: str | None = attrs.field(default=None, converter=_params_text)
-    """The client's `initialize` params as it sent them (client info, capabilities, version), as
-    JSON text; `initialize_params` parses them."""
+    """What a wake replays of the client's `initialize` params (version, capabilities, client info:
+    `REPLAYED_INITIALIZE_KEYS`), as JSON text; `initialize_params` parses them."""
     initialized: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     """The client sent `notifications/initialized`."""
     log_level: str | None = attrs.field(default=None, validator=_optional_str)
@@ -108,7 +118,7 @@ class SessionRecord:
         fields = params if isinstance(params, Mapping) else {}
         if method == "initialize":
             return attrs.evolve(
-                self, client_params=dict(fields), initialized=False, log_level=None, subscriptions=()
+                self, client_params=replayed_part(fields), initialized=False, log_level=None, subscriptions=()
             )
         if method == "notifications/initialized":
             return self if self.initialized else attrs.evolve(self, initialized=True)

@@ -18,6 +18,7 @@ DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 DEFAULT_MAX_SESSIONS = 10_000
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_MAX_REQUESTS = 128
+DEFAULT_MAX_INITIALIZE = 16 * 1024
 DEFAULT_METRICS_PATH = "/metrics"
 
 
@@ -114,6 +115,9 @@ class SupervisorConfig:
     """DNS-rebinding protection (Host/Origin allow-lists); None disables it."""
     max_request_body_size: int = attrs.field(default=DEFAULT_MAX_BODY, validator=_COUNT)
     """Bytes; a larger body gets 413 before it is parsed."""
+    max_initialize_bytes: int = attrs.field(default=DEFAULT_MAX_INITIALIZE, validator=_COUNT)
+    """Bytes of `initialize` params (as compact JSON) a client may send; more gets 400 with -32602.
+    A session keeps part of them (its record) for its whole life, in memory and in the store."""
     path: str = attrs.field(default="/mcp", validator=_mcp_path)
     """The MCP endpoint's path."""
     health_path: str | None = attrs.field(default="/healthz", validator=_optional_path)

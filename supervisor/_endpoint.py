@@ -25,6 +25,7 @@ from supervisor._metrics import CONTENT_TYPE, metrics_registry, render
 from supervisor._request import (
     McpRequest,
     content_refusal,
+    initialize_refusal,
     missing_session,
     not_acceptable,
     not_found,
@@ -136,7 +137,7 @@ class SupervisorEndpoint:
             else:
                 await self._sessions.stream(actor, request, receive, send)
             return
-        refusal = content_refusal(request)
+        refusal = content_refusal(request) or initialize_refusal(request, self._config.max_initialize_bytes)
         if refusal is not None:
             await self._dispatcher.refuse(send, refusal)
         elif actor is None:

@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="in flight or queued; 0 disables (default 128)",
     )
+    serve.add_argument(
+        "--max-initialize-bytes",
+        type=int,
+        default=None,
+        help="bytes of initialize params a client may send (default 16384)",
+    )
     _add_path_flags(serve)
     _add_process_flags(serve)
     _add_proxy_flags(serve)
@@ -274,6 +280,7 @@ _SIMPLE: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("json_response", "json_response", bool),
     ("max_sessions_per_principal", "max_sessions_per_principal", _zero_is_none),
     ("max_requests_per_session", "max_requests_per_session", _zero_is_none),
+    ("max_initialize_bytes", "max_initialize_bytes", int),
     ("metrics_path", "metrics_path", str),
     ("access_log", "access_log", bool),
     ("health_path", "health_path", str),

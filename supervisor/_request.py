@@ -7,12 +7,13 @@ or None, in the order the SDK's manager checks. Only the edge sends.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attrs
 from starlette.types import Scope
 
-from actors._frames import INVALID_REQUEST, Refusal
+from actors._frames import INVALID_PARAMS, INVALID_REQUEST, Refusal
 from actors._record import Principal
 from supervisor._envelope import Envelope, classify_body, is_handshake_era, media_types, valid_session_id
 from supervisor._principal import principal_of
@@ -90,6 +91,20 @@ def content_refusal(request: McpRequest) -> Refusal | None:
         return Refusal(415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
     parsed = request.parsed if request.parsed is not None else classify_body(b"")
     return parsed if isinstance(parsed, Refusal) else None
+
+
+def initialize_refusal(request: McpRequest, limit: int) -> Refusal | None:
+    """An `initialize` whose params are over `limit` bytes as compact JSON (the body bounds them, so
+    only a body over the limit is measured)."""
+    envelope = request.envelope
+    if len(request.body) <= limit or envelope is None or not envelope.is_initialize:
+        return None
+    params = (envelope.message or {}).get("params")
+    size = len(json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode())
+    if size <= limit:
+        return None
+    text = f"Invalid params: initialize params are {size} bytes; this server takes at most {limit}"
+    return Refusal(400, INVALID_PARAMS, text, request.request_id, cause="initialize_too_large")
 
 
 def not_acceptable(method: str, json_response: bool) -> Refusal:
