@@ -14,14 +14,16 @@ from supervisor._cluster_terms import ClusterStats
 from supervisor._config import SupervisorConfig
 from supervisor._core import SessionSupervisor
 from supervisor._gc_tuning import tune_for_serving
+from supervisor._hosts import ANY_HOST, loopback_security
 from supervisor._loading import Served, TargetError, load_target
 from supervisor._open import admin_app, open_supervisor, supervisor_app
 from supervisor._sdk_surface import UnsupportedServerSetting
-from supervisor._serving import hypercorn_config, loopback_security, serve_supervisor, wait_for_signal
+from supervisor._serving import hypercorn_config, serve_supervisor, wait_for_signal
 from supervisor._snapshots import SessionInfo, SupervisorStats
 from supervisor._store_settings import Fencing, StoreSettings
 
 __all__ = [
+    "ANY_HOST",
     "ActorState",
     "ActorStatistics",
     "CloseReason",

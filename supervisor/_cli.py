@@ -24,11 +24,12 @@ from supervisor._config import SupervisorConfig
 from supervisor._core import SessionSupervisor
 from supervisor._flags import apply_options, binds_of, build_parser
 from supervisor._haproxy import haproxy_config, options_of
+from supervisor._hosts import LOOPBACK_HOSTS, bind_host
 from supervisor._loading import Served, TargetError, load_target
 from supervisor._logs import configure_logging
 from supervisor._open import admin_app, open_supervisor
 from supervisor._operator import run_sessions
-from supervisor._proxy import LOOPBACK_HOSTS, ForwardedHeaders, RootPath, bind_host, trusted_peers
+from supervisor._proxy import ForwardedHeaders, RootPath, trusted_peers
 from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
 from supervisor._serving import hypercorn_config, serve_supervisor
 from supervisor._startup import (
@@ -264,6 +265,8 @@ def _prepare(options: argparse.Namespace) -> tuple[Served, SupervisorConfig, Lis
     if surface.routes:
         logger.info("the server's own routes: %s", ", ".join(surface.route_paths))
     public = [bind for bind in listening.binds if bind_host(bind) not in LOOPBACK_HOSTS]
+    if not config.security.enable_dns_rebinding_protection:
+        logger.warning("checking neither Host nor Origin (--allow-any-host): keep a proxy in front that does")
     if config.token_verifier is None and not surface.authenticates and public:
         logger.warning(
             "serving %s without authentication: anyone who can reach it can open sessions", ", ".join(public)

@@ -11,6 +11,7 @@ from mcp.server.auth.provider import TokenVerifier
 from mcp.server.streamable_http import EventStore
 from mcp.server.transport_security import TransportSecuritySettings
 
+from supervisor._hosts import loopback_security
 from supervisor._node import check_node_id, default_node_id
 from supervisor._store_settings import StoreSettings
 
@@ -65,6 +66,14 @@ def _optional_path(instance: Any, attribute: attrs.Attribute[Any], value: str | 
         _mcp_path(instance, attribute, value)
 
 
+def _host_checks(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, TransportSecuritySettings):
+        raise TypeError(
+            f"{attribute.name} must be TransportSecuritySettings (the default allows loopback names; "
+            f"supervisor.ANY_HOST checks no Host), got {value!r}"
+        )
+
+
 def _scopes(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
@@ -111,8 +120,9 @@ class SupervisorConfig:
     """Makes SSE streams resumable (Last-Event-ID), as in the SDK."""
     retry_interval: int | None = None
     """Milliseconds suggested to clients in SSE priming events (SSE polling); needs an event store."""
-    security: TransportSecuritySettings | None = None
-    """DNS-rebinding protection (Host/Origin allow-lists); None disables it."""
+    security: TransportSecuritySettings = attrs.field(factory=loopback_security, validator=_host_checks)
+    """DNS-rebinding protection: the Host/Origin allow-lists, for the MCP endpoint, metrics, health
+    and readiness. Loopback names only by default; `supervisor.ANY_HOST` checks neither."""
     max_request_body_size: int = attrs.field(default=DEFAULT_MAX_BODY, validator=_COUNT)
     """Bytes; a larger body gets 413 before it is parsed."""
     max_initialize_bytes: int = attrs.field(default=DEFAULT_MAX_INITIALIZE, validator=_COUNT)

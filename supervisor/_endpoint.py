@@ -11,17 +11,16 @@ from __future__ import annotations
 import logging
 
 import trio
-from mcp.server.transport_security import TransportSecurityMiddleware
 from prometheus_client import CollectorRegistry
-from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, Refusal, send_error, send_whole
 from supervisor._core import SessionSupervisor
 from supervisor._dispatch import Dispatcher
-from supervisor._envelope import accepts, header, passes_only_by_prefix
+from supervisor._envelope import accepts
 from supervisor._intake import ClientLeft, read_body
 from supervisor._metrics import CONTENT_TYPE, metrics_registry, render
+from supervisor._proxy import HostCheck
 from supervisor._request import (
     McpRequest,
     content_refusal,
@@ -53,12 +52,7 @@ class SupervisorEndpoint:
         dispatcher = self._dispatcher = Dispatcher(supervisor)
         self._sessions = SessionRoutes(supervisor, dispatcher)
         self._stateless = StatelessRoute(supervisor, dispatcher)
-        security = self._config.security
-        self._security = (
-            TransportSecurityMiddleware(security)
-            if security is not None and security.enable_dns_rebinding_protection
-            else None
-        )
+        self._hosts = HostCheck(self._config.security)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -78,6 +72,11 @@ class SupervisorEndpoint:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         config = self._config
+        if scope["path"] == config.metrics_path:
+            refusal = await self._hosts.refusal(scope)
+            if refusal is not None:
+                await self._dispatcher.refuse(send, refusal)
+                return
         if scope["path"] != config.path:
             if scope["path"] == config.metrics_path and scope["method"] == "GET":
                 await self._metrics(send)
@@ -98,7 +97,7 @@ class SupervisorEndpoint:
                 await self._dispatcher.refuse(send, read)
                 return
             body = read
-        refusal = await self._security_refusal(scope)
+        refusal = await self._hosts.refusal(scope)
         if refusal is not None:
             await self._dispatcher.refuse(send, refusal)
             return
@@ -144,21 +143,6 @@ class SupervisorEndpoint:
             await self._sessions.without_session(request, receive, send)
         else:
             await self._sessions.post(actor, request, receive, send)
-
-    async def _security_refusal(self, scope: Scope) -> Refusal | None:
-        """The SDK's Host/Origin checks, with a wildcard port that must be a port."""
-        if self._security is None:
-            return None
-        refusal = await self._security.validate_request(Request(scope), is_post=False)
-        if refusal is not None:
-            return Refusal(refusal.status_code, INVALID_REQUEST, bytes(refusal.body).decode())
-        settings = self._security.settings
-        headers = scope["headers"]
-        if passes_only_by_prefix(header(headers, b"host"), settings.allowed_hosts):
-            return Refusal(421, INVALID_REQUEST, "Invalid Host header")
-        if passes_only_by_prefix(header(headers, b"origin"), settings.allowed_origins):
-            return Refusal(403, INVALID_REQUEST, "Invalid Origin header")
-        return None
 
     async def _metrics(self, send: Send) -> None:
         if self._registry is None:

@@ -14,11 +14,13 @@ from importlib.metadata import version
 from typing import Any
 
 import attrs
+from mcp.server.transport_security import TransportSecuritySettings
 
 from supervisor._admin import read_admin_token
 from supervisor._auth import StaticTokenVerifier
 from supervisor._config import SupervisorConfig
 from supervisor._haproxy import add_haproxy_command
+from supervisor._hosts import is_default
 from supervisor._loading import Served
 from supervisor._operator import add_sessions_command
 from supervisor._proxy import security_for
@@ -176,6 +178,12 @@ def _add_proxy_flags(serve: argparse.ArgumentParser) -> None:
         "--allowed-hosts", default=None, help="Host values allowed (comma-separated; +a,b extends)"
     )
     serve.add_argument("--allowed-origins", default=None, help="Origin values allowed (as --allowed-hosts)")
+    serve.add_argument(
+        "--allow-any-host",
+        action="store_true",
+        default=None,
+        help="check neither Host nor Origin (needed for a public bind without the two above)",
+    )
     serve.add_argument("--root-path", default=None, help="serve under this path prefix, e.g. /api")
     serve.add_argument(
         "--proxy-headers",
@@ -312,7 +320,19 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
     store = _store_settings(options)
     if store is not None:
         changes["store"] = store
-    given = options.allowed_hosts is not None or options.allowed_origins is not None
-    if config.security is None or given:
-        changes["security"] = security_for(binds_of(options), options.allowed_hosts, options.allowed_origins)
+    changes["security"] = _security(config, options)
     return attrs.evolve(config, **changes)  # type: ignore[arg-type]
+
+
+def _security(config: SupervisorConfig, options: argparse.Namespace) -> TransportSecuritySettings:
+    """The target's own Host checks, unless it left the default or the flags say: then the flags
+    and binds decide (a public bind must say which names it serves, or that it checks none)."""
+    given = options.allowed_hosts is not None or options.allowed_origins is not None or options.allow_any_host
+    if not is_default(config.security) and not given:
+        return config.security
+    return security_for(
+        binds_of(options),
+        options.allowed_hosts,
+        options.allowed_origins,
+        allow_any_host=bool(options.allow_any_host),
+    )

@@ -25,6 +25,7 @@ from actors._frames import INVALID_REQUEST, error_body
 from supervisor._auth import RequireBearer
 from supervisor._config import SupervisorConfig
 from supervisor._health import HealthFront, Readiness
+from supervisor._proxy import HostCheck
 from supervisor._sdk_surface import SdkSurface
 
 
@@ -41,6 +42,7 @@ def build_front(
         health_path=config.health_path,
         ready_path=config.ready_path,
         max_sessions=config.max_sessions,
+        hosts=HostCheck(config.security),
     )
 
 

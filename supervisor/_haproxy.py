@@ -42,6 +42,8 @@ class HaproxyOptions:
     rise: int = 2
     client_timeout: str = "1h"
     """Long enough for an SSE stream between two events."""
+    private_paths: tuple[str, ...] = ("/admin", "/metrics")
+    """Never answered through the balancer: the admin API and the metrics, each node's own."""
 
     def __attrs_post_init__(self) -> None:
         if not self.nodes:
@@ -82,6 +84,8 @@ def haproxy_config(options: HaproxyOptions) -> str:
         "",
         "frontend mcp",
         f"    bind {options.bind}",
+        *_private_paths(options.private_paths),
+        *FORWARDED_HEADERS,
         "    acl has_session req.hdr(mcp-session-id) -m found",
         "    use_backend sessions if has_session",
         "    default_backend ready_nodes",
@@ -110,6 +114,35 @@ def haproxy_config(options: HaproxyOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
+FORWARDED_HEADERS = (
+    "    # Forwarded headers are the balancer's own: what a client sends in them is dropped.",
+    "    http-request del-header X-Forwarded-For",
+    "    http-request del-header X-Forwarded-Host",
+    "    http-request del-header X-Forwarded-Proto",
+    "    http-request del-header Forwarded",
+    "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
+    "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
+    "    option forwardfor",
+)
+NOT_FOUND_BODY = '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Not Found"}}'
+
+
+def _private_paths(paths: tuple[str, ...]) -> list[str]:
+    """The frontend's answer for each node's own paths: our JSON-RPC 404, never a node's."""
+    if not paths:
+        return []
+    matches = " ".join(paths)
+    return [
+        "    # The admin API and the metrics are each node's own (its --admin-bind, a scrape of the",
+        "    # node): never answered through the balancer.",
+        "    # Decoded first, as the node decodes it (/%61dmin is /admin there too).",
+        f"    acl private_path path,url_dec -m str {matches}",
+        f"    acl private_path path,url_dec -m beg {' '.join(path + '/' for path in paths)}",
+        "    http-request return status 404 content-type application/json "
+        f"string '{NOT_FOUND_BODY}' if private_path",
+    ]
+
+
 def add_haproxy_command(commands: Any) -> None:
     """The `haproxy-config` subcommand, on the CLI's subparsers."""
     command = commands.add_parser("haproxy-config", help="print an HAProxy configuration for a cluster")
@@ -123,6 +156,12 @@ def add_haproxy_command(commands: Any) -> None:
     )
     command.add_argument("--fall", type=int, default=2, help="failed checks before down (%(default)s)")
     command.add_argument("--rise", type=int, default=2, help="good checks before up (%(default)s)")
+    command.add_argument(
+        "--private-path",
+        action="append",
+        default=None,
+        help="a path never routed to the nodes (default /admin and /metrics; repeat for more)",
+    )
 
 
 def options_of(options: argparse.Namespace) -> HaproxyOptions:
@@ -138,4 +177,5 @@ def options_of(options: argparse.Namespace) -> HaproxyOptions:
         check_interval_ms=options.check_interval,
         fall=options.fall,
         rise=options.rise,
+        private_paths=tuple(options.private_path or ("/admin", "/metrics")),
     )

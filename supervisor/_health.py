@@ -14,6 +14,7 @@ from typing import Protocol
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors._frames import INVALID_REQUEST, send_error, send_whole
+from supervisor._proxy import HostCheck
 
 
 class Readiness(Protocol):
@@ -41,8 +42,10 @@ class HealthFront:
         health_path: str | None,
         ready_path: str | None,
         max_sessions: int | None,
+        hosts: HostCheck,
     ) -> None:
         self._inner = inner
+        self._hosts = hosts
         self._readiness = readiness
         self._health = health_path
         self._ready = ready_path
@@ -52,6 +55,10 @@ class HealthFront:
         path = scope.get("path") if scope["type"] == "http" else None
         if path is None or path not in (self._health, self._ready):
             await self._inner(scope, receive, send)
+            return
+        refusal = await self._hosts.refusal(scope, without_host_passes=True)
+        if refusal is not None:
+            await send_error(send, refusal.status, refusal.code, refusal.message)
             return
         if scope["method"] not in ("GET", "HEAD"):
             await send_error(

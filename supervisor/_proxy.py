@@ -2,7 +2,7 @@
 
 - `security_for`: the DNS-rebinding check's allow-lists. Loopback binds get the SDK's loopback
   defaults; `--allowed-hosts`/`--allowed-origins` replace them, or extend them when the list starts
-  with `+`. Given for a public bind, they turn the check on with exactly those values.
+  with `+`. A public bind needs them (exactly those values are allowed), or `--allow-any-host`.
 - `ForwardedHeaders`: `X-Forwarded-For`, `-Proto` and `-Host` rewrite the client, scheme and Host
   the app sees, only when the peer is a trusted proxy (`--forwarded-allow-ips`), so the Host check
   and the logs see what the client asked for, and nobody else can pretend to be a proxy.
@@ -14,18 +14,20 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-LOOPBACK_ALLOWED_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
-LOOPBACK_ALLOWED_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
-
-
-def bind_host(bind: str) -> str:
-    """The host part of a hypercorn bind string (`host:port`, `[v6]:port`)."""
-    host, _, _ = bind.rpartition(":")
-    return host or bind
+from actors._frames import INVALID_REQUEST, Refusal
+from supervisor._envelope import header, passes_only_by_prefix
+from supervisor._hosts import (
+    ANY_HOST,
+    LOOPBACK_ALLOWED_HOSTS,
+    LOOPBACK_ALLOWED_ORIGINS,
+    all_loopback,
+    loopback_security,
+    public_bind_refusal,
+)
 
 
 def _listed(given: str | None, defaults: Sequence[str]) -> list[str] | None:
@@ -37,14 +39,30 @@ def _listed(given: str | None, defaults: Sequence[str]) -> list[str] | None:
 
 
 def security_for(
-    binds: Sequence[str], allowed_hosts: str | None = None, allowed_origins: str | None = None
-) -> TransportSecuritySettings | None:
-    """The Host/Origin allow-lists for these binds and flags; None leaves the check off."""
-    loopback = all(bind_host(bind) in LOOPBACK_HOSTS for bind in binds)
+    binds: Sequence[str],
+    allowed_hosts: str | None = None,
+    allowed_origins: str | None = None,
+    *,
+    allow_any_host: bool = False,
+) -> TransportSecuritySettings:
+    """The Host/Origin allow-lists for these binds and flags.
+
+    ValueError (one line) for a bind that is not loopback with no allow-list and no
+    `allow_any_host`: nothing opens the check but asking for it by name.
+    """
+    if allow_any_host:
+        if allowed_hosts is not None or allowed_origins is not None:
+            raise ValueError("--allow-any-host checks no Host: give it or the allow-lists, not both")
+        return ANY_HOST
+    loopback = all_loopback(binds)
     hosts = _listed(allowed_hosts, LOOPBACK_ALLOWED_HOSTS if loopback else ())
     origins = _listed(allowed_origins, LOOPBACK_ALLOWED_ORIGINS if loopback else ())
-    if not loopback and hosts is None and origins is None:
-        return None
+    if hosts is None and origins is None:
+        security = loopback_security()
+        refusal = public_bind_refusal(binds, security)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return security
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts if hosts is not None else list(LOOPBACK_ALLOWED_HOSTS if loopback else ()),
@@ -52,6 +70,37 @@ def security_for(
         if origins is not None
         else list(LOOPBACK_ALLOWED_ORIGINS if loopback else ()),
     )
+
+
+class HostCheck:
+    """The SDK's Host/Origin checks, with a wildcard port that must be a port; one for every path
+    the supervisor answers itself (MCP, metrics, health, readiness)."""
+
+    def __init__(self, security: TransportSecuritySettings) -> None:
+        self._settings = security
+        checks = security.enable_dns_rebinding_protection
+        self._sdk = TransportSecurityMiddleware(security) if checks else None
+
+    async def refusal(self, scope: Scope, *, without_host_passes: bool = False) -> Refusal | None:
+        """421 for a Host not allowed, 403 for an Origin not allowed; None when it passes.
+
+        `without_host_passes`: a request with no Host header at all passes (an HTTP/1.0 health
+        check, as HAProxy's `option httpchk` sends; no browser sends one without a Host).
+        """
+        if self._sdk is None:
+            return None
+        headers = scope["headers"]
+        host = header(headers, b"host")
+        if host is None and without_host_passes and header(headers, b"origin") is None:
+            return None
+        refusal = await self._sdk.validate_request(Request(scope), is_post=False)
+        if refusal is not None:
+            return Refusal(refusal.status_code, INVALID_REQUEST, bytes(refusal.body).decode())
+        if passes_only_by_prefix(host, self._settings.allowed_hosts):
+            return Refusal(421, INVALID_REQUEST, "Invalid Host header")
+        if passes_only_by_prefix(header(headers, b"origin"), self._settings.allowed_origins):
+            return Refusal(403, INVALID_REQUEST, "Invalid Origin header")
+        return None
 
 
 def trusted_peers(value: str) -> frozenset[str] | None:

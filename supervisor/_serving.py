@@ -15,11 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
 from supervisor._core import SessionSupervisor
-from supervisor._proxy import security_for
+from supervisor._hosts import public_bind_refusal
 
 
 def hypercorn_config(
@@ -43,11 +42,6 @@ def hypercorn_config(
     return config
 
 
-def loopback_security(bind: str) -> TransportSecuritySettings | None:
-    """DNS-rebinding protection for a loopback bind (as the SDK does); None for other binds."""
-    return security_for([bind])
-
-
 async def wait_for_signal() -> None:
     """Return on the first SIGINT or SIGTERM."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -66,7 +60,12 @@ async def serve_supervisor(
     """Serve `supervisor.asgi_app` until `shutdown_trigger` returns; drain, then let hypercorn stop.
 
     `task_status.started()` receives hypercorn's bound URLs (the real port when binding to 0).
+    ValueError, before anything listens, for a bind that is not loopback while the Host checks
+    allow loopback names only (the default): every outside request would get 421.
     """
+    refusal = public_bind_refusal(config.bind, supervisor.config.security)
+    if refusal is not None:
+        raise ValueError(refusal)
 
     async def drain_then_stop() -> None:
         await shutdown_trigger()

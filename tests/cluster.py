@@ -196,6 +196,8 @@ class Node:
     """What the node serves; any other target brings its own authentication (no tokens file)."""
     port: int = attrs.field(factory=free_port)
     admin_port: int = attrs.field(factory=free_port)
+    admin_bind: bool = True
+    """The admin API on a listener of its own; False: under /admin beside MCP."""
     server: ServerProcess | None = None
     drains: trio.Nursery | None = None
     """Where the task that keeps reading the node's stderr runs (the cluster's nursery)."""
@@ -224,8 +226,7 @@ class Node:
                 *(["--auth-tokens-file", str(tokens)] if self.target == DEFAULT_TARGET else []),
                 "--admin-token-file",
                 str(admin),
-                "--admin-bind",
-                f"127.0.0.1:{self.admin_port}",
+                *(["--admin-bind", f"127.0.0.1:{self.admin_port}"] if self.admin_bind else []),
                 "--lease-ttl",
                 "2",
                 "--drain-delay",
@@ -258,7 +259,8 @@ class Node:
         return code
 
     async def admin(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.admin_port}") as client:
+        base = f"http://127.0.0.1:{self.admin_port if self.admin_bind else self.port}"
+        async with httpx.AsyncClient(base_url=base) as client:
             headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
             return await client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
 
@@ -346,6 +348,7 @@ async def running_cluster(
     extra: Sequence[str] = (),
     target: str = DEFAULT_TARGET,
     linked: Sequence[str] = (),
+    admin_bind: bool = True,
 ) -> AsyncIterator[Cluster]:
     """Redis, `count` nodes (a, b, c, ...) and haproxy in front, all stopped at the end. The nodes
     named in `linked` reach Redis through a `CutLink` each (`Cluster.links`)."""
@@ -354,7 +357,15 @@ async def running_cluster(
     links = {node_id: CutLink(redis.port) for node_id in linked}
     names = [chr(ord("a") + index) for index in range(count)]
     nodes = [
-        Node(name, links[name].url if name in links else redis.url, workdir, extra, target) for name in names
+        Node(
+            name,
+            links[name].url if name in links else redis.url,
+            workdir,
+            extra,
+            target,
+            admin_bind=admin_bind,
+        )
+        for name in names
     ]
     haproxy = Haproxy(nodes, workdir)
     try:

@@ -64,6 +64,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "configuration",
         (
+            "supervisor._hosts",
             "supervisor._config",
             "supervisor._gc_tuning",
             "supervisor._startup",

@@ -30,7 +30,7 @@ from mcp.server.streamable_http import EventStore
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 from starlette.types import Receive, Scope, Send
 
-from supervisor import SessionSupervisor, SupervisorConfig, open_supervisor
+from supervisor import ANY_HOST, SessionSupervisor, SupervisorConfig, open_supervisor
 
 SDKManager = sdk_manager.StreamableHTTPSessionManager
 BASELINE = os.environ.get("SDK_SUITE_BASELINE") == "1"
@@ -141,7 +141,8 @@ class SupervisedSessionManager:
             json_response=json_response,
             event_store=event_store,
             retry_interval=retry_interval,
-            security=security_settings,
+            # The SDK manager's None checks no Host: say so by name, as our config wants.
+            security=security_settings if security_settings is not None else ANY_HOST,
             idle_timeout=session_idle_timeout,
             max_request_body_size=max_request_body_size,
             max_sessions=max_sessions,
