@@ -35,6 +35,7 @@ from supervisor._redis_events import RedisEventStore
 from supervisor._redis_store import StoreUnavailable, open_store
 from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
 from supervisor._stateless import StatelessRequests
+from supervisor._store_urls import redacted
 
 
 def supervisor_app(supervisor: SessionSupervisor) -> ASGIApp:
@@ -134,12 +135,6 @@ async def _cluster_for(config: SupervisorConfig) -> AsyncIterator[Cluster | None
         with contextlib.suppress(StoreUnavailable):
             await store.ping()  # readiness says "down" from the start if it is (serving goes on)
         logging.getLogger("supervisor").info(
-            "node %s shares its sessions through %s", config.node_id, _safe_url(config.store.redis_url)
+            "node %s shares its sessions through %s", config.node_id, redacted(config.store.redis_url)
         )
         yield Cluster(store, config.idle_timeout)
-
-
-def _safe_url(url: str) -> str:
-    """The store's URL without its password: never log a credential."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if "@" in rest else url

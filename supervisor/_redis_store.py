@@ -26,6 +26,7 @@ import trio
 from actors._record import Principal, SessionRecord
 from supervisor._redis_scripts import CLAIM, FORGET, PUT, RELEASE, RENEW
 from supervisor._store_settings import StoreSettings
+from supervisor._store_urls import tls_context
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -316,6 +317,9 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
         raise RuntimeError(
             "a session store needs the coredis package: pip install 'trio-mcp-supervisor[redis]'"
         ) from None
+    tls = tls_context(settings.redis_url)
+    # Ours, not coredis's: its default checks neither the host name nor (strictly) the chain.
+    extra: dict[str, Any] = {"ssl_context": tls} if tls is not None else {}
     client = coredis.Redis.from_url(
         settings.redis_url,
         decode_responses=True,
@@ -324,6 +328,7 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
         client_name=f"mcp-supervisor-{node_id}",
         # No retries inside the client: each call has its budget, and a failed one is ours to handle.
         retry_policy=NoRetryPolicy(),
+        **extra,
     )
     async with client:
         yield RedisStore(settings, node_id, client, NoRetryPolicy())

@@ -11,6 +11,8 @@ from typing import Any
 
 import attrs
 
+from supervisor._store_urls import redacted, tls_context
+
 DEFAULT_LEASE_TTL = 6.0
 
 
@@ -46,7 +48,9 @@ _OPTIONAL_POSITIVE: Any = attrs.validators.optional(_positive)
 
 def _redis_url(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"{attribute.name} must be a redis://, rediss:// or unix:// URL, got {value!r}")
+        shown = redacted(value) if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"{attribute.name} must be a redis://, rediss:// or unix:// URL, got {shown!r}")
+    tls_context(value)  # a bad TLS parameter is a bad URL, said when the settings are made
 
 
 def _prefix(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "store",
         (
             "supervisor._node",
+            "supervisor._store_urls",
             "supervisor._store_settings",
             "supervisor._redis_scripts",
             "supervisor._redis_store",
