@@ -91,6 +91,16 @@ def _request_of(options: argparse.Namespace) -> tuple[str, str, bytes | None]:
     return "GET", f"/sessions/{quoted}" if action == "show" else "/stats", None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered, never followed: the admin token goes to `--url` and nowhere else."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _call(url: str, method: str, path: str, token: str, body: bytes | None) -> Any:
     request = urllib.request.Request(
         url.rstrip("/") + "/admin" + path,
@@ -99,7 +109,7 @@ def _call(url: str, method: str, path: str, token: str, body: bytes | None) -> A
         headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with _OPENER.open(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         fail(_refused(error), EXIT_REFUSED)
@@ -115,6 +125,12 @@ def _refused(error: urllib.error.HTTPError) -> str:
         said = ""
     if error.code == 401:
         return "the admin token was refused (is the server started with --admin-token-file?)"
+    if 300 <= error.code < 400:
+        where = error.headers.get("location", "elsewhere")
+        return (
+            f"{error.code}: the server redirects to {where[:200]}; not followed (the admin token goes "
+            "only to --url): give the admin listener's own URL"
+        )
     return f"{error.code}: {said or error.reason}"
 
 

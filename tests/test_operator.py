@@ -107,3 +107,47 @@ async def test_the_admin_api_on_its_own_listener(tmp_path: Path) -> None:
     result = run_serve("--admin-bind", "127.0.0.1:0")
     assert result.returncode == 2
     assert "--admin-bind needs --admin-token-file" in result.stderr
+
+
+async def _answer_each(listener: trio.SocketListener, head: bytes, seen: list[bytes]) -> None:
+    """A one-request-per-connection HTTP server: records each request, answers `head`."""
+    while True:
+        stream = await listener.accept()
+        async with stream:
+            request = b""
+            while b"\r\n\r\n" not in request and (chunk := await stream.receive_some(65536)):
+                request += chunk
+            seen.append(request)
+            await stream.send_all(head)
+
+
+async def test_a_redirect_is_not_followed_and_the_token_goes_nowhere_else(tmp_path: Path) -> None:
+    right = tmp_path / "right"
+    right.write_text(TOKEN)
+    elsewhere: list[bytes] = []
+    first: list[bytes] = []
+    [other] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    [redirecting] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    other_port = other.socket.getsockname()[1]
+    port = redirecting.socket.getsockname()[1]
+    moved = (
+        f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{other_port}/admin/stats\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n"
+    ).encode()
+    ok = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+        b"Connection: close\r\n\r\n{}"
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_answer_each, redirecting, moved, first)
+        nursery.start_soon(_answer_each, other, ok, elsewhere)
+        said = await trio.to_thread.run_sync(
+            lambda: sessions("stats", "--url", f"http://127.0.0.1:{port}", token_file=right)
+        )
+        nursery.cancel_scope.cancel()
+    assert said.returncode == 1
+    [line] = said.stderr.splitlines()
+    assert line.startswith("mcp-supervisor: 302: the server redirects to http://127.0.0.1:")
+    assert "not followed" in line
+    assert len(first) == 1 and TOKEN.encode() in first[0]
+    assert elsewhere == [], "nothing, and no token, went to where the redirect pointed"
