@@ -8,7 +8,7 @@ the MCP path (and the metrics path) skip Starlette's router: one set lookup on t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors._frames import INVALID_REQUEST, error_body
 from supervisor._auth import RequireBearer
+from supervisor._auth_trace import AuthTrace
 from supervisor._config import SupervisorConfig
 from supervisor._health import HealthFront, Readiness
 from supervisor._proxy import HostCheck
@@ -30,10 +31,17 @@ from supervisor._sdk_surface import SdkSurface
 
 
 def build_front(
-    mcp_app: ASGIApp, config: SupervisorConfig, surface: SdkSurface, readiness: Readiness
+    mcp_app: ASGIApp,
+    config: SupervisorConfig,
+    surface: SdkSurface,
+    readiness: Readiness,
+    refused: Callable[[int, str], None],
 ) -> ASGIApp:
-    """Health and readiness first (no auth); then `mcp_app` behind auth, beside the server's routes."""
-    app = _authenticated(mcp_app, config, surface)
+    """Health and readiness first (no auth); then `mcp_app` behind auth, beside the server's routes.
+
+    `refused(status, cause)` counts each refused authentication (`AuthTrace`).
+    """
+    app = _authenticated(mcp_app, config, surface, refused)
     if config.health_path is None and config.ready_path is None:
         return app
     return HealthFront(
@@ -46,7 +54,9 @@ def build_front(
     )
 
 
-def _authenticated(mcp_app: ASGIApp, config: SupervisorConfig, surface: SdkSurface) -> ASGIApp:
+def _authenticated(
+    mcp_app: ASGIApp, config: SupervisorConfig, surface: SdkSurface, refused: Callable[[int, str], None]
+) -> ASGIApp:
     """`mcp_app` (the supervisor's endpoint) behind auth, beside the server's own routes."""
     middleware: tuple[Middleware, ...] = surface.middleware
     endpoint = mcp_app
@@ -58,6 +68,8 @@ def _authenticated(mcp_app: ASGIApp, config: SupervisorConfig, surface: SdkSurfa
     elif config.token_verifier is not None:
         middleware = (Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(config.token_verifier)),)
         endpoint = RequireBearer(AuthContextMiddleware(mcp_app), config.required_scopes)
+    if endpoint is not mcp_app:
+        endpoint = AuthTrace(endpoint, refused)
     chain = _wrap(endpoint, middleware)
     if not surface.routes:
         return chain if chain is mcp_app else PathFront(mcp_app, chain)

@@ -42,7 +42,9 @@ def supervisor_app(supervisor: SessionSupervisor) -> ASGIApp:
     """The ASGI app for `supervisor`: health first, then its MCP endpoint behind the server's auth,
     beside the server's own routes (see supervisor/_front.py)."""
     config = supervisor.config
-    app = build_front(SupervisorEndpoint(supervisor), config, supervisor.surface, supervisor)
+    app = build_front(
+        SupervisorEndpoint(supervisor), config, supervisor.surface, supervisor, supervisor.tally.refused
+    )
     if config.admin_token is not None and not config.admin_separate:
         app = AdminFront(app, supervisor, token_digest(config.admin_token))
     return app

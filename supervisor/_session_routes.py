@@ -72,7 +72,8 @@ class SessionRoutes:
             logger.info("Rejected request with unknown or expired session ID: %s", request.session_id[:64])
             return None
         if actor.principal != request.principal:
-            actor.log.warning("refused a request from another principal")
+            asking = request.principal.client_id if request.principal is not None else "nobody"
+            actor.log.warning("refused a request from another principal (client id %r)", asking[:64])
             return None
         return actor
 

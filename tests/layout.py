@@ -105,6 +105,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "supervisor._health",
             "supervisor._admin",
             "supervisor._proxy",
+            "supervisor._auth_trace",
             "supervisor._front",
         ),
     ),
