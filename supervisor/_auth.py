@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import stat
 from pathlib import Path
 
 import attrs
@@ -16,6 +18,23 @@ from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors._frames import INVALID_REQUEST, send_error
+
+logger = logging.getLogger(__name__)
+
+SHORT_TOKEN = 16
+"""Characters below which a bearer token is easy to guess."""
+
+
+def warn_if_others_can_read(path: str | Path, flag: str) -> None:
+    """One WARNING line when a file of secrets is readable (or writable) by other users."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        logger.warning(
+            "%s: %s is open to other users (mode %s): chmod 600 it", flag, path, oct(stat.S_IMODE(mode))
+        )
 
 
 class TokensFileError(Exception):
@@ -59,6 +78,16 @@ class StaticTokenVerifier:
             tokens[token] = principal
         if not tokens:
             raise TokensFileError(f"{path} holds no tokens")
+        warn_if_others_can_read(path, "--auth-tokens-file")
+        short = sorted(principal for token, principal in tokens.items() if len(token) < SHORT_TOKEN)
+        if short:
+            logger.warning(
+                "--auth-tokens-file: %d token(s) under %d characters (principals: %s): easy to guess, "
+                "use long random ones",
+                len(short),
+                SHORT_TOKEN,
+                ", ".join(short[:5]) + (", ..." if len(short) > 5 else ""),
+            )
         return cls(tokens)
 
     async def verify_token(self, token: str) -> AccessToken | None:
