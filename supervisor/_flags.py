@@ -17,7 +17,8 @@ import attrs
 from mcp.server.transport_security import TransportSecuritySettings
 
 from supervisor._admin import read_admin_token
-from supervisor._auth import StaticTokenVerifier
+from supervisor._auth import StaticTokenVerifier, warn_if_others_can_read
+from supervisor._cluster_secret import ClusterSecret
 from supervisor._config import SupervisorConfig
 from supervisor._haproxy import add_haproxy_command
 from supervisor._hosts import is_default
@@ -149,6 +150,11 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
         help="idle seconds until only the record is left; 0: never",
     )
     serve.add_argument(
+        "--cluster-secret-file",
+        default=None,
+        help="sign records and messages with the key in this file (a second line: the old key)",
+    )
+    serve.add_argument(
         "--fencing",
         choices=[mode.value for mode in Fencing],
         default=Fencing.AVAILABLE.value,
@@ -158,6 +164,8 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
 
 def _store_settings(options: argparse.Namespace) -> StoreSettings | None:
     if options.redis_url is None:
+        if options.cluster_secret_file is not None:
+            raise ValueError("--cluster-secret-file signs what nodes share in Redis: give --redis-url too")
         return None
     return StoreSettings(
         redis_url=options.redis_url,
@@ -169,7 +177,16 @@ def _store_settings(options: argparse.Namespace) -> StoreSettings | None:
         drain_delay=options.drain_delay,
         events=bool(options.redis_events),
         fencing=Fencing(options.fencing),
+        secret=_cluster_secret(options.cluster_secret_file),
     )
+
+
+def _cluster_secret(path: str | None) -> ClusterSecret | None:
+    if path is None:
+        return None
+    secret = ClusterSecret.from_file(path)
+    warn_if_others_can_read(path, "--cluster-secret-file")
+    return secret
 
 
 def _add_proxy_flags(serve: argparse.ArgumentParser) -> None:

@@ -90,6 +90,14 @@ def _cluster_metrics(cluster: ClusterStats) -> Iterator[Metric]:
     yield CounterMetricFamily(
         "mcp_store_errors", "Session store calls that failed or timed out", value=store.errors
     )
+    refused = CounterMetricFamily(
+        "mcp_store_refused",
+        "Records and messages that failed the cluster secret's check, by kind",
+        labels=["kind"],
+    )
+    for kind in ("record", "message"):
+        refused.add_metric([kind], store.refused.get(kind, 0))
+    yield refused
     yield GaugeMetricFamily("mcp_leases_held", "Sessions this node holds the lease of", value=cluster.leases)
     yield GaugeMetricFamily(
         "mcp_store_pending_writes", "Record writes waiting for the store", value=cluster.pending_writes

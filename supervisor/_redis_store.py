@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from actors._record import Principal, SessionRecord
+from supervisor._cluster_secret import MESSAGE_WINDOW, unsealed
 from supervisor._redis_scripts import CLAIM, FORGET, PUT, RELEASE, RENEW
 from supervisor._store_settings import StoreSettings
 from supervisor._store_urls import tls_context
@@ -54,6 +55,8 @@ class StoreHealth:
     errors: int
     operations: dict[str, int]
     """Store calls made, by kind: what docs/scale-out.md's operation counts are read from."""
+    refused: dict[str, int] = attrs.field(factory=dict)
+    """Records and messages that failed the cluster secret's check, by kind (`record`, `message`)."""
 
 
 @attrs.frozen
@@ -93,6 +96,8 @@ class RedisStore:
         self._since = time.time()
         self._errors = 0
         self._operations: Counter[str] = Counter()
+        self._refused: Counter[str] = Counter()
+        self._secret = settings.secret
         self._no_retry = no_retry
 
     # ------------------------------------------------------------------ keys
@@ -124,7 +129,7 @@ class RedisStore:
         return self._up
 
     def health(self) -> StoreHealth:
-        return StoreHealth(self._up, self._since, self._errors, dict(self._operations))
+        return StoreHealth(self._up, self._since, self._errors, dict(self._operations), dict(self._refused))
 
     def _mark(self, up: bool, error: BaseException | None = None) -> None:
         if up != self._up:
@@ -166,8 +171,9 @@ class RedisStore:
         score = time.time() + (ttl if ttl is not None else 10 * 365 * 86400.0)
         keys = [self._key("rec", sid), self._key("lease", sid), self._key("epoch", sid)]
         keys += self._indexes(record.principal)
+        text = record.to_json()
         args = [
-            record.to_json(),
+            text if self._secret is None else self._secret.seal(keys[0], text),
             self._ms(ttl),
             self.node_id,
             str(epoch),
@@ -188,7 +194,34 @@ class RedisStore:
             return []
         keys = [key for sid in session_ids for key in (self._key("rec", sid), self._key("lease", sid))]
         values = await self.bounded("load", self.client.mget(keys))
-        return [_parsed(sid, *values[2 * i : 2 * i + 2]) for i, sid in enumerate(session_ids)]
+        return [
+            self._parsed(sid, keys[2 * i], *values[2 * i : 2 * i + 2]) for i, sid in enumerate(session_ids)
+        ]
+
+    def _parsed(
+        self, session_id: str, key: str, text: str | None, lease: str | None
+    ) -> tuple[SessionRecord | None, str | None]:
+        owner = lease.split(" ", 1)[0] if isinstance(lease, str) else None
+        if text is None:
+            return None, owner
+        opened = unsealed(text) if self._secret is None else self._secret.unseal(key, text)
+        if opened is None:
+            self._refused["record"] += 1
+            logger.error(
+                "a record in the store for %s failed the cluster secret's check (changed in Redis, or "
+                "written with another secret): taken as no record",
+                session_id[:64],
+            )
+            return None, owner
+        try:
+            record = SessionRecord.from_json(opened)
+        except ValueError:
+            logger.error("unreadable record in the store for %s", session_id[:64])  # noqa: TRY400
+            return None, owner
+        if record.session_id != session_id:
+            logger.error("the record stored for %s names another session", session_id[:64])
+            return None, owner
+        return record, owner
 
     async def forget(self, record: SessionRecord) -> None:
         """Delete a session's record, lease and epoch, and its place in its principal's indexes."""
@@ -268,7 +301,9 @@ class RedisStore:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> int:
         """Send `message` on `channel`; how many nodes listen there (0: its owner is gone)."""
-        text = json.dumps({**message, "from": self.node_id}, separators=(",", ":"))
+        text = json.dumps({**message, "from": self.node_id, "at": time.time()}, separators=(",", ":"))
+        if self._secret is not None:
+            text = self._secret.seal(channel, text)
         return int(await self.bounded("publish", self.client.publish(channel, text)))
 
     @asynccontextmanager
@@ -278,33 +313,37 @@ class RedisStore:
         async with self.client.pubsub(
             channels=channels, ignore_subscribe_messages=True, retry_policy=self._no_retry
         ) as pubsub:
-            yield _messages(pubsub)
+            yield self._messages(pubsub)
+
+    async def _messages(self, pubsub: Any) -> AsyncIterator[dict[str, Any]]:
+        async for message in pubsub:
+            if message.get("type") != "message":
+                continue
+            data = self._opened(str(message.get("channel")), message.get("data"))
+            if data is not None:
+                yield data
+
+    def _opened(self, channel: str, text: object) -> dict[str, Any] | None:
+        """A message as sent by a node of this cluster; None (counted, with a secret) otherwise."""
+        if not isinstance(text, str):
+            return None
+        opened = unsealed(text) if self._secret is None else self._secret.unseal(channel, text)
+        try:
+            data = json.loads(opened) if opened is not None else None
+        except ValueError:
+            data = None
+        if self._secret is not None and not (
+            isinstance(data, dict)
+            and isinstance(data.get("at"), int | float)
+            and abs(time.time() - data["at"]) <= MESSAGE_WINDOW
+        ):
+            self._refused["message"] += 1
+            logger.error("a message on %s failed the cluster secret's check: ignored", channel[:80])
+            return None
+        return data if isinstance(data, dict) else None
 
     async def ping(self) -> None:
         await self.bounded("ping", self.client.ping())
-
-
-def _parsed(session_id: str, text: str | None, lease: str | None) -> tuple[SessionRecord | None, str | None]:
-    owner = lease.split(" ", 1)[0] if isinstance(lease, str) else None
-    if text is None:
-        return None, owner
-    try:
-        return SessionRecord.from_json(text), owner
-    except ValueError:
-        logger.error("unreadable record in the store for %s", session_id[:64])  # noqa: TRY400
-        return None, owner
-
-
-async def _messages(pubsub: Any) -> AsyncIterator[dict[str, Any]]:
-    async for message in pubsub:
-        if message.get("type") != "message":
-            continue
-        try:
-            data = json.loads(message["data"])
-        except (TypeError, ValueError):
-            continue
-        if isinstance(data, dict):
-            yield data
 
 
 @asynccontextmanager

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from supervisor._cluster_secret import ClusterSecret
 from supervisor._store_urls import redacted, tls_context
 
 DEFAULT_LEASE_TTL = 6.0
@@ -84,6 +85,13 @@ class StoreSettings:
     """Events the Redis event store keeps per SSE stream, the oldest dropped first."""
     fencing: Fencing = attrs.field(default=Fencing.AVAILABLE, validator=attrs.validators.instance_of(Fencing))
     """Availability or strict ownership while the store cannot be reached (docs/scale-out.md)."""
+    secret: ClusterSecret | None = attrs.field(
+        default=None,
+        repr=False,
+        validator=attrs.validators.optional(attrs.validators.instance_of(ClusterSecret)),
+    )
+    """Sign records and messages (`--cluster-secret-file`): Redis access alone forges nothing a
+    node trusts (docs/scale-out.md, "What Redis access allows")."""
 
     @property
     def move_wait(self) -> float:

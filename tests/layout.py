@@ -52,6 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "supervisor._node",
             "supervisor._store_urls",
+            "supervisor._cluster_secret",
             "supervisor._store_settings",
             "supervisor._redis_scripts",
             "supervisor._redis_store",
