@@ -161,3 +161,47 @@ async def test_through_real_nodes_a_forged_principal_or_revocation_serves_nobody
         assert 'mcp_store_refused_total{kind="message"} 1.0' in metrics
         metrics_b = (await http.get(b.url + "/metrics", headers=bob)).text
         assert 'mcp_store_refused_total{kind="record"} 1.0' in metrics_b
+
+
+async def test_the_documented_acl_user_is_enough_for_a_node(redis: Redis) -> None:
+    """scale-out.md's ACL line: a node works with it, and it reaches no other key."""
+    rule = "on >acl-password-0123 ~mcp-supervisor:* &mcp-supervisor:* +@all -@admin -@dangerous"
+    assert await redis.command("ACL", "SETUSER", "mcp", *rule.split()) == "OK"
+    url = f"redis://mcp:acl-password-0123@127.0.0.1:{redis.port}/0"
+    settings = StoreSettings(redis_url=url, lease_ttl=5.0, secret=ClusterSecret((NEW,)))
+    async with open_store(settings, "n1") as store, open_store(settings, "n2") as other:
+        record = new_record(SID, Principal("alice"), {"protocolVersion": "2025-11-25", "capabilities": {}})
+        epoch = await store.put(record, 0, 60)
+        assert epoch > 0
+        assert (await other.load(SID))[0] == record
+        assert (await other.claim(SID, ttl=60)).owner == "n1"
+        assert await store.renew([(SID, epoch)], 60.0) == ([], [])
+        assert await other.count_of(Principal("alice")) == 1
+        seen: list[dict[str, object]] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listen_for, other, 1, seen)
+
+            async def subscribed() -> bool:
+                return int((await redis.command("PUBSUB", "NUMSUB", other.cluster_channel)).split()[-1]) >= 1
+
+            await eventually(subscribed)
+            await store.publish(store.cluster_channel, {"op": "revoke", "principal": {"client_id": "x"}})
+        assert len(seen) == 1
+        await store.forget(record)
+    denied = await trio.run_process(
+        [
+            "redis-cli",
+            "-p",
+            str(redis.port),
+            "--user",
+            "mcp",
+            "--pass",
+            "acl-password-0123",
+            "GET",
+            "other:key",
+        ],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert b"NOPERM" in denied.stdout + denied.stderr
