@@ -24,7 +24,7 @@ from actors._frames import json_bytes, send_json
 from actors._reasons import CloseReason
 from actors._record import Principal
 from actors._state import ActorState
-from supervisor._auth import SHORT_TOKEN, warn_if_others_can_read
+from supervisor._auth import SHORT_TOKEN
 from supervisor._core import SessionSupervisor
 from supervisor._envelope import header
 from supervisor._redis_store import or_none
@@ -53,7 +53,6 @@ def read_admin_token(path: str) -> str:
         raise ValueError(f"--admin-token-file: cannot read {path}: {error.strerror}") from None
     if not words or len(words[0]) < SHORT_TOKEN:
         raise ValueError(f"--admin-token-file: {path} must hold a token of 16 characters or more")
-    warn_if_others_can_read(path, "--admin-token-file")
     return words[0]
 
 

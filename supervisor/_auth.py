@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import stat
 from pathlib import Path
 
@@ -19,22 +18,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors._frames import INVALID_REQUEST, send_error
 
-logger = logging.getLogger(__name__)
-
 SHORT_TOKEN = 16
 """Characters below which a bearer token is easy to guess."""
 
 
-def warn_if_others_can_read(path: str | Path, flag: str) -> None:
-    """One WARNING line when a file of secrets is readable (or writable) by other users."""
+def open_to_others(path: str | Path, flag: str) -> str | None:
+    """A warning line when a file of secrets is readable (or writable) by other users, else None."""
     try:
         mode = Path(path).stat().st_mode
     except OSError:
-        return
+        return None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        logger.warning(
-            "%s: %s is open to other users (mode %s): chmod 600 it", flag, path, oct(stat.S_IMODE(mode))
-        )
+        return f"{flag}: {path} is open to other users (mode {oct(stat.S_IMODE(mode))}): chmod 600 it"
+    return None
 
 
 class TokensFileError(Exception):
@@ -54,8 +50,10 @@ class StaticTokenVerifier:
     `hmac.compare_digest`, so neither timing nor memory dumps give a token away.
     """
 
-    def __init__(self, tokens: dict[str, str]) -> None:
+    def __init__(self, tokens: dict[str, str], warnings: tuple[str, ...] = ()) -> None:
         self._entries = tuple(_Entry(_digest(token), principal) for token, principal in tokens.items())
+        self.warnings = warnings
+        """What the file it came from invites (its mode, short tokens): logged once at start."""
 
     @classmethod
     def from_file(cls, path: str | Path) -> StaticTokenVerifier:
@@ -78,17 +76,15 @@ class StaticTokenVerifier:
             tokens[token] = principal
         if not tokens:
             raise TokensFileError(f"{path} holds no tokens")
-        warn_if_others_can_read(path, "--auth-tokens-file")
+        warnings = [line for line in (open_to_others(path, "--auth-tokens-file"),) if line is not None]
         short = sorted(principal for token, principal in tokens.items() if len(token) < SHORT_TOKEN)
         if short:
-            logger.warning(
-                "--auth-tokens-file: %d token(s) under %d characters (principals: %s): easy to guess, "
-                "use long random ones",
-                len(short),
-                SHORT_TOKEN,
-                ", ".join(short[:5]) + (", ..." if len(short) > 5 else ""),
+            named = ", ".join(short[:5]) + (", ..." if len(short) > 5 else "")
+            warnings.append(
+                f"--auth-tokens-file: {len(short)} token(s) under {SHORT_TOKEN} characters "
+                f"(principals: {named}): easy to guess, use long random ones"
             )
-        return cls(tokens)
+        return cls(tokens, tuple(warnings))
 
     async def verify_token(self, token: str) -> AccessToken | None:
         given = _digest(token)

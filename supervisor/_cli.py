@@ -22,7 +22,7 @@ from supervisor import _gc_tuning
 from supervisor._auth import TokensFileError
 from supervisor._config import SupervisorConfig
 from supervisor._core import SessionSupervisor
-from supervisor._flags import apply_options, binds_of, build_parser
+from supervisor._flags import apply_options, binds_of, build_parser, secret_file_warnings
 from supervisor._haproxy import haproxy_config, options_of
 from supervisor._hosts import LOOPBACK_HOSTS, bind_host
 from supervisor._loading import Served, TargetError, load_target
@@ -260,6 +260,8 @@ def _prepare(options: argparse.Namespace) -> tuple[Served, SupervisorConfig, Lis
         fail(flag_message(str(error)))
     for line in overrides(served.config, config):
         logger.info("%s", line)
+    for line in secret_file_warnings(options, config):
+        logger.warning("%s", line)
     if surface.authenticates:
         logger.info("authentication: the server's own (SDK token verifier and AuthSettings)")
     if surface.routes:

@@ -224,6 +224,11 @@ class SessionSupervisor:
         return self._accepting
 
     @property
+    def stopping(self) -> bool:
+        """Shutdown began: the sessions here are closing (liveness says so, see `_health`)."""
+        return self._all_stopped is not None
+
+    @property
     def live_sessions(self) -> int:
         """Live sessions (draining ones included), in O(1): what readiness and the cap count."""
         return len(self._live)
@@ -311,10 +316,7 @@ class SessionSupervisor:
         self._registry.unroute(actor)
 
     def actor_slept(self, actor: OwnedActor, *, woke: bool) -> None:
-        if woke:
-            self._wakes += 1
-        else:
-            self._hibernations += 1
+        self._wakes, self._hibernations = self._wakes + woke, self._hibernations + (not woke)
 
     def record_changed(self, actor: OwnedActor) -> None:
         if self.cluster is not None:

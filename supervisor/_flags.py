@@ -17,7 +17,7 @@ import attrs
 from mcp.server.transport_security import TransportSecuritySettings
 
 from supervisor._admin import read_admin_token
-from supervisor._auth import StaticTokenVerifier, warn_if_others_can_read
+from supervisor._auth import StaticTokenVerifier, open_to_others
 from supervisor._cluster_secret import ClusterSecret
 from supervisor._config import SupervisorConfig
 from supervisor._haproxy import add_haproxy_command
@@ -162,7 +162,7 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
     )
 
 
-def _store_settings(options: argparse.Namespace) -> StoreSettings | None:
+def _store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSettings | None:
     if options.redis_url is None:
         if options.cluster_secret_file is not None:
             raise ValueError("--cluster-secret-file signs what nodes share in Redis: give --redis-url too")
@@ -178,15 +178,14 @@ def _store_settings(options: argparse.Namespace) -> StoreSettings | None:
         events=bool(options.redis_events),
         fencing=Fencing(options.fencing),
         secret=_cluster_secret(options.cluster_secret_file),
+        release_grace=drain_grace,
     )
 
 
 def _cluster_secret(path: str | None) -> ClusterSecret | None:
     if path is None:
         return None
-    secret = ClusterSecret.from_file(path)
-    warn_if_others_can_read(path, "--cluster-secret-file")
-    return secret
+    return ClusterSecret.from_file(path)
 
 
 def _add_proxy_flags(serve: argparse.ArgumentParser) -> None:
@@ -286,6 +285,20 @@ def _from_environment(action: argparse.Action, name: str, raw: str) -> Any:
     return value
 
 
+def secret_file_warnings(options: argparse.Namespace, config: SupervisorConfig) -> list[str]:
+    """What the files of secrets given invite: logged once the configuration is accepted."""
+    verifier = config.token_verifier
+    lines = list(verifier.warnings) if isinstance(verifier, StaticTokenVerifier) else []
+    for flag, path in (
+        ("--admin-token-file", options.admin_token_file),
+        ("--cluster-secret-file", options.cluster_secret_file),
+    ):
+        line = open_to_others(path, flag) if path is not None else None
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
 def binds_of(options: argparse.Namespace) -> list[str]:
     return list(options.bind or [DEFAULT_BIND])
 
@@ -334,7 +347,8 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["token_verifier"] = StaticTokenVerifier.from_file(options.auth_tokens_file)
     if options.node_id is not None:
         changes["node_id"] = options.node_id
-    store = _store_settings(options)
+    drain_grace = options.drain_grace if options.drain_grace is not None else config.drain_grace
+    store = _store_settings(options, drain_grace)
     if store is not None:
         changes["store"] = store
     changes["security"] = _security(config, options)

@@ -37,6 +37,8 @@ class HaproxyOptions:
     bind: str
     nodes: tuple[NodeAddress, ...]
     check_path: str = "/readyz"
+    """Readiness: whether a node takes new sessions (503 while full or draining); with
+    `?sessions=held`, whether it serves the sessions it holds (a full or draining node does)."""
     check_interval_ms: int = 500
     fall: int = 2
     rise: int = 2
@@ -78,21 +80,16 @@ def haproxy_config(options: HaproxyOptions) -> str:
         "    retry-on conn-failure 503",
         "    retries 3",
         "    option redispatch 1",
-        f"    option httpchk GET {options.check_path}",
         "    http-check expect status 200",
         f"    default-server {check}",
         "",
-        "frontend mcp",
-        f"    bind {options.bind}",
-        *_private_paths(options.private_paths),
-        *FORWARDED_HEADERS,
-        "    acl has_session req.hdr(mcp-session-id) -m found",
-        "    use_backend sessions if has_session",
-        "    default_backend ready_nodes",
+        *_frontend(options),
         "",
         "# A session's requests: to the node its id names while that node is up, else (or when",
         "# connecting to it fails) to the live node the consistent hash of the id picks.",
         "backend sessions",
+        "    # Serving what it holds: a node that is full or draining still serves its sessions.",
+        f"    option httpchk GET {options.check_path}?sessions=held",
         "    balance hdr(mcp-session-id)",
         "    hash-type consistent",
         "    http-request set-var(txn.home) req.hdr(mcp-session-id),field(1,.)",
@@ -106,12 +103,28 @@ def haproxy_config(options: HaproxyOptions) -> str:
         "",
         "# New sessions and 2026-07-28 stateless requests: over the ready nodes.",
         "backend ready_nodes",
+        "    # Readiness: only nodes that take new sessions (not full, not draining).",
+        f"    option httpchk GET {options.check_path}",
         "    balance leastconn",
     ]
-    lines += [
-        f"    server {node.node_id} {node.address} track sessions/{node.node_id}" for node in options.nodes
-    ]
+    lines += [f"    server {node.node_id} {node.address} check" for node in options.nodes]
     return "\n".join(lines) + "\n"
+
+
+def _frontend(options: HaproxyOptions) -> list[str]:
+    """Where clients come in: each node's own paths answered here, forwarded headers made here."""
+    return [
+        "frontend mcp",
+        f"    bind {options.bind}",
+        *_private_paths(options.private_paths),
+        *FORWARDED_HEADERS,
+        "    acl has_session req.hdr(mcp-session-id) -m found",
+        "    # Every node full or draining: a new session is told to come back, with the MCP error.",
+        "    http-request return status 503 content-type application/json hdr Retry-After 1 "
+        f"string '{BUSY_BODY}' if !has_session {{ nbsrv(ready_nodes) eq 0 }}",
+        "    use_backend sessions if has_session",
+        "    default_backend ready_nodes",
+    ]
 
 
 FORWARDED_HEADERS = (
@@ -123,6 +136,10 @@ FORWARDED_HEADERS = (
     "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
     "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
     "    option forwardfor",
+)
+BUSY_BODY = (
+    '{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Service Unavailable: '
+    'every node is at its session cap or draining; retry"}}'
 )
 NOT_FOUND_BODY = '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Not Found"}}'
 

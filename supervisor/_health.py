@@ -3,6 +3,9 @@
 `/healthz` says the process serves HTTP at all (200 while it answers). `/readyz` says whether it
 should be sent new sessions: 503 while it drains (after SIGTERM, or `shutdown()`), and at the
 session cap, with a JSON detail; with a session store, the detail says whether it answers.
+`/readyz?sessions=held` is the second signal a balancer needs: whether the node serves the
+sessions it holds (200 while full or draining; 503 once shutdown began and they close), so a full
+node stays in for its own sessions while out for new ones.
 Neither touches a session, and neither walks the sessions.
 """
 
@@ -16,6 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from actors._frames import INVALID_REQUEST, send_error, send_whole
 from supervisor._proxy import HostCheck
 
+HELD_QUERY = b"sessions=held"
+"""The readiness path's query for "serving the sessions held here"."""
+
 
 class Readiness(Protocol):
     """What readiness is read from (the supervisor), in O(1)."""
@@ -25,6 +31,10 @@ class Readiness(Protocol):
 
     @property
     def live_sessions(self) -> int: ...
+
+    @property
+    def stopping(self) -> bool:
+        """Shutdown began: the sessions held here are closing."""
 
     @property
     def store_up(self) -> bool | None:
@@ -66,8 +76,19 @@ class HealthFront:
             )
             return
         alive: tuple[int, dict[str, object]] = (200, {"status": "ok"})
-        status, detail = alive if path == self._health else self._readiness_detail()
+        if path == self._health:
+            status, detail = alive
+        elif scope.get("query_string") == HELD_QUERY:
+            status, detail = self._held_detail()
+        else:
+            status, detail = self._readiness_detail()
         await _send_json(send, status, detail, head=scope["method"] == "HEAD")
+
+    def _held_detail(self) -> tuple[int, dict[str, object]]:
+        """Whether the sessions held here are served: full or draining, yes; once they close, no."""
+        if self._readiness.stopping:
+            return 503, {"serving": False, "reasons": ["stopping"]}
+        return 200, {"serving": True, "reasons": []}
 
     def _readiness_detail(self) -> tuple[int, dict[str, object]]:
         readiness = self._readiness

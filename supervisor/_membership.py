@@ -33,20 +33,22 @@ class Membership:
             actor.kill(CloseReason.FENCED)
 
     async def release(self, session_id: str) -> None:
-        """Close the session here gracefully (its in-flight requests finish); its record is kept."""
+        """Let the session go once its calls in flight are done; its record is kept.
+
+        It serves on here meanwhile (up to the release grace, which the asking request's move
+        timeout outlasts), so a move cuts no call; only one still running after the grace is.
+        """
         supervisor = self._supervisor
         actor = supervisor.actor_of(session_id)
         cluster = supervisor.cluster
         if actor is None or actor.closing or cluster is None:
             return
-        actor.log.info("moving to another node")
-        grace = min(supervisor.config.drain_grace, cluster.store.settings.move_wait / 2)
-        with trio.move_on_after(grace / 2):
-            # What it has taken in is served here first (the requester waits meanwhile); only
-            # what arrives after the close begins is answered 503, retry.
+        settings = cluster.store.settings
+        actor.log.info("moving to another node once its calls in flight are done")
+        with trio.move_on_after(max(0.0, min(settings.release_grace, settings.move_wait - 1.0))):
             while _busy(actor):  # noqa: ASYNC110 (a bounded wait on the actor's own counts)
                 await trio.sleep(POLL)
-        await supervisor.close_actor(actor, CloseReason.MOVED, grace / 2)
+        await supervisor.close_actor(actor, CloseReason.MOVED, 0.0)
 
     async def revoke_here(self, principal: Principal) -> None:
         await self._supervisor.revoke_here(principal)
@@ -66,6 +68,9 @@ class Membership:
         actor = supervisor.route(session_id)
         if actor is not None or cluster is None:
             return actor
+        if not supervisor.accepting:
+            # Draining or stopping: another node wakes it (HAProxy sends the 503 on elsewhere).
+            return OpenRefusal.SHUTTING_DOWN
         while (waking := cluster.claims.waking.get(session_id)) is not None:
             # Another request is waking it here already: take the actor that one gets, even if
             # it is already closing again (moved on: the dispatch answers that "retry", not 404).

@@ -76,6 +76,11 @@ async def serve_supervisor(
             supervisor.drain()
             await trio.sleep(store.drain_delay)
         await supervisor.shutdown()
+        if store is not None and store.drain_delay > 0:
+            # Stopping, not gone: liveness says 503 and every request here is answered "retry"
+            # (503) until the balancer's checks have seen it, so no request that a kept-alive
+            # connection brings is dropped unanswered when hypercorn closes the connections.
+            await trio.sleep(store.drain_delay)
 
     app = supervisor.asgi_app if wrap is None else wrap(supervisor.asgi_app)
     await hypercorn_serve(

@@ -72,7 +72,11 @@ class StoreSettings:
     budget: float = attrs.field(default=0.5, validator=_positive)
     """Seconds any one store call may take on a request's path; past it the store counts as down."""
     move_timeout: float | None = attrs.field(default=None, validator=_OPTIONAL_POSITIVE)
-    """Seconds a request waits for its session to move here from another node; None: lease_ttl + 2."""
+    """Seconds a request waits for its session to move here from another node; None: the longer of
+    lease_ttl and release_grace, plus 2 (a move waits for the holder's calls in flight)."""
+    release_grace: float = attrs.field(default=10.0, validator=_not_negative)
+    """Seconds a node asked to let a session go keeps serving it until its calls in flight are
+    done; only a call still running then is cut. The CLI sets it to the drain grace."""
     evict_after: float | None = attrs.field(default=DEFAULT_EVICT_AFTER, validator=_OPTIONAL_POSITIVE)
     """Idle seconds after which a session is only its record in the store (no actor anywhere)."""
     drain_delay: float = attrs.field(default=2.0, validator=_not_negative)
@@ -95,7 +99,9 @@ class StoreSettings:
 
     @property
     def move_wait(self) -> float:
-        return self.lease_ttl + 2.0 if self.move_timeout is None else self.move_timeout
+        if self.move_timeout is not None:
+            return self.move_timeout
+        return max(self.lease_ttl, self.release_grace) + 2.0
 
     @property
     def renew_every(self) -> float:

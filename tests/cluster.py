@@ -279,21 +279,22 @@ class Haproxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/mcp"
 
-    async def servers_up(self) -> dict[str, bool]:
-        """What haproxy's own stats say of each node's server (in backend `sessions`)."""
+    async def servers_up(self, backend: str = "sessions") -> dict[str, bool]:
+        """What haproxy's own stats say of each node's server in `backend` (`sessions`: live, for
+        the sessions it holds; `ready_nodes`: taking new sessions)."""
         async with httpx.AsyncClient() as client:
             answer = await client.get(f"http://127.0.0.1:{self.stats_port}/stats;csv")
         seen: dict[str, bool] = {}
         for line in answer.text.splitlines():
             fields = line.split(",")
-            if len(fields) > 17 and fields[0] == "sessions" and fields[1] not in ("FRONTEND", "BACKEND"):
+            if len(fields) > 17 and fields[0] == backend and fields[1] not in ("FRONTEND", "BACKEND"):
                 seen[fields[1]] = fields[17].startswith("UP")
         return seen
 
-    async def until(self, node_id: str, up: bool) -> None:
-        """Until haproxy's checks have marked `node_id` up (or down)."""
+    async def until(self, node_id: str, up: bool, backend: str = "sessions") -> None:
+        """Until haproxy's checks have marked `node_id` up (or down) in `backend`."""
         with trio.fail_after(20):
-            while (await self.servers_up()).get(node_id) is not up:  # noqa: ASYNC110 (another process)
+            while (await self.servers_up(backend)).get(node_id) is not up:  # noqa: ASYNC110 (another process)
                 await trio.sleep(0.05)
 
     async def start(self) -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
 
-from tests.cluster import ADMIN_TOKEN, TOKENS, have_cluster_tools, running_cluster
-from tests.helpers import error_of, initialize_body, mcp_headers
+from tests.cluster import ADMIN_TOKEN, TOKENS, eventually, have_cluster_tools, running_cluster
+from tests.helpers import error_of, initialize_body, mcp_headers, messages_of, rpc
 
 pytestmark = pytest.mark.skipif(
     not have_cluster_tools() and not os.environ.get("CI"), reason="needs redis-server and haproxy"
@@ -65,3 +66,71 @@ async def test_the_balancer_answers_no_admin_or_metrics_path_and_keeps_forwarded
             # believed: the trust boundary is the balancer, as deployment.md says.
             direct = await http.post(node.url + "/mcp", content=initialize_body(), headers=forged)
             assert direct.status_code == 200
+
+
+async def test_a_full_node_serves_its_own_sessions_and_a_full_cluster_says_retry(tmp_path: Path) -> None:
+    """Two signals (issue 23.3): full nodes leave `ready_nodes` (no new sessions) but stay live in
+    `sessions` (their own sessions' requests), and with every node full a new session gets 503
+    with Retry-After and the MCP error body."""
+    async with running_cluster(tmp_path, count=2, extra=("--max-sessions", "10")) as cluster:
+        alice = {"authorization": f"Bearer {TOKENS['alice']}"}
+        bob = {"authorization": f"Bearer {TOKENS['bob']}"}
+        url = cluster.haproxy.url
+        async with httpx.AsyncClient(timeout=20) as http:
+            opened = await http.post(url, content=initialize_body(), headers=mcp_headers(**alice))
+            assert opened.status_code == 200
+            sid = opened.headers["mcp-session-id"]
+            statuses = []
+            for _ in range(22):
+                answer = await http.post(url, content=initialize_body(), headers=mcp_headers(**bob))
+                statuses.append(answer.status_code)
+                if answer.status_code == 503:
+                    assert answer.headers["retry-after"] == "1"
+                    assert error_of(answer)["code"] == -32603
+            assert statuses.count(200) == 19, statuses
+            for node in cluster.nodes:
+                await cluster.haproxy.until(node.node_id, up=False, backend="ready_nodes")
+                assert (await cluster.haproxy.servers_up())[node.node_id], "still live for its sessions"
+            refused = await http.post(url, content=initialize_body(), headers=mcp_headers(**bob))
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            assert "every node is at its session cap" in error_of(refused)["message"]
+            for number in range(3):
+                call = await http.post(url, content=rpc("ping", number), headers=mcp_headers(sid, **alice))
+                assert call.status_code == 200, call.text
+
+
+async def test_a_move_waits_for_the_calls_in_flight_and_cuts_none(tmp_path: Path) -> None:
+    """Issue 23.1: a request on another node asks for the session while a long call runs on its
+    holder; the holder finishes the call first, then lets go, and the request is served there."""
+    async with running_cluster(tmp_path, count=2) as cluster, httpx.AsyncClient(timeout=30) as http:
+        a, b = cluster.nodes
+        alice = {"authorization": f"Bearer {TOKENS['alice']}"}
+        opened = await http.post(a.url + "/mcp", content=initialize_body(), headers=mcp_headers(**alice))
+        sid = opened.headers["mcp-session-id"]
+        done = rpc("notifications/initialized", None)
+        assert (
+            await http.post(a.url + "/mcp", content=done, headers=mcp_headers(sid, **alice))
+        ).status_code == 202
+        answers: dict[str, httpx.Response] = {}
+
+        async def long_call() -> None:
+            call = rpc("tools/call", 1, {"name": "sleep", "arguments": {"seconds": 3.0}})
+            answers["long"] = await http.post(a.url + "/mcp", content=call, headers=mcp_headers(sid, **alice))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(long_call)
+
+            async def running_on_a() -> bool:
+                shown = await a.admin("GET", f"/admin/sessions/{sid}")
+                return shown.status_code == 200 and shown.json()["in_flight"] >= 1
+
+            await eventually(running_on_a)
+            call = rpc("tools/call", 2, {"name": "where", "arguments": {}})
+            answers["moved"] = await http.post(
+                b.url + "/mcp", content=call, headers=mcp_headers(sid, **alice)
+            )
+        long = messages_of(answers["long"])[-1]
+        assert long["result"]["content"][0]["text"] == "slept on a", long
+        moved = messages_of(answers["moved"])[-1]
+        assert moved["result"]["content"][0]["text"] == "b", moved

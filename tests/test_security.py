@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ from supervisor import Principal, StaticTokenVerifier, SupervisorConfig, TokensF
 from supervisor._admin import read_admin_token
 from supervisor._node import NODE_ID
 from supervisor.testing import check_quiescent, serve_for_test, settle
+from tests.cli_process import serving
 from tests.helpers import error_of, initialize_body, mcp_headers, messages_of, rpc
 from tests.servers import Gate, build_server
 
@@ -260,31 +260,27 @@ def test_session_ids_are_a_node_id_and_128_random_bits_in_hex() -> None:
     assert json.dumps(session_id).isascii()
 
 
-def test_token_files_open_to_others_or_with_short_tokens_get_one_warning_each(
-    tmp_path: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_token_files_open_to_others_or_with_short_tokens_get_one_warning_each(tmp_path: Any) -> None:
     tokens = tmp_path / "tokens"
     tokens.write_text("short alice\nalso-short bob\nlong-enough-random-token-0001 carol\n")
     tokens.chmod(0o644)
-    StaticTokenVerifier.from_file(tokens)
-    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warned == [
+    assert StaticTokenVerifier.from_file(tokens).warnings == (
         f"--auth-tokens-file: {tokens} is open to other users (mode 0o644): chmod 600 it",
         "--auth-tokens-file: 2 token(s) under 16 characters (principals: alice, bob): easy to guess, "
         "use long random ones",
-    ]
-    assert not any("short" in line.split("(principals")[0] for line in warned[1:])
-    caplog.clear()
-    tokens.chmod(0o600)
-    tokens.write_text("long-enough-random-token-0001 carol\n")
-    StaticTokenVerifier.from_file(tokens)
+    )
     admin = tmp_path / "admin"
     admin.write_text("an-admin-token-of-enough-length\n")
-    admin.chmod(0o600)
-    read_admin_token(str(admin))
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     admin.chmod(0o640)
-    read_admin_token(str(admin))
-    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert line == f"--admin-token-file: {admin} is open to other users (mode 0o640): chmod 600 it"
-    assert "an-admin-token" not in line
+    async with serving("--auth-tokens-file", str(tokens), "--admin-token-file", str(admin)) as server:
+        await server.url()
+    said = [line for line in server.seen if "WARNING" in line]
+    assert any(f"--auth-tokens-file: {tokens} is open to other users (mode 0o644)" in line for line in said)
+    assert any("2 token(s) under 16 characters (principals: alice, bob)" in line for line in said)
+    assert any(f"--admin-token-file: {admin} is open to other users (mode 0o640)" in line for line in said)
+    assert not any("short" in line.split("(principals")[0] or "an-admin-token" in line for line in said)
+    tokens.chmod(0o600)
+    tokens.write_text("long-enough-random-token-0001 carol\n")
+    assert StaticTokenVerifier.from_file(tokens).warnings == ()
+    admin.chmod(0o600)
+    assert read_admin_token(str(admin)) == "an-admin-token-of-enough-length"
