@@ -102,3 +102,27 @@ async def test_a_servers_own_route_on_a_health_path_is_refused() -> None:
     ):
         assert (await http.get(served.base_url + "/healthz")).text == "mine"
         assert (await http.get(served.base_url + "/livez")).json() == {"status": "ok"}
+
+
+async def test_serving_the_held_sessions_is_a_signal_of_its_own(http: httpx.AsyncClient, gate: Gate) -> None:
+    """Full or draining, a node still serves what it holds; once shutdown began, it does not."""
+    async with serve_for_test(build_server(gate), SupervisorConfig(max_sessions=1, drain_grace=60)) as served:
+        held = served.base_url + "/readyz?sessions=held"
+        session_id = await open_session(http, served.url)
+        assert (await http.get(served.base_url + "/readyz")).status_code == 503
+        answer = await http.get(held)
+        assert answer.status_code == 200
+        assert answer.json() == {"serving": True, "reasons": []}
+        served.supervisor.drain()
+        assert (await http.get(held)).status_code == 200
+        call = rpc("tools/call", 3, {"name": "wait", "arguments": {}})
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: http.post(served.url, content=call, headers=mcp_headers(session_id)))
+            await gate.entered.wait()
+            nursery.start_soon(served.supervisor.shutdown)
+            await trio.testing.wait_all_tasks_blocked()
+            stopping = await http.get(held)
+            assert stopping.status_code == 503
+            assert stopping.json() == {"serving": False, "reasons": ["stopping"]}
+            assert (await http.get(served.base_url + "/healthz")).status_code == 200
+            gate.release.set()
