@@ -21,16 +21,26 @@ from supervisor._core import SessionSupervisor
 from supervisor._hosts import public_bind_refusal
 
 
+KEEP_ALIVE_TIMEOUT = 75.0
+"""Seconds an idle kept-alive connection stays open: longer than what a proxy keeps an idle
+connection to a node (HAProxy closes its idle ones after 5 s, nginx's `keepalive_timeout` is 60 s),
+so the proxy closes it, never the node under a request already on its way; and longer than a pause
+a node comes back from, since hypercorn's idle close fires at once on waking, in the same instant
+the request waiting in the socket is read (and its answer lost, though it ran)."""
+
+
 def hypercorn_config(
     bind: str | Sequence[str],
     *,
     graceful_timeout: float = 3.0,
     certfile: str | None = None,
     keyfile: str | None = None,
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
 ) -> HypercornConfig:
     """A hypercorn config for one or more bind addresses (TLS with a certificate and key); no
     access log of hypercorn's (ours is `--access-log`)."""
     config = HypercornConfig()
+    config.keep_alive_timeout = keep_alive_timeout
     config.bind = [bind] if isinstance(bind, str) else list(bind)
     config.certfile = certfile
     config.keyfile = keyfile

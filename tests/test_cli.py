@@ -232,3 +232,38 @@ async def test_scripts_serve_imports_from_the_callers_directory(tmp_path: Path) 
         process.terminate()
         with trio.fail_after(30):
             await process.wait()
+
+
+async def test_a_request_waiting_on_a_kept_alive_connection_through_a_pause_is_answered() -> None:
+    """Issue 23.5: a node paused (SIGSTOP) longer than hypercorn's default keep-alive (5 s) used to
+    close the connection on waking, dropping the request already in its socket (or its answer,
+    after it ran). Now the request is answered."""
+    async with serving("--json-response") as server:
+        url = await server.url()
+        host, port = url.removeprefix("http://").split("/")[0].split(":")
+        body = initialize_body()
+        head = (
+            f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json, text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+
+            async def answer() -> bytes:
+                got = b""
+                with trio.fail_after(20):
+                    while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+                        chunk = await stream.receive_some(65536)
+                        assert chunk, f"the connection was closed: {got!r}"
+                        got += chunk
+                return got
+
+            await stream.send_all(head + body)
+            assert (await answer()).startswith(b"HTTP/1.1 200")
+            server.process.send_signal(signal.SIGSTOP)
+            try:
+                await stream.send_all(head + body)
+                await trio.sleep(6.5)  # the pause itself: longer than hypercorn's default keep-alive
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            assert (await answer()).startswith(b"HTTP/1.1 200")
