@@ -20,7 +20,6 @@ from starlette.types import ASGIApp
 from supervisor._core import SessionSupervisor
 from supervisor._hosts import public_bind_refusal
 
-
 KEEP_ALIVE_TIMEOUT = 75.0
 """Seconds an idle kept-alive connection stays open: longer than what a proxy keeps an idle
 connection to a node (HAProxy closes its idle ones after 5 s, nginx's `keepalive_timeout` is 60 s),
