@@ -22,6 +22,7 @@ from actors._reasons import CloseReason
 from actors._record import Principal, SessionRecord
 from supervisor._claims import Claims
 from supervisor._cluster_terms import KEPT, POLL, RENEW_BATCH, ClusterStats, Member
+from supervisor._directory import Directory
 from supervisor._lease_clock import LeaseClock
 from supervisor._redis_store import RedisStore, StoreUnavailable
 from supervisor._store_settings import Fencing
@@ -54,6 +55,7 @@ class Cluster:
         self._work = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.leases = LeaseClock(store.settings.lease_ttl)
+        self.directory = Directory(store, store.settings.advertise_url)
         self.claims = Claims(store, self.held, self.leases, self.record_keep)
         self._asked_by: dict[str, str] = {}
         """Sessions another node asked this one to let go of: the node to tell once it has."""
@@ -76,6 +78,7 @@ class Cluster:
             nursery.start_soon(self._writer)
             nursery.start_soon(self._renewer)
             nursery.start_soon(self._listener)
+            nursery.start_soon(self.directory.run)
             if self.store.settings.fencing is Fencing.STRICT:
                 nursery.start_soon(self.leases.watch, self.held, self._lapse)
             task_status.started()
@@ -353,4 +356,5 @@ def _stats_of(cluster: Cluster) -> ClusterStats:
         moved_in=cluster.claims.moved_in,
         moved_out=cluster.moved_out,
         fenced=cluster.fenced,
+        forwarded=cluster.directory.forwarded,
     )

@@ -64,3 +64,5 @@ class ClusterStats:
     moved_in: int
     moved_out: int
     fenced: int
+    forwarded: int = 0
+    """Requests this node forwarded to the live node holding their session (no move)."""

@@ -16,8 +16,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from actors._frames import INTERNAL_ERROR, INVALID_REQUEST, Refusal, send_error, send_whole
 from supervisor._core import SessionSupervisor
+from supervisor._directory import Forward
 from supervisor._dispatch import Dispatcher
 from supervisor._envelope import accepts
+from supervisor._forward import Forwarder
 from supervisor._intake import ClientLeft, read_body
 from supervisor._metrics import CONTENT_TYPE, metrics_registry, render
 from supervisor._proxy import HostCheck
@@ -53,6 +55,7 @@ class SupervisorEndpoint:
         self._sessions = SessionRoutes(supervisor, dispatcher)
         self._stateless = StatelessRoute(supervisor, dispatcher)
         self._hosts = HostCheck(self._config.security)
+        self._forwarder = Forwarder(self._config.node_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -114,6 +117,14 @@ class SupervisorEndpoint:
             await self._dispatcher.refuse(send, refusal)
             return
         actor = await self._sessions.find(request) if request.session_id is not None else None
+        if isinstance(actor, Forward):
+            # Another live node holds the session: it serves; if it cannot, the session moves here.
+            if await self._forwarder.forward(actor, request, receive, send):
+                assert self._supervisor.cluster is not None
+                self._supervisor.cluster.directory.forwarded += 1
+                return
+            actor = await self._sessions.find(request, forward=False)
+        assert not isinstance(actor, Forward)
         if isinstance(actor, Refusal):
             await self._dispatcher.refuse(send, actor)
             return

@@ -150,6 +150,11 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
         help="idle seconds until only the record is left; 0: never",
     )
     serve.add_argument(
+        "--advertise-url",
+        default=None,
+        help="where other nodes reach this one, to forward its sessions' requests (default: they move them)",
+    )
+    serve.add_argument(
         "--cluster-secret-file",
         default=None,
         help="sign records and messages with the key in this file (a second line: the old key)",
@@ -179,7 +184,14 @@ def _store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSet
         fencing=Fencing(options.fencing),
         secret=_cluster_secret(options.cluster_secret_file),
         release_grace=drain_grace,
+        advertise_url=_advertise_url(options.advertise_url),
     )
+
+
+def _advertise_url(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ValueError(f"--advertise-url must be an http:// or https:// URL, got {url[:80]!r}")
+    return url.rstrip("/") if url is not None else None
 
 
 def _cluster_secret(path: str | None) -> ClusterSecret | None:

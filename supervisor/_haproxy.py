@@ -133,6 +133,7 @@ FORWARDED_HEADERS = (
     "    http-request del-header X-Forwarded-Host",
     "    http-request del-header X-Forwarded-Proto",
     "    http-request del-header Forwarded",
+    "    http-request del-header X-MCP-Supervisor-Forwarded-By",
     "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
     "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
     "    option forwardfor",

@@ -17,6 +17,8 @@ from actors._record import Principal, SessionRecord
 from supervisor._admission import OpenRefusal
 from supervisor._cluster_terms import POLL, Wake
 from supervisor._core import SessionSupervisor
+from supervisor._directory import Forward
+from supervisor._redis_store import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,21 @@ class Membership:
     def record_of(self, session_id: str) -> SessionRecord | None:
         actor = self._supervisor.actor_of(session_id)
         return actor.record if actor is not None and not actor.closing else None
+
+    async def holder(self, session_id: str, principal: Principal | None) -> Forward | None:
+        """The live node that holds this session (its own, of this principal), if it is not this one
+        and can be reached: the request is forwarded there rather than the session moved here."""
+        cluster = self._supervisor.cluster
+        if cluster is None or not self._supervisor.accepting:
+            return None
+        try:
+            record, owner = await cluster.store.load(session_id)
+        except StoreUnavailable:
+            return None
+        if record is None or record.principal != principal or owner is None or owner == cluster.node_id:
+            return None
+        url = await cluster.directory.url_of(owner)
+        return Forward(owner, url) if url is not None else None
 
     async def find(self, session_id: str, principal: Principal | None) -> SessionActor | OpenRefusal | None:
         """The live actor for this id, else the session woken here from its record; None: unknown.

@@ -112,6 +112,11 @@ def _cluster_metrics(cluster: ClusterStats) -> Iterator[Metric]:
     moves.add_metric(["out"], cluster.moved_out)
     yield moves
     yield CounterMetricFamily(
+        "mcp_requests_forwarded",
+        "Requests forwarded to the live node holding their session, instead of moving it",
+        value=cluster.forwarded,
+    )
+    yield CounterMetricFamily(
         "mcp_sessions_fenced", "Sessions dropped because another node took their lease", value=cluster.fenced
     )
 

@@ -84,6 +84,8 @@ async def serve_supervisor(
             # others (which move them from here) before the sessions close here.
             supervisor.drain()
             await trio.sleep(store.drain_delay)
+        if supervisor.cluster is not None:
+            await supervisor.cluster.directory.withdraw()  # others move its sessions from now on
         await supervisor.shutdown()
         if store is not None and store.drain_delay > 0:
             # Stopping, not gone: liveness says 503 and every request here is answered "retry"

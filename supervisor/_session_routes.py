@@ -17,7 +17,9 @@ from actors._reasons import CloseReason, RequestOutcome
 from actors._state import ActorState
 from supervisor._admission import OpenRefusal
 from supervisor._core import SessionSupervisor
+from supervisor._directory import Forward
 from supervisor._dispatch import Dispatcher, Handover, unavailable
+from supervisor._forward import forwarded
 from supervisor._membership import Membership
 from supervisor._quick_open import InitializeAnswers, send_accepted, send_initialize_answer
 from supervisor._request import McpRequest, missing_session
@@ -38,10 +40,13 @@ class SessionRoutes:
         """The server's own initialize answers, when new sessions may be born dormant."""
         self._membership = Membership(supervisor) if supervisor.cluster is not None else None
 
-    async def find(self, request: McpRequest) -> SessionActor | Refusal | None:
+    async def find(
+        self, request: McpRequest, *, forward: bool = True
+    ) -> SessionActor | Refusal | Forward | None:
         """The actor for this id and principal, woken from the store if need be (a cluster node).
 
-        None: unknown (404); a Refusal: the store could not say (503, retry).
+        None: unknown (404); a Refusal: the store could not say (503, retry); a Forward: another
+        live node holds it (unless `forward` is off, or the request was forwarded here already).
         """
         assert request.session_id is not None
         here = self._supervisor.route(request.session_id)
@@ -52,6 +57,10 @@ class SessionRoutes:
             here = self._supervisor.route(request.session_id)
         if self._membership is None or here is not None:
             return self.route(request)
+        if forward and not forwarded(request):
+            holder = await self._membership.holder(request.session_id, request.principal)
+            if holder is not None:
+                return holder
         found = await self._membership.find(request.session_id, request.principal)
         if isinstance(found, OpenRefusal):
             retry = self._config.retry_after

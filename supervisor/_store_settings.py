@@ -89,6 +89,11 @@ class StoreSettings:
     """Events the Redis event store keeps per SSE stream, the oldest dropped first."""
     fencing: Fencing = attrs.field(default=Fencing.AVAILABLE, validator=attrs.validators.instance_of(Fencing))
     """Availability or strict ownership while the store cannot be reached (docs/scale-out.md)."""
+    advertise_url: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
+    """Where the other nodes reach this one (`http://10.0.0.1:8000`): they forward requests for the
+    sessions it holds here instead of moving them. None: they move them (supervisor/_forward.py)."""
     secret: ClusterSecret | None = attrs.field(
         default=None,
         repr=False,

@@ -198,6 +198,8 @@ class Node:
     admin_port: int = attrs.field(factory=free_port)
     admin_bind: bool = True
     """The admin API on a listener of its own; False: under /admin beside MCP."""
+    advertise: bool = False
+    """`--advertise-url`: other nodes forward this one's sessions' requests here."""
     server: ServerProcess | None = None
     drains: trio.Nursery | None = None
     """Where the task that keeps reading the node's stderr runs (the cluster's nursery)."""
@@ -227,6 +229,7 @@ class Node:
                 "--admin-token-file",
                 str(admin),
                 *(["--admin-bind", f"127.0.0.1:{self.admin_port}"] if self.admin_bind else []),
+                *(["--advertise-url", self.url] if self.advertise else []),
                 "--lease-ttl",
                 "2",
                 "--drain-delay",
@@ -350,6 +353,7 @@ async def running_cluster(
     target: str = DEFAULT_TARGET,
     linked: Sequence[str] = (),
     admin_bind: bool = True,
+    advertise: bool = False,
 ) -> AsyncIterator[Cluster]:
     """Redis, `count` nodes (a, b, c, ...) and haproxy in front, all stopped at the end. The nodes
     named in `linked` reach Redis through a `CutLink` each (`Cluster.links`)."""
@@ -365,6 +369,7 @@ async def running_cluster(
             extra,
             target,
             admin_bind=admin_bind,
+            advertise=advertise,
         )
         for name in names
     ]

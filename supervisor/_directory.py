@@ -1,0 +1,82 @@
+"""Where each node of a cluster can be reached by the others: one key per node, kept by the node.
+
+A node with an advertised URL (`--advertise-url`) keeps `<prefix>:url:<node-id>` in the store,
+renewed by itself every third of the lease TTL and lapsing three TTLs after it stops: what that
+costs grows with the nodes, not the sessions. Another node that gets a request for a session this
+one holds forwards it here (supervisor/_forward.py) instead of moving the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import attrs
+import trio
+
+from supervisor._redis_store import RedisStore, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Forward:
+    """Where a request goes instead of waking its session here: the live node that holds it."""
+
+    node_id: str
+    url: str
+
+
+class Directory:
+    """This node's entry, and what is known of the others' (cached for a third of a lease)."""
+
+    def __init__(self, store: RedisStore, url: str | None) -> None:
+        self._store = store
+        self._url = url
+        self._ttl = store.settings.lease_ttl
+        self._prefix = store.settings.prefix
+        self._known: dict[str, tuple[str | None, float]] = {}
+        self.forwarded = 0
+        """Requests forwarded from here to the nodes found here (counted by the forwarder)."""
+
+    def _key(self, node_id: str) -> str:
+        return f"{self._prefix}:url:{node_id}"
+
+    async def run(self) -> None:
+        """Keep this node's entry while it runs (nothing to keep without an advertised URL)."""
+        if self._url is None:
+            return
+        store, key, keep = self._store, self._key(self._store.node_id), int(self._ttl * 3000)
+        while True:
+            # An outage: the renewer sees it too, and the entry lapses if it lasts.
+            with contextlib.suppress(StoreUnavailable):
+                await store.bounded("advertise", store.client.set(key, self._url, px=keep))
+            await trio.sleep(self._ttl / 3)
+
+    async def withdraw(self) -> None:
+        """Stop being forwarded to (at shutdown): others move sessions from here instead."""
+        if self._url is not None:
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.bounded(
+                    "advertise", self._store.client.delete([self._key(self._store.node_id)])
+                )
+
+    async def url_of(self, node_id: str) -> str | None:
+        """The URL `node_id` advertises, if it does (None for this node itself)."""
+        if node_id == self._store.node_id:
+            return None
+        now = trio.current_time()
+        known = self._known.get(node_id)
+        if known is not None and known[1] > now:
+            return known[0]
+        try:
+            url = await self._store.bounded("lookup", self._store.client.get(self._key(node_id)))
+        except StoreUnavailable:
+            return None
+        found = url if isinstance(url, str) else None
+        self._known[node_id] = (found, now + self._ttl / 3)
+        return found
+
+    def forget(self, node_id: str) -> None:
+        """`node_id` could not be reached: ask the store again next time."""
+        self._known.pop(node_id, None)
