@@ -17,6 +17,7 @@ import trio
 from actors._log import SessionLog
 from actors._record import Principal, SessionRecord
 from supervisor._cluster_terms import RELEASE_FALLBACK, Wake
+from supervisor._directory import Directory, Forward
 from supervisor._lease_clock import LeaseClock
 from supervisor._redis_store import RedisStore, StoreUnavailable
 from supervisor._store_settings import Fencing
@@ -47,14 +48,28 @@ class Claims:
         if released is not None:
             released.set()
 
-    async def wake(self, session_id: str, principal: Principal | None) -> SessionRecord | Wake:
-        """Claim a session from the store for this node: its latest record, or why not."""
+    async def wake(
+        self, session_id: str, principal: Principal | None, directory: Directory | None = None
+    ) -> SessionRecord | Wake | Forward:
+        """Claim a session from the store for this node: its latest record, or why not.
+
+        With a `directory`: where to forward instead, when another node that advertises a URL
+        holds it (nothing is claimed then).
+        """
         try:
-            record, _ = await self.store.load(session_id)
+            record, owner = await self.store.load(session_id)
+            if record is None and await self.store.forgot_recently(1.5 * self.store.settings.lease_ttl):
+                # Redis has just forgotten the cluster (restarted without persistence): its
+                # holder writes it again within a third of a lease. Retry, not "unknown".
+                return Wake.UNAVAILABLE
             if record is None or not record.opened or record.principal != principal:
                 if record is not None and record.principal != principal:
                     SessionLog(logger, session_id).warning("refused a wake for another principal")
                 return Wake.MISSING
+            if directory is not None and owner is not None and owner != self.store.node_id:
+                url = await directory.url_of(owner)
+                if url is not None:
+                    return Forward(owner, url)
             if not await self._claim(session_id):
                 return Wake.UNAVAILABLE
         except StoreUnavailable:

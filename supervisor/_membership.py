@@ -18,7 +18,6 @@ from supervisor._admission import OpenRefusal
 from supervisor._cluster_terms import POLL, Wake
 from supervisor._core import SessionSupervisor
 from supervisor._directory import Forward
-from supervisor._redis_store import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -59,23 +58,13 @@ class Membership:
         actor = self._supervisor.actor_of(session_id)
         return actor.record if actor is not None and not actor.closing else None
 
-    async def holder(self, session_id: str, principal: Principal | None) -> Forward | None:
-        """The live node that holds this session (its own, of this principal), if it is not this one
-        and can be reached: the request is forwarded there rather than the session moved here."""
-        cluster = self._supervisor.cluster
-        if cluster is None or not self._supervisor.accepting:
-            return None
-        try:
-            record, owner = await cluster.store.load(session_id)
-        except StoreUnavailable:
-            return None
-        if record is None or record.principal != principal or owner is None or owner == cluster.node_id:
-            return None
-        url = await cluster.directory.url_of(owner)
-        return Forward(owner, url) if url is not None else None
-
-    async def find(self, session_id: str, principal: Principal | None) -> SessionActor | OpenRefusal | None:
+    async def find(
+        self, session_id: str, principal: Principal | None, *, forward: bool = False
+    ) -> SessionActor | OpenRefusal | Forward | None:
         """The live actor for this id, else the session woken here from its record; None: unknown.
+
+        `forward`: when another live node that advertises a URL holds it, where to forward the
+        request instead (a Forward), rather than moving the session here.
 
         The actor may be closing by the time it is returned (asked to move on at once): the caller
         hands the request to it all the same, and the dispatch answers by its close reason.
@@ -97,12 +86,14 @@ class Membership:
                 return actor
         done = cluster.claims.waking[session_id] = trio.Event()
         try:
-            return await self._wake(session_id, principal)
+            return await self._wake(session_id, principal, forward=forward)
         finally:
             del cluster.claims.waking[session_id]
             done.set()
 
-    async def _wake(self, session_id: str, principal: Principal | None) -> SessionActor | OpenRefusal | None:
+    async def _wake(
+        self, session_id: str, principal: Principal | None, *, forward: bool
+    ) -> SessionActor | OpenRefusal | Forward | None:
         supervisor = self._supervisor
         cluster = supervisor.cluster
         assert cluster is not None
@@ -114,7 +105,9 @@ class Membership:
             if supervisor.actor_of(session_id) is not None:
                 return OpenRefusal.STORE_UNAVAILABLE
         await cluster.settled(session_id)
-        woken = await cluster.claims.wake(session_id, principal)
+        woken = await cluster.claims.wake(session_id, principal, cluster.directory if forward else None)
+        if isinstance(woken, Forward):
+            return woken
         if woken is Wake.MISSING:
             return None
         if woken is Wake.UNAVAILABLE:

@@ -136,6 +136,7 @@ async def _cluster_for(config: SupervisorConfig) -> AsyncIterator[Cluster | None
         store = await stack.enter_async_context(open_store(config.store, config.node_id))
         with contextlib.suppress(StoreUnavailable):
             await store.ping()  # readiness says "down" from the start if it is (serving goes on)
+            await store.forgot_recently(0.0)  # learn the marker: a later loss is then seen
         logging.getLogger("supervisor").info(
             "node %s shares its sessions through %s", config.node_id, redacted(config.store.redis_url)
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -97,6 +98,8 @@ class RedisStore:
         self._errors = 0
         self._operations: Counter[str] = Counter()
         self._refused: Counter[str] = Counter()
+        self._marker: str | None = None
+        self._forgot_at = -math.inf
         self._secret = settings.secret
         self._no_retry = no_retry
 
@@ -341,6 +344,27 @@ class RedisStore:
             logger.error("a message on %s failed the cluster secret's check: ignored", channel[:80])
             return None
         return data if isinstance(data, dict) else None
+
+    async def forgot_recently(self, window: float) -> bool:
+        """Whether this Redis forgot the cluster (restarted without persistence) less than
+        `window` seconds ago, as this node sees it: then an id with no record may be a live
+        session whose holder has not written it again yet.
+
+        A marker key, made by the first node to find it missing; a node that finds another marker
+        than the one it knew (or none) knows Redis lost its data. The first call only learns it.
+        """
+        from coredis.tokens import PureToken
+
+        ours = f"{self.node_id} {time.time()}"
+        found = await self.bounded(
+            "marker", self.client.set(f"{self._prefix}:marker", ours, condition=PureToken.NX, get=True)
+        )
+        marker = found if isinstance(found, str) else ours
+        if self._marker is not None and marker != self._marker:
+            self._forgot_at = trio.current_time()
+            logger.warning("the session store forgot this cluster (a restart without persistence?)")
+        self._marker = marker
+        return trio.current_time() - self._forgot_at < window
 
     async def ping(self) -> None:
         await self.bounded("ping", self.client.ping())

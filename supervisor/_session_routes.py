@@ -57,11 +57,11 @@ class SessionRoutes:
             here = self._supervisor.route(request.session_id)
         if self._membership is None or here is not None:
             return self.route(request)
-        if forward and not forwarded(request):
-            holder = await self._membership.holder(request.session_id, request.principal)
-            if holder is not None:
-                return holder
-        found = await self._membership.find(request.session_id, request.principal)
+        found = await self._membership.find(
+            request.session_id, request.principal, forward=forward and not forwarded(request)
+        )
+        if isinstance(found, Forward):
+            return found
         if isinstance(found, OpenRefusal):
             retry = self._config.retry_after
             return unavailable(found.value, request.request_id, retry, found.name.lower())

@@ -30,6 +30,19 @@ async def sleep(seconds: float) -> str:
 
 
 @server.tool()
+async def mark(token: str, seconds: float = 0.0) -> str:
+    """Note that this call ran (a line in `$MCP_TEST_MARKS/<node>-<pid>.log`), then take `seconds`."""
+    folder = os.environ.get("MCP_TEST_MARKS")
+    if folder:
+        # Written at once, with no checkpoint before it: a call that ran is a call written down.
+        with open(os.path.join(folder, f"{where()}-{os.getpid()}.log"), "a", encoding="utf-8") as marks:  # noqa: ASYNC230
+            marks.write(token + "\n")
+    if seconds:
+        await trio.sleep(seconds)
+    return f"{token} on {where()}"
+
+
+@server.tool()
 async def ticks(n: int, ctx: Context) -> str:
     """n progress notifications, a little apart: a stream to resume."""
     for step in range(n):
