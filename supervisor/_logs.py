@@ -89,3 +89,5 @@ def configure_logging(level: str, log_format: str, config_file: str | None = Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The forwarding client's own line per request (supervisor/_forward.py) is noise below DEBUG.
+    logging.getLogger("httpx2").setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING)
