@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from supervisor import SupervisorConfig
 from supervisor.testing import TestServer, serve_for_test
+from tests.cluster import Redis
 from tests.servers import Gate, build_server
 
 
@@ -21,6 +23,17 @@ def gate() -> Gate:
 async def served(gate: Gate) -> AsyncIterator[TestServer]:
     async with serve_for_test(build_server(gate), SupervisorConfig()) as test_server:
         yield test_server
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[Redis]:
+    """A redis-server of the test's own (tests.cluster.Redis), stopped at the end."""
+    server = Redis(tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 @pytest.fixture

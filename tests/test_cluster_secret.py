@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -33,16 +32,6 @@ pytestmark = pytest.mark.skipif(
 OLD = b"o" * 40
 NEW = b"n" * 40
 SID = "a." + "2" * 32
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[Redis]:
-    server = Redis(tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def stores(stack: AsyncExitStack, redis: Redis, *keys: tuple[bytes, ...] | None) -> list[RedisStore]:

@@ -6,8 +6,6 @@ itself only once everything has waited a while); the store is a real redis-serve
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import trio
@@ -32,16 +30,6 @@ def clock() -> trio.testing.MockClock:
     """Jumps only when every task has waited 50 ms of real time: a store round trip never
     sees its budget run out, and a countdown needs no real waiting."""
     return trio.testing.MockClock(autojump_threshold=0.05)
-
-
-@pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[Redis]:
-    server = Redis(tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.mark.parametrize("offset", [-0.001, 0.0, 0.001])

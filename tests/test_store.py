@@ -25,16 +25,6 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-async def redis(tmp_path: Path) -> AsyncIterator[Redis]:
-    server = Redis(tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def nodes(redis: Redis) -> AsyncIterator[list[RedisStore]]:
     settings = StoreSettings(redis_url=redis.url, lease_ttl=2.0)
     async with AsyncExitStack() as stack:
