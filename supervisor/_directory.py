@@ -14,6 +14,7 @@ import logging
 import attrs
 import trio
 
+from supervisor._cluster_secret import unsealed
 from supervisor._redis_store import RedisStore, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,13 @@ class Directory:
         if self._url is None:
             return
         store, key, keep = self._store, self._key(self._store.node_id), int(self._ttl * 3000)
+        secret = store.settings.secret
+        # Signed with the cluster secret, if there is one: a URL in Redis is where tokens go.
+        value = self._url if secret is None else secret.seal(key, self._url)
         while True:
             # An outage: the renewer sees it too, and the entry lapses if it lasts.
             with contextlib.suppress(StoreUnavailable):
-                await store.bounded("advertise", store.client.set(key, self._url, px=keep))
+                await store.bounded("advertise", store.client.set(key, value, px=keep))
             await trio.sleep(self._ttl / 3)
 
     async def withdraw(self) -> None:
@@ -74,6 +78,13 @@ class Directory:
         except StoreUnavailable:
             return None
         found = url if isinstance(url, str) else None
+        secret = self._store.settings.secret
+        if found is not None and secret is not None:
+            found = secret.unseal(self._key(node_id), found)
+            if found is None:
+                logger.error("the URL stored for node %s failed the cluster secret's check: ignored", node_id)
+        elif found is not None:
+            found = unsealed(found)
         self._known[node_id] = (found, now + self._ttl / 3)
         return found
 

@@ -194,3 +194,19 @@ async def test_the_documented_acl_user_is_enough_for_a_node(redis: Redis) -> Non
         check=False,
     )
     assert b"NOPERM" in denied.stdout + denied.stderr
+
+
+async def test_with_a_secret_a_node_url_written_in_redis_is_not_followed(redis: Redis) -> None:
+    """A URL in Redis is where a node forwards requests, tokens and all: it is signed too."""
+    from supervisor._directory import Directory
+
+    async with AsyncExitStack() as stack:
+        holder, asker = await stores(stack, redis, (NEW,), (NEW,))
+        mine = Directory(holder, "http://127.0.0.1:1")
+        with trio.move_on_after(0.2):
+            await mine.run()
+        theirs = Directory(asker, None)
+        assert await theirs.url_of("n0") == "http://127.0.0.1:1"
+        await redis.command("SET", "mcp-supervisor:url:n0", "http://evil.example")
+        theirs.forget("n0")
+        assert await theirs.url_of("n0") is None
