@@ -54,3 +54,16 @@ __all__ = [
     "tune_for_serving",
     "wait_for_signal",
 ]
+
+
+def _public_face() -> None:
+    """Name `supervisor` as the module of every public name (as trio does): what users import
+    is what reprs, docs and type checkers show, not the private module behind it."""
+    for name in __all__:
+        value = globals()[name]
+        module = getattr(value, "__module__", None) or ""
+        if isinstance(value, type | type(_public_face)) and module.startswith(("supervisor._", "actors._")):
+            value.__module__ = "supervisor"
+
+
+_public_face()

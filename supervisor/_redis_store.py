@@ -378,7 +378,8 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
         from coredis.retry import NoRetryPolicy
     except ImportError:
         raise RuntimeError(
-            "a session store needs the coredis package: pip install 'trio-mcp-supervisor[redis]'"
+            "a session store needs the coredis package (a dependency of trio-mcp-supervisor): "
+            "reinstall it, e.g. pip install -e . from a clone"
         ) from None
     tls = tls_context(settings.redis_url)
     # Ours, not coredis's: its default checks neither the host name nor (strictly) the chain.
