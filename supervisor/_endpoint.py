@@ -119,10 +119,12 @@ class SupervisorEndpoint:
         actor = await self._sessions.find(request) if request.session_id is not None else None
         if isinstance(actor, Forward):
             # Another live node holds the session: it serves; if it cannot, the session moves here.
+            directory = self._supervisor.cluster.directory if self._supervisor.cluster is not None else None
+            assert directory is not None
             if await self._forwarder.forward(actor, request, receive, send):
-                assert self._supervisor.cluster is not None
-                self._supervisor.cluster.directory.forwarded += 1
+                directory.forwarded += 1
                 return
+            directory.forget(actor.node_id)  # unreachable or stopping: ask the store next time
             actor = await self._sessions.find(request, forward=False)
         assert not isinstance(actor, Forward)
         if isinstance(actor, Refusal):
