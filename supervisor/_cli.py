@@ -27,7 +27,7 @@ from supervisor._haproxy import haproxy_config, options_of
 from supervisor._hosts import LOOPBACK_HOSTS, bind_host
 from supervisor._loading import Served, TargetError, load_target
 from supervisor._logs import configure_logging
-from supervisor._open import admin_app, open_supervisor
+from supervisor._open import StoreRequired, admin_app, open_supervisor
 from supervisor._operator import run_sessions
 from supervisor._proxy import ForwardedHeaders, RootPath, trusted_peers
 from supervisor._sdk_surface import metrics_beside, sdk_surface, surface_for
@@ -230,7 +230,16 @@ def _main(argv: Sequence[str] | None) -> int:
         _gc_tuning.tune_for_serving()
     try:
         forced = trio.run(serve, served, config, listening, options.gc_tuning)
+    except StoreRequired as error:
+        fail(str(error), EXIT_CANNOT_LISTEN)
     except (OSError, BaseExceptionGroup) as error:
+        if isinstance(error, BaseExceptionGroup):
+            group, _ = error.split(StoreRequired)
+            required: BaseException | None = group
+            while isinstance(required, BaseExceptionGroup):
+                required = required.exceptions[0]
+            if required is not None:
+                fail(str(required), EXIT_CANNOT_LISTEN)
         cannot = listen_problem(error, list(listening.binds))
         if cannot is None:
             raise

@@ -21,7 +21,7 @@ from actors._log import SessionLog
 from actors._reasons import CloseReason
 from actors._record import Principal, SessionRecord
 from supervisor._claims import Claims
-from supervisor._cluster_terms import KEPT, POLL, RENEW_BATCH, ClusterStats, Member
+from supervisor._cluster_terms import KEPT, POLL, RENEW_BATCH, ClusterStats, Member, OutageNotice
 from supervisor._directory import Directory
 from supervisor._lease_clock import LeaseClock
 from supervisor._redis_store import RedisStore, StoreUnavailable
@@ -56,6 +56,7 @@ class Cluster:
         self._nursery: trio.Nursery | None = None
         self.leases = LeaseClock(store.settings.lease_ttl)
         self.directory = Directory(store, store.settings.advertise_url)
+        self._outage = OutageNotice()
         self.claims = Claims(store, self.held, self.leases, self.record_keep)
         self._asked_by: dict[str, str] = {}
         """Sessions another node asked this one to let go of: the node to tell once it has."""
@@ -305,8 +306,9 @@ class Cluster:
                 self.leases.renewed(sent, [sid for sid, _ in held])
                 if self._dirty or self._ends:
                     self._work.set()
+                self._outage.up()
             except StoreUnavailable:
-                continue
+                self._outage.down(self.store.health().since, time.time(), logger)
 
     async def _listener(self) -> None:
         while True:

@@ -7,6 +7,7 @@ that keep a record, and the wake outcomes, without the machinery behind them.
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Protocol
 
 import attrs
@@ -66,3 +67,30 @@ class ClusterStats:
     fenced: int
     forwarded: int = 0
     """Requests this node forwarded to the live node holding their session (no move)."""
+
+
+@attrs.define
+class OutageNotice:
+    """While the store stays down: a WARNING now and then, each further apart (10 s, 20 s, ...
+    5 min at most), so an operator sees an outage that lasts, and a long one fills no log."""
+
+    first: float = 10.0
+    longest: float = 300.0
+    _next: float = attrs.field(init=False, default=0.0)
+    _every: float = attrs.field(init=False, default=0.0)
+
+    def down(self, since: float, now: float, log: logging.Logger) -> None:
+        """The store did not answer; `since` is when it went down (seconds since the epoch)."""
+        if self._every == 0.0:
+            self._every, self._next = self.first, since + self.first
+        if now >= self._next:
+            log.warning(
+                "session store still unreachable after %.0f s: held sessions are served on, "
+                "others are answered 503 (retry); retrying",
+                now - since,
+            )
+            self._every = min(self._every * 2, self.longest)
+            self._next = now + self._every
+
+    def up(self) -> None:
+        self._every = 0.0

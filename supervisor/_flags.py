@@ -150,6 +150,12 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
         help="idle seconds until only the record is left; 0: never",
     )
     serve.add_argument(
+        "--require-store",
+        action="store_true",
+        default=None,
+        help="exit (code 3) if Redis does not answer at start, instead of serving degraded",
+    )
+    serve.add_argument(
         "--advertise-url",
         default=None,
         help="where other nodes reach this one, to forward its sessions' requests (default: they move them)",
@@ -185,6 +191,7 @@ def _store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSet
         secret=_cluster_secret(options.cluster_secret_file),
         release_grace=drain_grace,
         advertise_url=_advertise_url(options.advertise_url),
+        required=bool(options.require_store),
     )
 
 

@@ -7,7 +7,6 @@ HTTP layers (the endpoint, auth and the server's own routes). The supervisor bui
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -126,6 +125,10 @@ async def open_supervisor(
             nursery.cancel_scope.cancel()
 
 
+class StoreRequired(Exception):
+    """The store must answer at start (`StoreSettings.required`) and did not."""
+
+
 @asynccontextmanager
 async def _cluster_for(config: SupervisorConfig) -> AsyncIterator[Cluster | None]:
     """This node's cluster part, connected to the store for the block; None without a store."""
@@ -134,9 +137,15 @@ async def _cluster_for(config: SupervisorConfig) -> AsyncIterator[Cluster | None
         return
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(config.store, config.node_id))
-        with contextlib.suppress(StoreUnavailable):
+        try:
             await store.ping()  # readiness says "down" from the start if it is (serving goes on)
             await store.forgot_recently(0.0)  # learn the marker: a later loss is then seen
+        except StoreUnavailable:
+            if config.store.required:
+                url, budget = redacted(config.store.redis_url), config.store.budget
+                raise StoreRequired(
+                    f"--require-store: the session store at {url} did not answer within {budget:g} s"
+                ) from None
         logging.getLogger("supervisor").info(
             "node %s shares its sessions through %s", config.node_id, redacted(config.store.redis_url)
         )

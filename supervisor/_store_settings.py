@@ -94,6 +94,9 @@ class StoreSettings:
     )
     """Where the other nodes reach this one (`http://10.0.0.1:8000`): they forward requests for the
     sessions it holds here instead of moving them. None: they move them (supervisor/_forward.py)."""
+    required: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    """Refuse to start (`StoreRequired`; the CLI's exit 3) when the store does not answer within
+    the budget at start; by default a node serves without it and says so (`/readyz`: degraded)."""
     secret: ClusterSecret | None = attrs.field(
         default=None,
         repr=False,

@@ -176,3 +176,29 @@ async def test_the_start_up_line_and_every_log_record_keep_the_password_out(
     logged = "\n".join(formatter.format(record) for record in caplog.records)
     assert "shares its sessions through redis://***@127.0.0.1" in logged
     assert SECRET not in logged
+
+
+def test_require_store_refuses_to_start_without_redis_in_one_line() -> None:
+    closed = free_port()
+    result = run_serve("--redis-url", f"redis://:{SECRET}@127.0.0.1:{closed}/0", "--require-store")
+    assert result.returncode == 3
+    [line] = result.stderr.splitlines()[-1:]
+    assert line == (
+        f"mcp-supervisor: --require-store: the session store at redis://***@127.0.0.1:{closed}/0 "
+        "did not answer within 0.5 s"
+    )
+    assert SECRET not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_lasting_outage_is_said_now_and_then_further_apart(caplog: pytest.LogCaptureFixture) -> None:
+    from supervisor._cluster_terms import OutageNotice
+
+    notice = OutageNotice()
+    said = logging.getLogger("test.outage")
+    for now in (1.0, 5.0, 10.0, 12.0, 29.0, 30.0, 60.0, 70.0, 800.0):
+        notice.down(0.0, now, said)
+    notice.up()
+    notice.down(1000.0, 1010.0, said)
+    lines = [r.getMessage() for r in caplog.records if r.name == "test.outage"]
+    assert [line.split(" after ")[1].split(" s:")[0] for line in lines] == ["10", "30", "70", "800", "10"]
