@@ -27,6 +27,7 @@ FLAG_OF = {
     "drain_grace": ("--drain-grace", "0 cancels in-flight calls at once"),
     "max_sessions_per_principal": ("--max-sessions-per-principal", "0 removes the cap"),
     "max_requests_per_session": ("--max-requests-per-session", "0 removes the cap"),
+    "max_initialize_bytes": ("--max-initialize-bytes", None),
     "path": ("--path", None),
     "metrics_path": ("--metrics-path", None),
     "health_path": ("--health-path", None),

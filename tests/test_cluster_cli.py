@@ -56,6 +56,8 @@ def test_haproxy_config_refuses_bad_flags_in_one_line(args: list[str], said: str
         (["--node-id", "no spaces"], "node id must be"),
         (["--node-id", "x" * 40], "node id must be"),
         (["--redis-url", "redis://x", "--fencing", "never"], "choose from 'available', 'strict'"),
+        (["--redis-url", "redis://x", "--advertise-url", "10.0.0.1:8000"], "--advertise-url must be an http"),
+        (["--redis-url", "redis://x", "--max-initialize-bytes", "0"], "--max-initialize-bytes must be"),
     ],
 )
 def test_bad_cluster_flags_are_one_line_and_exit_2(args: list[str], said: str) -> None:
