@@ -46,22 +46,31 @@ from supervisor._startup import (
 ONE_PROCESS = (
     "mcp-supervisor serves from one process: every session is an actor in this process's memory, "
     "so a second worker process could not see the sessions of the first. Run several instances "
-    "behind a load balancer with session affinity (the Mcp-Session-Id header) to scale out."
+    "as nodes sharing their sessions through Redis behind HAProxy to scale out (docs/scale-out.md)."
 )
 
 
-def banner(served: Served, config: SupervisorConfig) -> str:
-    """The main settings, for the start-up line."""
+def banner(served: Served, config: SupervisorConfig, *, server_auth: bool = False) -> str:
+    """The main settings as they really are, for the start-up line."""
     server = served.server
     name = getattr(server, "name", type(server).__name__)
-    auth = "bearer tokens" if config.token_verifier is not None else "the server's own or none"
+    if config.token_verifier is not None:
+        auth = "bearer tokens"
+    else:
+        auth = "the server's own (SDK)" if server_auth else "none"
+    security = config.security
+    if not security.enable_dns_rebinding_protection:
+        hosts = "any (not checked)"
+    else:
+        hosts = ", ".join(security.allowed_hosts) or "none"
     parts = [
         f"mcp-supervisor {version('trio-mcp-supervisor')}",
         f"server {name!r}",
         f"sessions up to {config.max_sessions or 'unlimited'}",
-        f"idle timeout {config.idle_timeout or 'off'}",
-        f"hibernate after {config.hibernate_after or 'off'}",
+        f"idle timeout {f'{config.idle_timeout:g} s' if config.idle_timeout else 'off'}",
+        f"hibernate after {f'{config.hibernate_after:g} s' if config.hibernate_after else 'off'}",
         f"auth: {auth}",
+        f"hosts: {hosts}",
         f"metrics {config.metrics_path or 'off'}",
         f"admin {'on' if config.admin_token else 'off'}",
     ]
@@ -193,7 +202,7 @@ async def serve(
                 urls: list[str] = await nursery.start(
                     _serve_main, supervisor, listening, stop_signal, nursery
                 )
-                logger.info("%s", banner(served, config))
+                logger.info("%s", banner(served, config, server_auth=supervisor.surface.authenticates))
                 for url in urls:
                     logger.info("serving MCP on %s%s%s", url, listening.root_path or "", config.path)
             if forced:

@@ -127,12 +127,12 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--redis-url", default=None, help="share sessions through this Redis (default: none, one node)"
     )
-    serve.add_argument("--redis-prefix", default="mcp-supervisor", help="key prefix (%(default)s)")
+    serve.add_argument("--redis-prefix", default=None, help="key prefix (mcp-supervisor)")
     serve.add_argument(
-        "--lease-ttl", type=float, default=6.0, help="seconds a node's claim lasts unrenewed (%(default)s)"
+        "--lease-ttl", type=float, default=None, help="seconds a node's claim lasts unrenewed (6.0)"
     )
     serve.add_argument(
-        "--store-budget", type=float, default=0.5, help="seconds any one Redis call may take (%(default)s)"
+        "--store-budget", type=float, default=None, help="seconds any one Redis call may take (0.5)"
     )
     serve.add_argument(
         "--move-timeout", type=float, default=None, help="seconds to wait for a session to move (ttl + 2)"
@@ -141,13 +141,13 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
         "--redis-events", action="store_true", default=None, help="keep SSE events in Redis: resume anywhere"
     )
     serve.add_argument(
-        "--drain-delay", type=float, default=2.0, help="seconds not ready before closing (%(default)s)"
+        "--drain-delay", type=float, default=None, help="seconds not ready before closing (2.0)"
     )
     serve.add_argument(
         "--evict-after",
         type=float,
-        default=300.0,
-        help="idle seconds until only the record is left; 0: never",
+        default=None,
+        help="idle seconds until only the record is left; 0: never (300)",
     )
     serve.add_argument(
         "--require-store",
@@ -168,30 +168,51 @@ def _add_cluster_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--fencing",
         choices=[mode.value for mode in Fencing],
-        default=Fencing.AVAILABLE.value,
-        help="without Redis: serve held sessions on (available) or stop before leases lapse (strict)",
+        default=None,
+        help="without Redis: serve held sessions on (available, the default) or stop before leases lapse",
     )
+
+
+_CLUSTER_FLAGS: dict[str, tuple[str, Any]] = {
+    "redis_prefix": ("--redis-prefix", "mcp-supervisor"),
+    "lease_ttl": ("--lease-ttl", 6.0),
+    "store_budget": ("--store-budget", 0.5),
+    "move_timeout": ("--move-timeout", None),
+    "redis_events": ("--redis-events", None),
+    "drain_delay": ("--drain-delay", 2.0),
+    "evict_after": ("--evict-after", 300.0),
+    "require_store": ("--require-store", None),
+    "advertise_url": ("--advertise-url", None),
+    "cluster_secret_file": ("--cluster-secret-file", None),
+    "fencing": ("--fencing", Fencing.AVAILABLE.value),
+}
+"""The flags that say how nodes share sessions (option: flag, default): none means anything alone."""
 
 
 def _store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSettings | None:
     if options.redis_url is None:
-        if options.cluster_secret_file is not None:
-            raise ValueError("--cluster-secret-file signs what nodes share in Redis: give --redis-url too")
+        given = [flag for option, (flag, _) in _CLUSTER_FLAGS.items() if getattr(options, option) is not None]
+        if given:
+            raise ValueError(f"{given[0]} says how nodes share sessions through Redis: give --redis-url too")
         return None
+    value: dict[str, Any] = {
+        option: default if getattr(options, option) is None else getattr(options, option)
+        for option, (_, default) in _CLUSTER_FLAGS.items()
+    }
     return StoreSettings(
         redis_url=options.redis_url,
-        prefix=options.redis_prefix,
-        lease_ttl=options.lease_ttl,
-        budget=options.store_budget,
-        move_timeout=options.move_timeout,
-        evict_after=options.evict_after or None,
-        drain_delay=options.drain_delay,
-        events=bool(options.redis_events),
-        fencing=Fencing(options.fencing),
-        secret=_cluster_secret(options.cluster_secret_file),
+        prefix=value["redis_prefix"],
+        lease_ttl=value["lease_ttl"],
+        budget=value["store_budget"],
+        move_timeout=value["move_timeout"],
+        evict_after=value["evict_after"] or None,
+        drain_delay=value["drain_delay"],
+        events=bool(value["redis_events"]),
+        fencing=Fencing(value["fencing"]),
+        secret=_cluster_secret(value["cluster_secret_file"]),
         release_grace=drain_grace,
-        advertise_url=_advertise_url(options.advertise_url),
-        required=bool(options.require_store),
+        advertise_url=_advertise_url(value["advertise_url"]),
+        required=bool(value["require_store"]),
     )
 
 

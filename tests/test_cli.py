@@ -65,6 +65,15 @@ def test_more_than_one_worker_is_refused() -> None:
     result = run_serve("--workers", "2")
     assert result.returncode == 2
     assert "one process" in result.stderr
+    assert "docs/scale-out.md" in result.stderr
+
+
+async def test_the_banner_says_what_is_really_on() -> None:
+    async with serving() as server:
+        line = (await server.wait_for(r"mcp-supervisor \S+, server .*")).group(0)
+    assert "idle timeout 1800 s" in line
+    assert "auth: none" in line
+    assert "hosts: 127.0.0.1:*, localhost:*, [::1]:*" in line
 
 
 def test_a_bad_target_is_explained() -> None:

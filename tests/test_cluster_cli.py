@@ -57,6 +57,11 @@ def test_haproxy_config_refuses_bad_flags_in_one_line(args: list[str], said: str
         (["--node-id", "x" * 40], "node id must be"),
         (["--redis-url", "redis://x", "--fencing", "never"], "choose from 'available', 'strict'"),
         (["--redis-url", "redis://x", "--advertise-url", "10.0.0.1:8000"], "--advertise-url must be an http"),
+        (
+            ["--lease-ttl", "3"],
+            "--lease-ttl says how nodes share sessions through Redis: give --redis-url too",
+        ),
+        (["--evict-after", "0"], "--evict-after says how nodes share sessions"),
         (["--redis-url", "redis://x", "--max-initialize-bytes", "0"], "--max-initialize-bytes must be"),
     ],
 )
