@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
 import pytest
 import trio
 import trio.testing
 
 from supervisor import StaticTokenVerifier, SupervisorConfig
-from supervisor.testing import serve_for_test
+from supervisor.testing import TestServer, serve_for_test
 from tests.cli_process import run_serve
 from tests.helpers import error_of, mcp_headers, open_session, rpc
 from tests.servers import Gate, build_server
+
+
+@asynccontextmanager
+async def shutting_down_with_a_call_in_flight(
+    http: httpx.AsyncClient, served: TestServer, gate: Gate, session_id: str
+) -> AsyncIterator[None]:
+    """The block runs while shutdown drains a call held at the gate; the call is let go after."""
+    call = rpc("tools/call", 3, {"name": "wait", "arguments": {}})
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: http.post(served.url, content=call, headers=mcp_headers(session_id)))
+        await gate.entered.wait()
+        nursery.start_soon(served.supervisor.shutdown)
+        await trio.testing.wait_all_tasks_blocked()
+        try:
+            yield
+        finally:
+            gate.release.set()
 
 
 async def test_liveness_and_readiness_answer_without_a_token(http: httpx.AsyncClient) -> None:
@@ -48,17 +68,11 @@ async def test_not_ready_at_the_session_cap(http: httpx.AsyncClient) -> None:
 async def test_not_ready_while_draining(http: httpx.AsyncClient, gate: Gate) -> None:
     async with serve_for_test(build_server(gate), SupervisorConfig(drain_grace=60)) as served:
         session_id = await open_session(http, served.url)
-        call = rpc("tools/call", 3, {"name": "wait", "arguments": {}})
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(lambda: http.post(served.url, content=call, headers=mcp_headers(session_id)))
-            await gate.entered.wait()
-            nursery.start_soon(served.supervisor.shutdown)
-            await trio.testing.wait_all_tasks_blocked()
+        async with shutting_down_with_a_call_in_flight(http, served, gate, session_id):
             ready = await http.get(served.base_url + "/readyz")
             assert ready.status_code == 503
             assert ready.json()["reasons"] == ["draining"]
             assert (await http.get(served.base_url + "/healthz")).status_code == 200
-            gate.release.set()
 
 
 async def test_paths_move_and_switch_off(http: httpx.AsyncClient) -> None:
@@ -115,14 +129,8 @@ async def test_serving_the_held_sessions_is_a_signal_of_its_own(http: httpx.Asyn
         assert answer.json() == {"serving": True, "reasons": []}
         served.supervisor.drain()
         assert (await http.get(held)).status_code == 200
-        call = rpc("tools/call", 3, {"name": "wait", "arguments": {}})
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(lambda: http.post(served.url, content=call, headers=mcp_headers(session_id)))
-            await gate.entered.wait()
-            nursery.start_soon(served.supervisor.shutdown)
-            await trio.testing.wait_all_tasks_blocked()
+        async with shutting_down_with_a_call_in_flight(http, served, gate, session_id):
             stopping = await http.get(held)
             assert stopping.status_code == 503
             assert stopping.json() == {"serving": False, "reasons": ["stopping"]}
             assert (await http.get(served.base_url + "/healthz")).status_code == 200
-            gate.release.set()
