@@ -123,6 +123,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "supervisor.testing",
             "supervisor._operator",
             "supervisor._haproxy",
+            "supervisor._cluster_flags",
             "supervisor._flags",
             "supervisor._cli",
             "supervisor.__main__",
