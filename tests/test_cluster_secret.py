@@ -210,3 +210,17 @@ async def test_with_a_secret_a_node_url_written_in_redis_is_not_followed(redis: 
         await redis.command("SET", "mcp-supervisor:url:n0", "http://evil.example")
         theirs.forget("n0")
         assert await theirs.url_of("n0") is None
+
+
+async def test_a_record_copied_to_another_clusters_prefix_fails_its_check(redis: Redis) -> None:
+    """Clusters sharing a Redis, each with its prefix: a record is signed with its key's full name."""
+    secret = ClusterSecret((NEW,))
+    ours = StoreSettings(redis_url=redis.url, lease_ttl=5.0, secret=secret)
+    theirs = StoreSettings(redis_url=redis.url, lease_ttl=5.0, secret=secret, prefix="other")
+    async with open_store(ours, "n1") as here, open_store(theirs, "n1") as there:
+        record = new_record(SID, Principal("alice"), {"protocolVersion": "2025-11-25", "capabilities": {}})
+        assert await here.put(record, 0, 60) > 0
+        stored = await redis.command("GET", f"mcp-supervisor:rec:{SID}")
+        await redis.command("SET", f"other:rec:{SID}", stored)
+        assert (await there.load(SID))[0] is None
+        assert there.health().refused == {"record": 1}
