@@ -225,7 +225,7 @@ class SessionSupervisor:
 
     @property
     def stopping(self) -> bool:
-        """Shutdown began: the sessions here are closing (liveness says so, see `_health`)."""
+        """Shutdown began: the sessions here are closing (`/readyz?sessions=held` says so)."""
         return self._all_stopped is not None
 
     @property

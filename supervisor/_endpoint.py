@@ -55,7 +55,8 @@ class SupervisorEndpoint:
         self._sessions = SessionRoutes(supervisor, dispatcher)
         self._stateless = StatelessRoute(supervisor, dispatcher)
         self._hosts = HostCheck(self._config.security)
-        self._forwarder = Forwarder(self._config.node_id)
+        cluster = supervisor.cluster
+        self._forwarder = Forwarder(self._config.node_id, cluster.directory) if cluster is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -119,12 +120,9 @@ class SupervisorEndpoint:
         actor = await self._sessions.find(request) if request.session_id is not None else None
         if isinstance(actor, Forward):
             # Another live node holds the session: it serves; if it cannot, the session moves here.
-            directory = self._supervisor.cluster.directory if self._supervisor.cluster is not None else None
-            assert directory is not None
+            assert self._forwarder is not None, "only a cluster node forwards"
             if await self._forwarder.forward(actor, request, receive, send):
-                directory.forwarded += 1
                 return
-            directory.forget(actor.node_id)  # unreachable or stopping: ask the store next time
             actor = await self._sessions.find(request, forward=False)
         assert not isinstance(actor, Forward)
         if isinstance(actor, Refusal):

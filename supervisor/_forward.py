@@ -19,7 +19,7 @@ import httpx2
 import trio
 from starlette.types import Receive, Send
 
-from supervisor._directory import Forward
+from supervisor._directory import Directory, Forward
 from supervisor._request import McpRequest
 
 logger = logging.getLogger(__name__)
@@ -37,15 +37,14 @@ def forwarded(request: McpRequest) -> bool:
 
 
 class Forwarder:
-    """The node's client for forwarding (one connection pool for every other node)."""
+    """The node's client for forwarding (one connection pool for every other node); made only for
+    a cluster node, and it counts in the node's `Directory` what it forwarded."""
 
-    def __init__(self, node_id: str) -> None:
+    def __init__(self, node_id: str, directory: Directory) -> None:
         self._node_id = node_id.encode()
+        self._directory = directory
         timeout = httpx2.Timeout(connect=2.0, read=None, write=10.0, pool=5.0)
         self._client = httpx2.AsyncClient(timeout=timeout, limits=httpx2.Limits(max_keepalive_connections=64))
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def forward(self, forward: Forward, request: McpRequest, receive: Receive, send: Send) -> bool:
         """Send the request to its session's holder and its answer back: True once answered so.
@@ -65,10 +64,13 @@ class Forwarder:
             logger.info(
                 "could not forward to node %s (%s): serving here", forward.node_id, type(error).__name__
             )
+            self._directory.forget(forward.node_id)  # ask the store again next time
             return False
         try:
             if response.status_code == 503:
+                self._directory.forget(forward.node_id)  # stopping, or its session closing
                 return False
+            self._directory.forwarded += 1
             relayed = [(n, v) for n, v in response.headers.raw if n.lower() not in _NOT_RELAYED]
             await send({"type": "http.response.start", "status": response.status_code, "headers": relayed})
             async with trio.open_nursery() as nursery:

@@ -88,8 +88,8 @@ async def serve_supervisor(
             await supervisor.cluster.directory.withdraw()  # others move its sessions from now on
         await supervisor.shutdown()
         if store is not None and store.drain_delay > 0:
-            # Stopping, not gone: liveness says 503 and every request here is answered "retry"
-            # (503) until the balancer's checks have seen it, so no request that a kept-alive
+            # Stopping, not gone: `/readyz?sessions=held` says 503 and every request here is
+            # answered "retry" (503) until the balancer's checks have seen it, so no request that a kept-alive
             # connection brings is dropped unanswered when hypercorn closes the connections.
             await trio.sleep(store.drain_delay)
 

@@ -134,3 +134,21 @@ async def test_a_move_waits_for_the_calls_in_flight_and_cuts_none(tmp_path: Path
         assert long["result"]["content"][0]["text"] == "slept on a", long
         moved = messages_of(answers["moved"])[-1]
         assert moved["result"]["content"][0]["text"] == "b", moved
+
+
+async def test_a_draining_node_wakes_nothing_from_the_store(tmp_path: Path) -> None:
+    """A node told to drain serves what it holds and takes no session from the store: a request
+    for a session held elsewhere is "retry" (503), which HAProxy sends on to another node."""
+    async with running_cluster(tmp_path, count=2) as cluster, httpx.AsyncClient(timeout=30) as http:
+        a, b = cluster.nodes
+        alice = {"authorization": f"Bearer {TOKENS['alice']}"}
+        opened = await http.post(a.url + "/mcp", content=initialize_body(), headers=mcp_headers(**alice))
+        sid = opened.headers["mcp-session-id"]
+        assert (await b.admin("POST", "/admin/drain")).status_code == 200
+        call = rpc("tools/call", 2, {"name": "where", "arguments": {}})
+        refused = await http.post(b.url + "/mcp", content=call, headers=mcp_headers(sid, **alice))
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert error_of(refused)["code"] == -32603
+        served = await http.post(a.url + "/mcp", content=call, headers=mcp_headers(sid, **alice))
+        assert messages_of(served)[-1]["result"]["content"][0]["text"] == "a", "it never moved"
