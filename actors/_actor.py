@@ -23,6 +23,7 @@ import attrs
 import trio
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 
+from actors._closing import Closing
 from actors._faults import FaultPoint
 from actors._idle import IdleClock
 from actors._incarnation import Incarnation
@@ -36,9 +37,12 @@ from actors._settings import ActorSettings
 from actors._state import (
     ActorEvent,
     ActorState,
+    Residence,
+    ResidenceEvent,
     accepts_requests,
     ends_streams_at_once,
     idle_close_reason,
+    next_residence,
     next_state,
     transition,
 )
@@ -47,60 +51,47 @@ from actors._statistics import ActorStatistics
 logger = logging.getLogger(__name__)
 
 
-def _id_of(actor: SessionActor) -> str:
-    return actor._record.session_id
-
-
-def _clock_for(actor: SessionActor) -> IdleClock:
-    settings = actor._settings
-    return IdleClock(settings.idle_timeout, settings.hibernate_after, settings.evict_after)
-
-
-def _mailbox_for(actor: SessionActor) -> Mailbox:
-    return Mailbox(actor._settings.mailbox_size)
-
-
-def _note(actor: SessionActor, method: str | None, params: object) -> None:
-    """The record after this message; the owner hears of a change (never of a plain call)."""
-    record = actor._record.after(method, params)
-    if record is not actor._record:
-        actor._record = record
-        actor._settings.hooks.record_changed(actor)
-
-
 @attrs.define(eq=False, repr=False)
 class SessionActor:
     """The actor of one MCP session; created and owned by a supervisor nursery.
 
-    `dormant`: start with no incarnation, to be woken from `record` by the first request.
+    `residence=Residence.DORMANT`: start with no incarnation, to be woken from `record` by the
+    first request.
     """
 
     _record: SessionRecord = attrs.field(alias="record")
     _settings: ActorSettings = attrs.field(alias="settings")
-    _born_dormant: bool = attrs.field(default=False, kw_only=True, alias="dormant")
+    residence: Residence = attrs.field(default=Residence.AWAKE, kw_only=True)
+    """Awake, dormant, hibernating or evicted: only the actor's moves (actors/_state.py) set it."""
     session_id: str = attrs.field(
         init=False, default=attrs.Factory(lambda self: self._record.session_id, takes_self=True)
     )
     close_reason: CloseReason | None = attrs.field(init=False, default=None)
-    close_steps: list[CloseStep] = attrs.field(init=False, factory=list)
-    """What closing has done so far, in order: observable close ordering."""
-    created_at: float = attrs.field(init=False, factory=trio.current_time)
-    """trio clock."""
+    started_at: float = attrs.field(init=False, factory=trio.current_time)
+    """When this actor started, by the trio clock (the record's `created_at` is the epoch's)."""
     ready: trio.Event = attrs.field(init=False, factory=trio.Event)
     """Set once the actor runs (or, if it never got there, once it stopped)."""
     stopped: trio.Event = attrs.field(init=False, factory=trio.Event)
     state: ActorState = attrs.field(init=False, default=ActorState.STARTING)
     """Read it; only the actor's transitions (actors/_state.py) set it."""
-    _clock: IdleClock = attrs.field(init=False, default=attrs.Factory(_clock_for, takes_self=True))
-    _mailbox: Mailbox = attrs.field(init=False, default=attrs.Factory(_mailbox_for, takes_self=True))
+    _clock: IdleClock = attrs.field(init=False)
+    _mailbox: Mailbox = attrs.field(init=False)
+    _closing: Closing = attrs.field(init=False)
     _incarnation: Incarnation | None = attrs.field(init=False, default=None)
-    _hibernating: bool = attrs.field(init=False, default=False)
     _wake: ServeRequest | None = attrs.field(init=False, default=None)
     """The request that woke a hibernating actor, until it is spawned."""
     _life_scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
     """Cancelled by kill(): ends everything at once."""
-    _drain_end: float = attrs.field(init=False, default=math.inf)
-    """When in-flight requests stop being waited for (set by closing); incarnations made later keep it."""
+
+    def __attrs_post_init__(self) -> None:
+        self._clock = IdleClock.of(self._settings)
+        self._mailbox = Mailbox(self._settings.mailbox_size)
+        self._closing = Closing(self._mailbox, self._clock)
+
+    @property
+    def close_steps(self) -> list[CloseStep]:
+        """What closing has done so far, in order: observable close ordering."""
+        return self._closing.steps
 
     @property
     def log(self) -> SessionLog:
@@ -158,7 +149,7 @@ class SessionActor:
 
     def took_without_waking(self, method: str | None, params: object) -> None:
         """A message was answered for this dormant session without waking it: note it, restart its clock."""
-        _note(self, method, params)
+        self._note(method, params)
         if self._incarnation is None and accepts_requests(self.state) and not self._mailbox.queued:
             self._clock.quiet(awake=False)
 
@@ -173,16 +164,13 @@ class SessionActor:
             return
         if step.first_close:
             self.close_reason = reason
+            if reason is CloseReason.EVICTED:
+                self.residence = next_residence(self.residence, ResidenceEvent.EVICTED)
             self.log.info("closing (%s, grace %.3gs)", reason.value, grace)
-        for close_step in step.close_steps:
-            self._take_step(close_step)
-        drain_end = min(self._drain_end, trio.current_time() + max(grace, 0.0))
-        if drain_end < self._drain_end:
-            self._drain_end = drain_end
-            if self._incarnation is not None:
-                self._incarnation.set_drain_deadlines(drain_end)
+        self._closing.take(step.close_steps, functools.partial(self._settings.hooks.actor_closing, self))
+        self._closing.tighten(grace, self._incarnation)
         if ends_streams_at_once(reason, grace):
-            self._end_streams()
+            self._closing.end_streams(self._incarnation)
 
     def kill(self, reason: CloseReason = CloseReason.KILLED) -> None:
         """Hard cancellation: no drain. Every in-flight request is answered by its ASGI handler."""
@@ -190,14 +178,6 @@ class SessionActor:
             return
         self.begin_close(reason, 0.0)
         self._life_scope.cancel()
-
-    def _take_step(self, close_step: CloseStep) -> None:
-        if close_step is CloseStep.DEREGISTERED:
-            self._settings.hooks.actor_closing(self)
-        elif close_step is CloseStep.MAILBOX_CLOSED:
-            self._mailbox.close()
-            self._clock.stop()
-        self.close_steps.append(close_step)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The actor's whole life; `task_status.started()` once requests may be handed over.
@@ -208,7 +188,7 @@ class SessionActor:
         SERVING.set(self)
         try:
             with self._life_scope:
-                awake = not self._born_dormant
+                awake = self.residence is Residence.AWAKE
                 if not awake:
                     self._started(task_status)
                     task_status = trio.TASK_STATUS_IGNORED
@@ -219,7 +199,7 @@ class SessionActor:
                         await incarnation.live(functools.partial(self._awake, incarnation, task_status))
                     finally:
                         self._retire()
-                    if not self._hibernating:
+                    if self.residence is not Residence.HIBERNATING:
                         break
                     task_status = trio.TASK_STATUS_IGNORED
                     awake = False
@@ -248,7 +228,7 @@ class SessionActor:
             self._settings.hooks.actor_closing(self)
         self.state = next_state(self.state, ActorEvent.STOPPED)
         self._incarnation = None
-        self.close_steps.append(CloseStep.STOPPED)
+        self._closing.took(CloseStep.STOPPED)
         self._settings.hooks.actor_stopped(self)
         self.ready.set()
         self.stopped.set()
@@ -256,19 +236,20 @@ class SessionActor:
     def _incarnate(self) -> Incarnation:
         """A fresh incarnation (its scopes new by construction), with the drain deadlines if closing."""
         incarnation = self._incarnation = Incarnation(self.session_id, self._settings, self)
-        if self._drain_end < math.inf:
+        if self._closing.drain_end < math.inf:
             # Closing began while the request that woke it was on its way: drain as told.
-            incarnation.set_drain_deadlines(self._drain_end)
+            incarnation.set_drain_deadlines(self._closing.drain_end)
         self._clock.fresh_scope(closing=self.close_reason is not None, queued=False, dormant=False)
-        self._hibernating = False
+        if self.residence is not Residence.AWAKE:
+            self.residence = next_residence(self.residence, ResidenceEvent.WOKE)
         return incarnation
 
     def _retire(self) -> None:
         """The incarnation has ended: by hibernating (the record is all that is left), or closing."""
         self._incarnation = None
-        if not self._hibernating:
+        if self.residence is not Residence.HIBERNATING:
             self.loop_cancelled()
-            self.close_steps.append(CloseStep.TERMINATED)
+            self._closing.took(CloseStep.TERMINATED)
             return
         self._record = self.record
         self.log.debug("hibernating")
@@ -291,10 +272,11 @@ class SessionActor:
                 self._spawn(message)
                 # Do not keep the last request (its scope, closures and context) alive while idle.
                 del message
-        self._hibernating = self._clock.hibernates(self.close_reason)
-        if not self._hibernating:
-            await self._mailbox_ended()
-        return self._hibernating
+        if self._clock.hibernates(self.close_reason):
+            self.residence = next_residence(self.residence, ResidenceEvent.SLEPT)
+            return True
+        await self._mailbox_ended()
+        return False
 
     async def _wait_dormant(self) -> bool:
         """Wait, with no incarnation, for a request to wake the actor; False if it closes instead."""
@@ -314,7 +296,7 @@ class SessionActor:
         """The mailbox loop ended: by a close, or by the idle deadline (then close now)."""
         self._close_if_idle()
         self._mailbox.reject_leftovers()
-        self._end_streams()
+        self._closing.end_streams(self._incarnation)
         if self._settings.faults is not None:
             await self._settings.faults.reached(FaultPoint.DURING_CLOSE, self)
 
@@ -322,6 +304,13 @@ class SessionActor:
         if self.close_reason is None:
             self.log.info("idle: %s", "closing" if reason is CloseReason.IDLE else "evicted to the store")
             self.begin_close(reason, 0.0)
+
+    def _note(self, method: str | None, params: object) -> None:
+        """The record after this message; the owner hears of a change (never of a plain call)."""
+        record = self._record.after(method, params)
+        if record is not self._record:
+            self._record = record
+            self._settings.hooks.record_changed(self)
 
     def _spawn(self, message: ServeRequest) -> None:
         """Start the request as a child task of the incarnation, inside the caller's context."""
@@ -336,19 +325,16 @@ class SessionActor:
             ticket.finish(RequestOutcome.CLIENT_GONE if gone else RequestOutcome.CONFLICT)
             self._refresh_idle(finishing_child=False)
             return
-        _note(self, message.method, message.params)
+        self._note(message.method, message.params)
         incarnation.start_request(serve_request, self, message)
 
-    def loop_failed(self) -> None:
-        self.begin_close(CloseReason.CRASHED, 0.0)
-
     def loop_cancelled(self) -> None:
-        if self.state is not ActorState.RUNNING and CloseStep.LOOP_CANCELLED not in self.close_steps:
-            self.close_steps.append(CloseStep.LOOP_CANCELLED)
+        if self.state is not ActorState.RUNNING:
+            self._closing.once(CloseStep.LOOP_CANCELLED)
 
     def requests_done(self) -> None:
-        if not self._hibernating:
-            self.close_steps.append(CloseStep.REQUESTS_DONE)
+        if self.residence is not Residence.HIBERNATING:
+            self._closing.took(CloseStep.REQUESTS_DONE)
 
     def request_finished(self, _: object) -> None:
         self._refresh_idle(finishing_child=True)
@@ -356,14 +342,4 @@ class SessionActor:
     def _refresh_idle(self, *, finishing_child: bool) -> None:
         """Restart the idle (or hibernation) countdown if nothing is in flight or queued any more."""
         if accepts_requests(self.state):
-            incarnation = self._incarnation
-            # A finishing request task is still among the nursery's children while it runs this.
-            running = None if incarnation is None or not incarnation.running else incarnation.in_flight
-            self._clock.settle(running=running, finishing=finishing_child, queued=self._mailbox.queued)
-
-    def _end_streams(self) -> None:
-        """End the standalone GET stream(s): a drain must not wait for them."""
-        if CloseStep.STREAMS_ENDED not in self.close_steps:
-            self.close_steps.append(CloseStep.STREAMS_ENDED)
-        if self._incarnation is not None:
-            self._incarnation.end_streams()
+            self._clock.settle(self._incarnation, finishing=finishing_child, queued=self._mailbox.queued)

@@ -59,9 +59,9 @@ class Refusal:
     status: int
     code: int
     message: str
-    request_id: Any = None
-    headers: tuple[tuple[str, str], ...] = ()
-    data: Any = attrs.field(default=None, hash=False)
+    request_id: Any = attrs.field(default=None, kw_only=True)
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), kw_only=True)
+    data: Any = attrs.field(default=None, hash=False, kw_only=True)
     cause: str = attrs.field(default="", kw_only=True)
     """Why, as a metrics label (`mcp_refusals_total{cause}`); empty: the status's own name."""
 

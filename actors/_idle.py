@@ -13,7 +13,9 @@ import attrs
 import trio
 
 from actors._reasons import CloseReason
+from actors._settings import ActorSettings
 from actors._state import ActorState, admits, hibernates
+from actors._statistics import Observed
 
 
 @attrs.define(eq=False)
@@ -28,6 +30,10 @@ class IdleClock:
     """When the last request finished (or the actor started): both countdowns run from it."""
     scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
     """Around the current mailbox wait; made before the wait, so a close that comes first holds."""
+
+    @classmethod
+    def of(cls, settings: ActorSettings) -> IdleClock:
+        return cls(settings.idle_timeout, settings.hibernate_after, settings.evict_after)
 
     @property
     def deadline(self) -> float:
@@ -87,12 +93,14 @@ class IdleClock:
         self.last_active = trio.current_time()
         self._restart(awake=awake)
 
-    def settle(self, *, running: int | None, finishing: bool, queued: int) -> None:
+    def settle(self, incarnation: Observed | None, *, finishing: bool, queued: int) -> None:
         """After a request finished or left: restart the countdown if nothing is in flight or queued.
 
-        `running` is the incarnation's request count (None while dormant: only the idle timeout
-        applies and activity is unchanged); `finishing` says one of them is the one finishing.
+        Without a running incarnation (dormant) only the idle timeout applies and activity is
+        unchanged; `finishing` says one of the incarnation's requests is the one finishing (its
+        task is still among the nursery's children while it runs this).
         """
+        running = incarnation.in_flight if incarnation is not None and incarnation.running else None
         if running is None:
             self.resume_dormant(queued=queued > 0)
         elif running - (1 if finishing else 0) <= 0 and queued == 0:

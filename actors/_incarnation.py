@@ -23,6 +23,7 @@ from actors._inject import post_to_transport
 from actors._log import SessionLog
 from actors._messages import RequestTicket, ServeRequest
 from actors._polling import PollingTransport
+from actors._reasons import CloseReason
 from actors._sdk import loop_input_of
 from actors._settings import CLEANUP_TIMEOUT, ActorSettings, TransportOptions
 
@@ -36,8 +37,8 @@ class Owner(FaultTarget, Protocol):
     @property
     def closing(self) -> bool: ...
 
-    def loop_failed(self) -> None:
-        """The server loop crashed or ended on its own: only this session ends."""
+    def begin_close(self, reason: CloseReason, grace: float) -> None:
+        """Start closing the session (the loop crashed or ended on its own: only this one ends)."""
 
     def loop_cancelled(self) -> None:
         """The server loop was cancelled (the drain grace ran out, or the incarnation ended)."""
@@ -257,7 +258,7 @@ class Incarnation:
 
     def _fail(self) -> None:
         """No loop answers any more: close at once and cancel what is in flight."""
-        self._owner.loop_failed()
+        self._owner.begin_close(CloseReason.CRASHED, 0.0)
         self.requests_scope.cancel()
 
     async def _serve_loop(self, read_stream: Any, write_stream: Any) -> None:

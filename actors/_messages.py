@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from actors._reasons import RequestOutcome
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, kw_only=True)
 class RequestTicket:
     """The ASGI handler's handle on one request it handed to an actor.
 
@@ -45,7 +45,7 @@ class RequestTicket:
             self.waiter.cancel()
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ServeRequest:
     """Serve one HTTP request of this session through its transport.
 

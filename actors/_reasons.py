@@ -1,8 +1,16 @@
-"""Why sessions close and how requests end: the vocabulary of stats, logs and docs."""
+"""Why sessions close and how requests end: the vocabulary of stats, logs and docs.
+
+`CLOSE_POLICY` is the one place that says what each close reason means for the rest of the system;
+a new reason is added here (the enum member and its row) and named in docs/architecture.md's table.
+"""
 
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Mapping
+
+import attrs
 
 
 class CloseReason(enum.Enum):
@@ -30,6 +38,52 @@ class CloseReason(enum.Enum):
     """With a session store: another node asked for it; it lives on there, from its record."""
     FENCED = "fenced"
     """With a session store: another node holds its lease now, so this node stopped serving it."""
+
+
+class RecordFate(enum.Enum):
+    """What becomes of a closed session's record, with a session store."""
+
+    KEPT = "kept"
+    """Written, its lease let go: the session wakes on its next request, on any node."""
+    DELETED = "deleted"
+    """Forgotten: the id is unknown (404) from here on, on every node."""
+    LEFT = "left"
+    """Not touched: another node holds the session now, and its record is that node's to write."""
+
+
+@attrs.frozen
+class ClosePolicy:
+    """What one close reason means: for the record, for a request that comes too late, for logs."""
+
+    record: RecordFate
+    retry: bool
+    """A request that reached the session as it closed is told to retry (503 + Retry-After), not
+    that the session is gone: it lives on, as its record or on the node that holds it now."""
+    streams_end_at_once: bool = False
+    """The standalone GET streams end now, whatever the grace (nothing will be drained)."""
+    log_level: int = logging.INFO
+    """The level of the session's closing line."""
+
+
+CLOSE_POLICY: Mapping[CloseReason, ClosePolicy] = {
+    CloseReason.CLIENT_DELETE: ClosePolicy(RecordFate.DELETED, retry=False),
+    CloseReason.IDLE: ClosePolicy(RecordFate.DELETED, retry=False),
+    CloseReason.CLOSED: ClosePolicy(RecordFate.DELETED, retry=False),
+    CloseReason.KILLED: ClosePolicy(RecordFate.DELETED, retry=False, streams_end_at_once=True),
+    CloseReason.CRASHED: ClosePolicy(RecordFate.DELETED, retry=False, log_level=logging.ERROR),
+    CloseReason.REVOKED: ClosePolicy(RecordFate.DELETED, retry=False),
+    CloseReason.SHUTDOWN: ClosePolicy(RecordFate.KEPT, retry=True),
+    CloseReason.FAILED_OPEN: ClosePolicy(RecordFate.DELETED, retry=False),
+    CloseReason.EVICTED: ClosePolicy(RecordFate.KEPT, retry=True),
+    CloseReason.MOVED: ClosePolicy(RecordFate.KEPT, retry=True),
+    CloseReason.FENCED: ClosePolicy(RecordFate.LEFT, retry=True),
+}
+"""Every close reason's row; `tests/actors/test_state.py` checks that no reason is missing."""
+
+
+def tells_retry(reason: CloseReason | None) -> bool:
+    """A request too late for a session closed for `reason` is told to retry (see `ClosePolicy`)."""
+    return reason is not None and CLOSE_POLICY[reason].retry
 
 
 class RequestOutcome(enum.Enum):

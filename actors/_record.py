@@ -73,7 +73,7 @@ def _params_text(value: Mapping[str, Any] | str | None) -> str | None:
     return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class SessionRecord:
     """One session's state as a value; a new record for every change, never one mutated."""
 

@@ -1,7 +1,7 @@
 """Every touch of the MCP SDK's private names, in one place, each with a check of its own.
 
 The SDK offers no public way to do these few things. Should an SDK release move one, the check
-of that touch (`sdk_internals_problems`, run by tests/test_sdk_internals.py in every CI run) fails
+of that touch (`sdk_internals_problems`, run by tests/actors/test_sdk_internals.py in every CI run) fails
 with a line saying which name moved and what depends on it; docs/architecture.md lists them.
 """
 
@@ -72,7 +72,7 @@ def _loop_input_problem() -> str | None:
 
 def _lowlevel_problem() -> str | None:
     if not isinstance(getattr(MCPServer("check"), LOWLEVEL, None), Server):
-        return f"MCPServer has no {LOWLEVEL}: resolve_server (supervisor/_loading.py) cannot unwrap it"
+        return f"MCPServer has no {LOWLEVEL}: resolve_server (supervisor/_core/_loading.py) cannot unwrap it"
     return None
 
 
@@ -80,7 +80,7 @@ def _session_manager_problem() -> str | None:
     if not hasattr(Server("check"), SESSION_MANAGER):
         return (
             f"Server has no {SESSION_MANAGER}: building the server's own HTTP app "
-            "(supervisor/_sdk_surface.py) may leave it changed"
+            "(supervisor/_core/_sdk_surface.py) may leave it changed"
         )
     return None
 
@@ -88,7 +88,9 @@ def _session_manager_problem() -> str | None:
 def _lifespan_problem() -> str | None:
     server = Server("check")
     if not callable(getattr(server, "lifespan", None)):
-        return "Server.lifespan is gone: the stateless requests (supervisor/_stateless.py) cannot share it"
+        return (
+            "Server.lifespan is gone: the stateless requests (supervisor/_core/_stateless.py) cannot share it"
+        )
     return None
 
 

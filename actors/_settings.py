@@ -29,7 +29,7 @@ class OwnedActor(Protocol):
     def close_reason(self) -> CloseReason | None: ...
 
     @property
-    def created_at(self) -> float: ...
+    def started_at(self) -> float: ...
 
     @property
     def record(self) -> SessionRecord:
@@ -62,7 +62,7 @@ class TransportOptions:
     retry_interval: int | None = None
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ActorSettings:
     """Held once by the supervisor, referenced by each actor."""
 

@@ -1,5 +1,7 @@
 """Every lifecycle rule of a session actor, as pure functions over values (sans-IO, as h11's `_state.py`).
 
+An actor has two axes: its `ActorState` (starting, running, draining, closed) and its
+`Residence` (awake, dormant, hibernating, evicted), each with its table of transitions here.
 The actor does the I/O; whatever decides what it does next lives here: which state follows an
 event, whether a close is the first one (and so records its reason, deregisters and shuts the
 mailbox), which close steps that takes, when streams end at once, when a request may still be
@@ -12,7 +14,7 @@ import enum
 
 import attrs
 
-from actors._reasons import CloseReason, CloseStep
+from actors._reasons import CLOSE_POLICY, CloseReason, CloseStep
 
 
 class ActorState(enum.Enum):
@@ -22,6 +24,52 @@ class ActorState(enum.Enum):
     RUNNING = "running"
     DRAINING = "draining"
     CLOSED = "closed"
+
+
+class Residence(enum.Enum):
+    """Where a session's state lives right now: the actor's other axis, beside its `ActorState`."""
+
+    AWAKE = "awake"
+    """An incarnation holds it: the SDK transport and server loop are live."""
+    DORMANT = "dormant"
+    """Born from its record (quick open, a wake from the store) and not woken yet: no transport."""
+    HIBERNATING = "hibernating"
+    """Idle past `hibernate_after`: its incarnation ended, its record (in memory) is all there is."""
+    EVICTED = "evicted"
+    """Closed for eviction (idle past `evict_after`, or by an operator): its record lives on in the
+    store, and the actor ends."""
+
+
+class ResidenceEvent(enum.Enum):
+    """Something that moves a session between being awake and being only its record."""
+
+    WOKE = "woke"
+    """A request came for a dormant or hibernating session: a fresh incarnation from its record."""
+    SLEPT = "slept"
+    """The mailbox loop ended on the hibernation deadline: the incarnation ends, the record stays."""
+    EVICTED = "evicted"
+    """A close for `CloseReason.EVICTED` began."""
+
+
+_RESIDENCES: dict[tuple[Residence, ResidenceEvent], Residence] = {
+    (Residence.DORMANT, ResidenceEvent.WOKE): Residence.AWAKE,
+    (Residence.HIBERNATING, ResidenceEvent.WOKE): Residence.AWAKE,
+    (Residence.AWAKE, ResidenceEvent.SLEPT): Residence.HIBERNATING,
+    (Residence.AWAKE, ResidenceEvent.EVICTED): Residence.EVICTED,
+    (Residence.DORMANT, ResidenceEvent.EVICTED): Residence.EVICTED,
+    (Residence.HIBERNATING, ResidenceEvent.EVICTED): Residence.EVICTED,
+    # The request that woke it was taken just as the eviction began: a fresh incarnation drains
+    # it, and the session stays evicted (its record lives on in the store).
+    (Residence.EVICTED, ResidenceEvent.WOKE): Residence.EVICTED,
+}
+
+
+def next_residence(residence: Residence, event: ResidenceEvent) -> Residence:
+    """Where the session lives after `event`, or raise if the pair is impossible."""
+    try:
+        return _RESIDENCES[(residence, event)]
+    except KeyError:
+        raise InvalidTransitionError(f"no move from {residence.value} on {event.value}") from None
 
 
 class ActorEvent(enum.Enum):
@@ -92,7 +140,7 @@ def accepts_requests(state: ActorState) -> bool:
 
 def ends_streams_at_once(reason: CloseReason, grace: float) -> bool:
     """A close with nothing to wait for ends the GET streams now instead of after the drain."""
-    return grace <= 0 or reason is CloseReason.KILLED
+    return grace <= 0 or CLOSE_POLICY[reason].streams_end_at_once
 
 
 def admits(state: ActorState, *, deadline_fired: bool, now: float, idle_due: float) -> bool:

@@ -24,7 +24,7 @@ class Observed(Protocol):
     def streams(self) -> Sized | None: ...
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ActorStatistics:
     """What the HTTP layer and the supervisor may know of an actor at one instant."""
 

@@ -4,23 +4,39 @@ This is the public face; every module behind it is private (`_name`) and may cha
 are in `supervisor.testing`.
 """
 
-from actors._reasons import CloseReason, CloseStep, RequestOutcome
-from actors._record import Principal, SessionRecord
-from actors._state import ActorState
-from actors._statistics import ActorStatistics
-from supervisor._admission import OpenRefusal
-from supervisor._auth import StaticTokenVerifier, TokensFileError
-from supervisor._cluster_terms import ClusterStats
-from supervisor._config import SupervisorConfig
-from supervisor._core import SessionSupervisor
-from supervisor._gc_tuning import tune_for_serving
-from supervisor._hosts import ANY_HOST, loopback_security
-from supervisor._loading import Served, TargetError, load_target
-from supervisor._open import admin_app, open_supervisor, supervisor_app
-from supervisor._sdk_surface import UnsupportedServerSetting
-from supervisor._serving import hypercorn_config, serve_supervisor, wait_for_signal
-from supervisor._snapshots import SessionInfo, SupervisorStats
-from supervisor._store_settings import Fencing, StoreSettings
+from actors import (
+    ActorState,
+    ActorStatistics,
+    CloseReason,
+    CloseStep,
+    Principal,
+    RequestOutcome,
+    SessionRecord,
+)
+from supervisor._cluster import ClusterStats, Fencing, StoreSettings
+from supervisor._core import (
+    ANY_HOST,
+    OpenRefusal,
+    Served,
+    SessionInfo,
+    SessionSupervisor,
+    SupervisorConfig,
+    SupervisorStats,
+    TargetError,
+    UnsupportedServerSetting,
+    load_target,
+    loopback_security,
+    tune_for_serving,
+)
+from supervisor._http import StaticTokenVerifier, TokensFileError
+from supervisor._serve import (
+    admin_app,
+    hypercorn_config,
+    open_supervisor,
+    serve_supervisor,
+    supervisor_app,
+    wait_for_signal,
+)
 
 __all__ = [
     "ANY_HOST",

@@ -10,8 +10,8 @@ import pytest
 
 from supervisor import SupervisorConfig
 from supervisor.testing import TestServer, serve_for_test
-from tests.cluster import Redis
-from tests.servers import Gate, build_server
+from tests.support.cluster import Redis
+from tests.support.servers import Gate, build_server
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def served(gate: Gate) -> AsyncIterator[TestServer]:
 
 @pytest.fixture
 async def redis(tmp_path: Path) -> AsyncIterator[Redis]:
-    """A redis-server of the test's own (tests.cluster.Redis), stopped at the end."""
+    """A redis-server of the test's own (tests.support.cluster.Redis), stopped at the end."""
     server = Redis(tmp_path)
     await server.start()
     try:

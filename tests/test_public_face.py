@@ -7,7 +7,7 @@ import inspect
 from pathlib import Path
 
 import supervisor
-from tests.layout import ROOT
+from tests.support.layout import ROOT
 
 
 def test_the_packages_say_they_are_typed() -> None:

@@ -5,7 +5,7 @@
 - `check_quiescent`: nothing left running, queued or open, and the counts add up.
 """
 
-from actors._faults import FaultPoint, InjectedCrash
+from actors import FaultPoint, InjectedCrash
 from supervisor.testing._checks import check_quiescent, check_stopped, settle
 from supervisor.testing._fault_plan import FaultAction, FaultPlan, FaultRule, Hit
 from supervisor.testing._serve import TestServer, serve_for_test

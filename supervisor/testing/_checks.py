@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from actors._state import ActorState
+from actors import ActorState
 from supervisor._core import SessionSupervisor
 
 

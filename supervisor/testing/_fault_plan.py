@@ -8,8 +8,7 @@ import attrs
 import trio
 import trio.testing
 
-from actors._faults import FaultPoint, FaultTarget, InjectedCrash
-from actors._reasons import CloseReason
+from actors import CloseReason, FaultPoint, FaultTarget, InjectedCrash
 
 
 class FaultAction(enum.Enum):

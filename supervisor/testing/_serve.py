@@ -11,10 +11,8 @@ import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
-from supervisor._config import SupervisorConfig
-from supervisor._core import SessionSupervisor
-from supervisor._open import open_supervisor
-from supervisor._serving import hypercorn_config, serve_supervisor
+from supervisor._core import SessionSupervisor, SupervisorConfig
+from supervisor._serve import hypercorn_config, open_supervisor, serve_supervisor
 from supervisor.testing._checks import check_stopped
 from supervisor.testing._fault_plan import FaultPlan
 

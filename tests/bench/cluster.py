@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import trio
 
-from tests.cluster import Cluster, Node, running_cluster
-from tests.helpers import initialize_body, rpc
-from tests.test_cluster_basics import auth, call_where
+from tests.cluster.test_cluster_basics import auth, call_where
+from tests.support.cluster import Cluster, Node, running_cluster
+from tests.support.helpers import initialize_body, rpc
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ import sys
 import trio
 
 from supervisor import SupervisorConfig, open_supervisor
-from tests.helpers import initialize_body, mcp_headers, rpc
-from tests.inprocess import call_app, post
-from tests.servers import build_server
+from tests.support.helpers import initialize_body, mcp_headers, rpc
+from tests.support.inprocess import call_app, post
+from tests.support.servers import build_server
 
 
 def rss_mib() -> float:

@@ -17,7 +17,7 @@ import attrs
 import pytest
 import trio
 
-from tests.node import NODE_DIR, package_bin, run_node
+from tests.support.nodejs import NODE_DIR, package_bin, run_node
 
 ROOT = NODE_DIR.parent.parent
 TARGET = "tests.conformance.everything:server"

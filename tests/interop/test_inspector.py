@@ -16,7 +16,7 @@ import pytest
 
 from supervisor.testing import TestServer, serve_for_test
 from tests.conformance.everything import server as fixture
-from tests.node import package_bin, run_node
+from tests.support.nodejs import package_bin, run_node
 
 LAUNCHER = "@modelcontextprotocol/inspector"
 CALL = ("--method", "tools/call", "--tool-name")

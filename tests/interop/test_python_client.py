@@ -15,7 +15,7 @@ from mcp.types import TextContent
 
 from supervisor import SupervisorConfig
 from supervisor.testing import TestServer, serve_for_test
-from tests.servers import build_server
+from tests.support.servers import build_server
 
 CONFIGS = {
     "default": SupervisorConfig(),

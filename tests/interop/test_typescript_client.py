@@ -12,8 +12,8 @@ from typing import Any
 
 from supervisor import SupervisorConfig
 from supervisor.testing import serve_for_test
-from tests.node import NODE_DIR, run_node
-from tests.servers import build_server
+from tests.support.nodejs import NODE_DIR, run_node
+from tests.support.servers import build_server
 
 CLIENT = NODE_DIR / "clients" / "ts_client.mjs"
 CONCURRENT = 16

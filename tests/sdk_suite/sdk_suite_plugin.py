@@ -44,15 +44,15 @@ T = "tests/shared/test_streamable_http.py::"
 
 _CONSTRUCTOR = (
     "pins the SDK manager constructor's error text; SupervisorConfig refuses the same values at "
-    "construction with its own message (tests/test_config.py)"
+    "construction with its own message (tests/core/test_config.py)"
 )
 _IDLE = (
     "watches the SDK's per-transport idle scope (and the manager's log line for it); the "
-    "supervisor's idle clock is its actor's, tested for the same cases in tests/test_idle_timeout.py"
+    "supervisor's idle clock is its actor's, tested for the same cases in tests/actors/test_idle_timeout.py"
 )
 _OPENING = (
     "patches or counts the transports the SDK manager creates for a request without a session; the "
-    "supervisor refuses such requests before any session exists (tests/test_hostile.py)"
+    "supervisor refuses such requests before any session exists (tests/http/test_hostile.py)"
 )
 NOT_APPLICABLE: dict[str, str] = {
     M + "test_request_body_limit_rejects_non_positive_values": _CONSTRUCTOR,

@@ -1,4 +1,4 @@
-// The TypeScript SDK's client against a cluster (tests/test_cluster_clients.py).
+// The TypeScript SDK's client against a cluster (tests/cluster/test_cluster_clients.py).
 //
 // Usage: node ts_cluster_client.mjs URL TOKEN SESSIONS
 // Opens SESSIONS sessions with a bearer token and calls `where` on each, prints one JSON line

@@ -1,0 +1,69 @@
+"""One actor's close as it goes: the steps it has taken, in order, and its drain deadline.
+
+The actor decides when a close begins and what it means (its transitions, `actors/_state.py`);
+this object carries out the steps that touch the mailbox, the idle clock and the incarnation, and
+records each, so the close ordering in `SessionActor.close_steps` is observable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+import trio
+
+from actors._idle import IdleClock
+from actors._mailbox import Mailbox
+from actors._reasons import CloseStep
+
+
+class Closable(Protocol):
+    """What a close does to an incarnation."""
+
+    def set_drain_deadlines(self, drain_end: float) -> None: ...
+
+    def end_streams(self) -> None: ...
+
+
+@attrs.define(eq=False)
+class Closing:
+    """The close of one actor: its steps so far and until when in-flight requests are waited for."""
+
+    _mailbox: Mailbox
+    _clock: IdleClock
+    steps: list[CloseStep] = attrs.field(factory=list)
+    drain_end: float = math.inf
+    """When in-flight requests stop being waited for; incarnations made later keep it."""
+
+    def take(self, steps: tuple[CloseStep, ...], deregister: Callable[[], None]) -> None:
+        """The first close's steps, in order: forget the id (404 from now on), shut the mailbox."""
+        for step in steps:
+            if step is CloseStep.DEREGISTERED:
+                deregister()
+            elif step is CloseStep.MAILBOX_CLOSED:
+                self._mailbox.close()
+                self._clock.stop()
+            self.steps.append(step)
+
+    def tighten(self, grace: float, incarnation: Closable | None) -> None:
+        """Bring the drain deadline to `grace` from now, if that is sooner (never later)."""
+        drain_end = min(self.drain_end, trio.current_time() + max(grace, 0.0))
+        if drain_end < self.drain_end:
+            self.drain_end = drain_end
+            if incarnation is not None:
+                incarnation.set_drain_deadlines(drain_end)
+
+    def end_streams(self, incarnation: Closable | None) -> None:
+        """End the standalone GET stream(s): a drain must not wait for them."""
+        self.once(CloseStep.STREAMS_ENDED)
+        if incarnation is not None:
+            incarnation.end_streams()
+
+    def once(self, step: CloseStep) -> None:
+        if step not in self.steps:
+            self.steps.append(step)
+
+    def took(self, step: CloseStep) -> None:
+        self.steps.append(step)

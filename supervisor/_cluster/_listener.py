@@ -1,0 +1,59 @@
+"""The listener: what other nodes say to this one, on its own channel and the cluster's.
+
+"release" (another node wants a session held here), "released" (a holder let go of a session this
+node asked for), "revoke" (a principal's sessions end everywhere). A lost subscription is made again
+after a second; messages that fail the cluster secret's check never get here (`RedisStore`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from actors import Principal
+from supervisor._cluster._claims import Claims
+from supervisor._cluster._leases import Leases
+from supervisor._cluster._redis_store import RedisStore
+from supervisor._cluster._terms import Member
+from supervisor._cluster._writer import RecordWriter
+
+logger = logging.getLogger("supervisor._cluster")
+
+
+class Listener:
+    """Hears the cluster's messages for one node and hands each to whom it concerns."""
+
+    def __init__(self, store: RedisStore, leases: Leases, writer: RecordWriter, claims: Claims) -> None:
+        self._store = store
+        self._leases = leases
+        self._writer = writer
+        self._claims = claims
+
+    async def run(self, member: Member, nursery: trio.Nursery) -> None:
+        """Listen until cancelled; what a message asks of the supervisor runs in `nursery`."""
+        while True:
+            try:
+                async with self._store.listening() as messages:
+                    async for message in messages:
+                        self._heard(message, member, nursery)
+            except Exception as error:
+                level = logging.WARNING if self._store.up else logging.DEBUG
+                logger.log(level, "lost the cluster channel (%s); listening again", error)
+            await trio.sleep(1.0)
+
+    def _heard(self, message: dict[str, Any], member: Member, nursery: trio.Nursery) -> None:
+        op, sender, session = message.get("op"), message.get("from"), message.get("session")
+        if op == "release" and isinstance(session, str):
+            if session in self._leases and isinstance(sender, str):
+                self._writer.asked_by(session, sender)
+                nursery.start_soon(member.release, session)
+        elif op == "released" and isinstance(session, str):
+            self._claims.heard_released(session)
+        elif op == "revoke" and sender != self._store.node_id and isinstance(message.get("principal"), dict):
+            try:
+                principal = Principal(**message["principal"])
+            except (TypeError, ValueError):
+                return
+            nursery.start_soon(member.revoke_here, principal)

@@ -1,0 +1,354 @@
+"""The session store in Redis: records, leases with epochs, and the channels nodes talk on.
+
+Every call is bounded by the budget and every multi-key change is one Lua script, so a change is
+atomic and costs one round trip. A lease is `"<node> <epoch>"` under `lease:<id>`, expiring
+unless renewed; the epoch counter `epoch:<id>` only grows, so a node whose claim lapsed and was
+taken can tell (its epoch is no longer the lease's) and stops serving: fencing. A record is only
+written by the node whose lease it checks in the same script.
+
+coredis is imported here alone, and only when a store is configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from actors import Principal, SessionRecord
+from supervisor._cluster._cluster_secret import MESSAGE_WINDOW, unsealed
+from supervisor._cluster._redis_scripts import CLAIM, FORGET, PUT, RELEASE, RENEW
+from supervisor._cluster._store_health import HealthWatch, StoreHealth
+from supervisor._cluster._store_settings import StoreSettings
+from supervisor._cluster._store_urls import tls_context
+
+logger = logging.getLogger("supervisor._redis_store")
+
+
+@attrs.frozen
+class Claim:
+    """The answer to a claim: won or not, the lease's epoch, and who holds it."""
+
+    won: bool
+    epoch: int
+    owner: str
+    seen: str
+    """The lease's value as found: a steal may replace exactly this."""
+
+
+class RedisStore:
+    """One node's connection to the shared store."""
+
+    def __init__(
+        self,
+        settings: StoreSettings,
+        node_id: str,
+        client: Any,
+        *,
+        no_retry: Any = None,
+        closed_errors: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.settings = settings
+        self.node_id = node_id
+        self.client = client
+        """The coredis client (the Redis event store shares it)."""
+        prefix = settings.prefix
+        self._prefix = prefix
+        self.node_channel = f"{prefix}:node:{node_id}"
+        self.cluster_channel = f"{prefix}:cluster"
+        self._scripts = {
+            name: client.register_script(text)
+            for name, text in (
+                ("claim", CLAIM),
+                ("renew", RENEW),
+                ("put", PUT),
+                ("release", RELEASE),
+                ("forget", FORGET),
+            )
+        }
+        self._watch = HealthWatch(settings.budget, closed_errors)
+        self._marker: str | None = None
+        self._forgot_at = -math.inf
+        self._secret = settings.secret
+        self._no_retry = no_retry
+
+    # ------------------------------------------------------------------ keys
+
+    def _key(self, kind: str, session_id: str) -> str:
+        return f"{self._prefix}:{kind}:{session_id}"
+
+    def _index(self, principal: Principal | None) -> str:
+        if principal is None:
+            return ""
+        text = json.dumps(attrs.asdict(principal), sort_keys=True).encode()
+        return f"{self._prefix}:who:{hashlib.sha256(text).hexdigest()[:32]}"
+
+    def _client_index(self, principal: Principal | None) -> str:
+        if principal is None:
+            return ""
+        return f"{self._prefix}:client:{hashlib.sha256(principal.client_id.encode()).hexdigest()[:32]}"
+
+    def _indexes(self, principal: Principal | None) -> list[str]:
+        return [self._index(principal), self._client_index(principal)]
+
+    def node_channel_of(self, node_id: str) -> str:
+        return f"{self._prefix}:node:{node_id}"
+
+    # ------------------------------------------------------------------ health
+
+    @property
+    def up(self) -> bool:
+        return self._watch.up
+
+    def health(self) -> StoreHealth:
+        return self._watch.health()
+
+    async def bounded(self, kind: str, call: Any, budget: float | None = None) -> Any:
+        """Run one store call within the budget; StoreUnavailable if it fails or takes longer."""
+        return await self._watch.bounded(kind, call, budget)
+
+    # ------------------------------------------------------------------ records
+
+    def _ms(self, seconds: float | None) -> int:
+        return 0 if seconds is None else max(1, int(seconds * 1000))
+
+    async def put(self, record: SessionRecord, epoch: int, ttl: float | None) -> int:
+        """Write `record` while holding its lease (epoch 0: a new session, claimed now).
+
+        Returns the epoch held, or 0 when another node holds the session (then nothing is written).
+        """
+        sid = record.session_id
+        score = time.time() + (ttl if ttl is not None else 10 * 365 * 86400.0)
+        keys = [self._key("rec", sid), self._key("lease", sid), self._key("epoch", sid)]
+        keys += self._indexes(record.principal)
+        text = record.to_json()
+        args = [
+            text if self._secret is None else self._secret.seal(keys[0], text),
+            self._ms(ttl),
+            self.node_id,
+            str(epoch),
+            self._ms(self.settings.lease_ttl),
+            sid,
+            str(score),
+        ]
+        held = await self.bounded("put", self._scripts["put"](keys=keys, args=args))
+        return int(held)
+
+    async def load(self, session_id: str) -> tuple[SessionRecord | None, str | None]:
+        """The record stored for `session_id` (None: none, or unreadable) and its lease's holder."""
+        return (await self.load_many([session_id]))[0]
+
+    async def load_many(self, session_ids: Sequence[str]) -> list[tuple[SessionRecord | None, str | None]]:
+        """`load` for each id, in one round trip (an MGET of every record and lease)."""
+        if not session_ids:
+            return []
+        keys = [key for sid in session_ids for key in (self._key("rec", sid), self._key("lease", sid))]
+        values = await self._watch.read("load", lambda: self.client.mget(keys))
+        return [
+            self._parsed(sid, keys[2 * i], *values[2 * i : 2 * i + 2]) for i, sid in enumerate(session_ids)
+        ]
+
+    def _parsed(
+        self, session_id: str, key: str, text: str | None, lease: str | None
+    ) -> tuple[SessionRecord | None, str | None]:
+        owner = lease.split(" ", 1)[0] if isinstance(lease, str) else None
+        if text is None:
+            return None, owner
+        opened = unsealed(text) if self._secret is None else self._secret.unseal(key, text)
+        if opened is None:
+            self._watch.refused("record")
+            logger.error(
+                "a record in the store for %s failed the cluster secret's check (changed in Redis, or "
+                "written with another secret): taken as no record",
+                session_id[:64],
+            )
+            return None, owner
+        try:
+            record = SessionRecord.from_json(opened)
+        except ValueError:
+            logger.error("unreadable record in the store for %s", session_id[:64])  # noqa: TRY400
+            return None, owner
+        if record.session_id != session_id:
+            logger.error("the record stored for %s names another session", session_id[:64])
+            return None, owner
+        return record, owner
+
+    async def forget(self, record: SessionRecord) -> None:
+        """Delete a session's record, lease and epoch, and its place in its principal's indexes."""
+        sid = record.session_id
+        keys = [self._key("rec", sid), self._key("lease", sid), self._key("epoch", sid)]
+        await self.bounded(
+            "forget", self._scripts["forget"](keys=[*keys, *self._indexes(record.principal)], args=[sid])
+        )
+
+    async def count_of(self, principal: Principal) -> int:
+        """Sessions `principal` holds in the store (over every node), expired entries dropped."""
+        index = self._index(principal)
+        now = str(time.time())
+        await self.bounded("index", self.client.zremrangebyscore(index, "-inf", now))
+        return int(await self.bounded("index", self.client.zcount(index, now, "+inf")))
+
+    async def sessions_of(self, principal: Principal) -> list[str]:
+        return await self._members(self._index(principal))
+
+    async def principals_named(self, client_id: str) -> set[Principal]:
+        """Every principal with a session in the store whose client id is `client_id`."""
+        ids = await self._members(self._client_index(Principal(client_id)))
+        found = await self.load_many(ids)
+        return {rec.principal for rec, _ in found if rec is not None and rec.principal is not None}
+
+    async def _members(self, index: str) -> list[str]:
+        """An index's sessions whose records have not expired (those that have are dropped)."""
+        from coredis.tokens import PureToken  # here: coredis is imported only with a store
+
+        now = time.time()
+        await self.bounded("index", self.client.zremrangebyscore(index, "-inf", now))
+        live = self.client.zrange(index, now, "+inf", sortby=PureToken.BYSCORE)
+        return [str(member) for member in await self.bounded("index", live)]
+
+    async def records(self, limit: int) -> list[tuple[SessionRecord, str | None]]:
+        """Up to `limit` records of the whole cluster, with each one's lease holder (a SCAN)."""
+        found: list[tuple[SessionRecord, str | None]] = []
+        cursor: int | None = None
+        pattern = f"{self._prefix}:rec:*"
+        while cursor != 0 and len(found) < limit:
+            cursor, keys = await self.bounded(
+                "scan", self.client.scan(cursor or 0, match=pattern, count=500), budget=2.0
+            )
+            page = [key.split(":rec:", 1)[1] for key in keys[: limit - len(found)]]
+            found += [(record, owner) for record, owner in await self.load_many(page) if record is not None]
+        return found
+
+    # ------------------------------------------------------------------ leases
+
+    async def claim(self, session_id: str, ttl: float | None, replace: str = "") -> Claim:
+        keys = [self._key("lease", session_id), self._key("epoch", session_id)]
+        args = [self.node_id, self._ms(self.settings.lease_ttl), self._ms(ttl), replace]
+        won, epoch, owner = await self.bounded("claim", self._scripts["claim"](keys=keys, args=args))
+        seen = "" if won else f"{owner} {epoch}"
+        return Claim(bool(won), int(epoch), str(owner), seen)
+
+    async def renew(
+        self, held: Sequence[tuple[str, int]], record_ttl: float | None
+    ) -> tuple[list[str], list[str]]:
+        """Renew the leases `held` (id, epoch): the ids whose lease another node now holds, and
+        those (still ours) whose record Redis no longer has."""
+        keys: list[str] = []
+        for sid, _ in held:
+            keys += [self._key("lease", sid), self._key("epoch", sid), self._key("rec", sid)]
+        args = [self.node_id, self._ms(self.settings.lease_ttl), self._ms(record_ttl)]
+        args += [str(epoch) for _, epoch in held]
+        lost, missing = await self.bounded("renew", self._scripts["renew"](keys=keys, args=args))
+        return [held[int(i) - 1][0] for i in lost], [held[int(i) - 1][0] for i in missing]
+
+    async def release(self, session_id: str, epoch: int) -> None:
+        await self.bounded(
+            "release",
+            self._scripts["release"](keys=[self._key("lease", session_id)], args=[self.node_id, str(epoch)]),
+        )
+
+    # ------------------------------------------------------------------ channels
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> int:
+        """Send `message` on `channel`; how many nodes listen there (0: its owner is gone)."""
+        text = json.dumps({**message, "from": self.node_id, "at": time.time()}, separators=(",", ":"))
+        if self._secret is not None:
+            text = self._secret.seal(channel, text)
+        return int(await self.bounded("publish", self.client.publish(channel, text)))
+
+    @asynccontextmanager
+    async def listening(self) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """This node's channel and the cluster's, as messages (resubscribed after an outage)."""
+        channels = [self.node_channel, self.cluster_channel]
+        async with self.client.pubsub(
+            channels=channels, ignore_subscribe_messages=True, retry_policy=self._no_retry
+        ) as pubsub:
+            yield self._messages(pubsub)
+
+    async def _messages(self, pubsub: Any) -> AsyncIterator[dict[str, Any]]:
+        async for message in pubsub:
+            if message.get("type") != "message":
+                continue
+            data = self._opened(str(message.get("channel")), message.get("data"))
+            if data is not None:
+                yield data
+
+    def _opened(self, channel: str, text: object) -> dict[str, Any] | None:
+        """A message as sent by a node of this cluster; None (counted, with a secret) otherwise."""
+        if not isinstance(text, str):
+            return None
+        opened = unsealed(text) if self._secret is None else self._secret.unseal(channel, text)
+        try:
+            data = json.loads(opened) if opened is not None else None
+        except ValueError:
+            data = None
+        if self._secret is not None and not (
+            isinstance(data, dict)
+            and isinstance(data.get("at"), int | float)
+            and abs(time.time() - data["at"]) <= MESSAGE_WINDOW
+        ):
+            self._watch.refused("message")
+            logger.error("a message on %s failed the cluster secret's check: ignored", channel[:80])
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def forgot_recently(self, window: float) -> bool:
+        """Whether this Redis forgot the cluster (restarted without persistence) less than
+        `window` seconds ago, as this node sees it: then an id with no record may be a live
+        session whose holder has not written it again yet.
+
+        A marker key, made by the first node to find it missing; a node that finds another marker
+        than the one it knew (or none) knows Redis lost its data. The first call only learns it.
+        """
+        from coredis.tokens import PureToken
+
+        ours = f"{self.node_id} {time.time()}"
+        found = await self.bounded(
+            "marker", self.client.set(f"{self._prefix}:marker", ours, condition=PureToken.NX, get=True)
+        )
+        marker = found if isinstance(found, str) else ours
+        if self._marker is not None and marker != self._marker:
+            self._forgot_at = trio.current_time()
+            logger.warning("the session store forgot this cluster (a restart without persistence?)")
+        self._marker = marker
+        return trio.current_time() - self._forgot_at < window
+
+    async def ping(self) -> None:
+        await self._watch.read("ping", self.client.ping)
+
+
+@asynccontextmanager
+async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[RedisStore]:
+    """Connect to the store for the block's duration (coredis, imported only now)."""
+    try:
+        import coredis
+        from coredis.retry import NoRetryPolicy
+    except ImportError:
+        raise RuntimeError(
+            "a session store needs the coredis package (a dependency of trio-mcp-supervisor): "
+            "reinstall it, e.g. pip install -e . from a clone"
+        ) from None
+    tls = tls_context(settings.redis_url)
+    # Ours, not coredis's: its default checks neither the host name nor (strictly) the chain.
+    extra: dict[str, Any] = {"ssl_context": tls} if tls is not None else {}
+    client = coredis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        connect_timeout=settings.budget,
+        stream_timeout=max(settings.budget, 1.0),
+        client_name=f"mcp-supervisor-{node_id}",
+        # No retries inside the client: each call has its budget, and a failed one is ours to handle.
+        retry_policy=NoRetryPolicy(),
+        **extra,
+    )
+    async with client:
+        closed = (coredis.exceptions.ConnectionError,)
+        yield RedisStore(settings, node_id, client, no_retry=NoRetryPolicy(), closed_errors=closed)

@@ -1,0 +1,170 @@
+"""Hibernation: idle sessions drop transport and loop, and wake on the next request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import mcp_types as types
+import pytest
+import trio
+import trio.testing
+from mcp import Client
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+from mcp.types import TextContent
+
+from supervisor import SessionSupervisor, SupervisorConfig, open_supervisor
+from supervisor.testing import check_quiescent, serve_for_test
+from tests.support.helpers import rpc
+from tests.support.inprocess import open_in_process, post
+from tests.support.servers import build_server
+
+HIBERNATE = 10.0
+IDLE = 600.0
+
+
+def config(**changes: object) -> SupervisorConfig:
+    return SupervisorConfig(hibernate_after=HIBERNATE, idle_timeout=IDLE, **changes)  # type: ignore[arg-type]
+
+
+async def call(supervisor: SessionSupervisor, session_id: str, tool: str, request_id: int = 1) -> str:
+    body = rpc("tools/call", request_id, {"name": tool, "arguments": {"text": "x"} if tool == "echo" else {}})
+    answer = await post(supervisor, body, session_id)
+    assert answer.status == 200, answer.body
+    message = answer.messages()[-1]
+    assert message["id"] == request_id
+    text: str = message["result"]["content"][0]["text"]
+    return text
+
+
+def awake(supervisor: SessionSupervisor, session_id: str) -> bool:
+    info = supervisor.get(session_id)
+    assert info is not None
+    return info.awake
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_idle_session_hibernates_and_wakes_with_its_handshake(
+    autojump_clock: trio.testing.MockClock, json_response: bool
+) -> None:
+    async with open_supervisor(build_server(), config(json_response=json_response)) as supervisor:
+        session_id = await open_in_process(supervisor)
+        assert awake(supervisor, session_id)
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        assert supervisor.stats().hibernating == 1
+        # The next request wakes it; the new loop knows the client from the replayed initialize.
+        assert await call(supervisor, session_id, "client_name", 2) == "raw"
+        assert awake(supervisor, session_id)
+        assert await call(supervisor, session_id, "echo", 3) == "x"
+        # And again.
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        assert await call(supervisor, session_id, "echo", 4) == "x"
+        assert supervisor.stats().closed == {}
+        check_quiescent(supervisor, sessions=1)
+
+
+async def test_a_hibernating_session_still_times_out(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_supervisor(build_server(), config()) as supervisor:
+        session_id = await open_in_process(supervisor)
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        await trio.sleep(IDLE)
+        assert supervisor.get(session_id) is None
+        assert supervisor.stats().closed == {"idle": 1}
+        assert (await post(supervisor, rpc("ping", 5), session_id)).status == 404
+
+
+async def test_close_and_kill_while_hibernating(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_supervisor(build_server(), config()) as supervisor:
+        first = await open_in_process(supervisor)
+        second = await open_in_process(supervisor)
+        await trio.sleep(HIBERNATE + 1)
+        assert await supervisor.close_session(first)
+        assert supervisor.kill(second)
+        await trio.testing.wait_all_tasks_blocked()
+        assert supervisor.stats().closed == {"closed": 1, "killed": 1}
+        check_quiescent(supervisor, sessions=0)
+
+
+async def test_shutdown_with_hibernating_sessions(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_supervisor(build_server(), config()) as supervisor:
+        for _ in range(5):
+            await open_in_process(supervisor)
+        await trio.sleep(HIBERNATE + 1)
+        assert supervisor.stats().hibernating == 5
+        await supervisor.shutdown(grace=1)
+        assert supervisor.stats().closed == {"shutdown": 5}
+
+
+async def test_real_clients_across_hibernation(http: httpx.AsyncClient) -> None:
+    # A tiny hibernation delay: sessions hibernate between most calls over real HTTP.
+    cfg = SupervisorConfig(hibernate_after=0.001)
+    async with serve_for_test(build_server(), cfg) as served:
+        async with Client(served.url, mode="legacy") as client:
+            for index in range(20):
+                result = await client.call_tool("echo", {"text": str(index)})
+                content = result.content[0]
+                assert isinstance(content, TextContent)
+                assert content.text == str(index)
+            name = await client.call_tool("client_name", {})
+            assert isinstance(name.content[0], TextContent)
+            assert name.content[0].text == "mcp"
+        assert served.supervisor.stats().closed == {"client_delete": 1}
+
+
+def recording_server(calls: list[tuple[str, str]]) -> Server[Any]:
+    """A low-level server that records log-level and subscription calls per session."""
+
+    async def set_level(
+        ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        calls.append(("level", params.level))
+        return types.EmptyResult()
+
+    async def subscribe(
+        ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        calls.append(("subscribe", str(params.uri)))
+        return types.EmptyResult()
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        calls.append(("unsubscribe", str(params.uri)))
+        return types.EmptyResult()
+
+    return Server(
+        "recording",
+        on_set_logging_level=set_level,
+        on_subscribe_resource=subscribe,
+        on_unsubscribe_resource=unsubscribe,
+    )
+
+
+@pytest.mark.filterwarnings("ignore:The logging capability is deprecated")
+async def test_waking_replays_log_level_and_live_subscriptions(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    calls: list[tuple[str, str]] = []
+    async with open_supervisor(recording_server(calls), config()) as supervisor:
+        session_id = await open_in_process(supervisor)
+        for request_id, (method, params) in enumerate(
+            [
+                ("logging/setLevel", {"level": "debug"}),
+                ("logging/setLevel", {"level": "error"}),
+                ("resources/subscribe", {"uri": "test://a"}),
+                ("resources/subscribe", {"uri": "test://b"}),
+                ("resources/unsubscribe", {"uri": "test://a"}),
+            ],
+            start=10,
+        ):
+            assert (await post(supervisor, rpc(method, request_id, params), session_id)).status == 200
+        calls.clear()
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        assert (await post(supervisor, rpc("ping", 20), session_id)).status == 200
+        # The woken loop was told the latest level and the one subscription still in force.
+        assert calls == [("level", "error"), ("subscribe", "test://b")]

@@ -1,0 +1,1 @@
+"""Tests of the command line (supervisor/_cli/) as real processes."""

@@ -1,0 +1,187 @@
+"""The session store's own rules against a real redis-server: claims, epochs, fencing, records.
+
+Two `RedisStore`s on one Redis stand for two nodes. Whatever they race for, exactly one wins.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+
+from actors._record import Principal, SessionRecord, new_record
+from supervisor._cluster._redis_store import RedisStore, open_store
+from supervisor._cluster._store_health import StoreUnavailable
+from supervisor._cluster._store_settings import StoreSettings
+from tests.support.cluster import CutLink, Redis, free_port, have_cluster_tools
+
+pytestmark = pytest.mark.skipif(
+    not have_cluster_tools() and not os.environ.get("CI"), reason="needs redis-server"
+)
+
+
+@pytest.fixture
+async def nodes(redis: Redis) -> AsyncIterator[list[RedisStore]]:
+    settings = StoreSettings(redis_url=redis.url, lease_ttl=2.0)
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(open_store(settings, name)) for name in ("a", "b")]
+
+
+def record(session_id: str = "a." + "1" * 32, who: str = "alice") -> SessionRecord:
+    return new_record(session_id, Principal(who), {"protocolVersion": "2025-11-25", "capabilities": {}})
+
+
+async def test_of_many_racing_claims_exactly_one_wins(nodes: list[RedisStore]) -> None:
+    won: list[tuple[str, int]] = []
+
+    async def claim(store: RedisStore) -> None:
+        answer = await store.claim("s1", ttl=60)
+        if answer.won:
+            won.append((store.node_id, answer.epoch))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(20):
+            for store in nodes:
+                nursery.start_soon(claim, store)
+    assert {node for node, _ in won} in ({"a"}, {"b"})
+    assert {epoch for _, epoch in won} == {1}  # the winner's own repeats keep its epoch
+
+
+async def test_a_steal_replaces_only_the_lease_it_saw_and_bumps_the_epoch(nodes: list[RedisStore]) -> None:
+    a, b = nodes
+    first = await a.claim("s2", ttl=60)
+    refused = await b.claim("s2", ttl=60)
+    assert first.won and not refused.won and refused.owner == "a"
+    assert not (await b.claim("s2", ttl=60, replace="a 99")).won  # not what it saw: no steal
+    stolen = await b.claim("s2", ttl=60, replace=refused.seen)
+    assert stolen.won and stolen.epoch == first.epoch + 1
+    # a's renewal now finds the lease lost: it must stop serving (fencing).
+    assert await a.renew([("s2", first.epoch)], None) == (["s2"], [])
+    assert await b.renew([("s2", stolen.epoch)], None) == ([], ["s2"])  # no record was ever written
+
+
+async def test_a_record_is_written_only_under_its_lease(nodes: list[RedisStore]) -> None:
+    a, b = nodes
+    mine = record()
+    epoch = await a.put(mine, 0, ttl=60)  # a new session: claimed as it is written
+    assert epoch == 1
+    assert await b.put(mine, 0, ttl=60) == 0  # someone else's new session: refused
+    assert await b.put(mine, 7, ttl=60) == 0  # a stale epoch: refused
+    loaded, owner = await b.load(mine.session_id)
+    assert loaded == mine and owner == "a"
+    assert await a.count_of(Principal("alice")) == 1
+    await a.forget(mine)
+    assert await b.load(mine.session_id) == (None, None)
+    assert await a.count_of(Principal("alice")) == 0
+
+
+async def test_a_client_id_finds_every_principal_it_came_with_on_any_node(nodes: list[RedisStore]) -> None:
+    a, b = nodes
+    u1, u2 = (Principal("acme", "https://issuer.example", user) for user in ("u1", "u2"))
+    on_a = attrs.evolve(record("a." + "3" * 32), principal=u1)
+    on_b = attrs.evolve(record("b." + "4" * 32), principal=u2)
+    other = attrs.evolve(record("b." + "5" * 32), principal=Principal("zeta", None, "u1"))
+    for store, mine in ((a, on_a), (b, on_b), (b, other)):
+        assert await store.put(mine, 0, ttl=60)
+    assert await a.principals_named("acme") == {u1, u2}
+    await b.forget(on_b)
+    assert await a.principals_named("acme") == {u1}
+    assert await a.principals_named("nobody") == set()
+
+
+async def test_many_records_load_in_one_round_trip(nodes: list[RedisStore]) -> None:
+    a, b = nodes
+    ids = [f"a.{digit * 32}" for digit in "678"]
+    for sid in ids[:2]:
+        assert await a.put(record(sid), 0, ttl=60)
+    before = b.health().operations.get("load", 0)
+    found = await b.load_many(ids)
+    assert b.health().operations["load"] == before + 1
+    assert [(loaded.session_id if loaded else None, owner) for loaded, owner in found] == [
+        (ids[0], "a"),
+        (ids[1], "a"),
+        (None, None),
+    ]
+    listed = await b.records(limit=10)
+    assert {loaded.session_id for loaded, _ in listed} == set(ids[:2])
+
+
+async def test_a_lapsed_lease_nobody_took_is_taken_back_on_renewal(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    a, _ = nodes
+    claim = await a.claim("s3", ttl=60)
+    await redis.command("DEL", "mcp-supervisor:lease:s3")  # as if it expired during an outage
+    assert await a.renew([("s3", claim.epoch)], None) == ([], ["s3"])
+    assert await redis.command("GET", "mcp-supervisor:lease:s3") == f"a {claim.epoch}"
+
+
+async def test_a_redis_that_lost_everything_keeps_the_holders_leases(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    a, _ = nodes
+    mine = record("a." + "2" * 32)
+    epoch = await a.put(mine, 0, ttl=60)
+    await redis.command("FLUSHALL")  # as a restart without persistence
+    lost, missing = await a.renew([(mine.session_id, epoch)], None)
+    assert lost == [] and missing == [mine.session_id]  # the holder writes the record again
+    assert await a.put(mine, epoch, ttl=60) == epoch
+
+
+async def test_a_stopped_redis_is_reported_within_the_budget(redis: Redis) -> None:
+    settings = StoreSettings(redis_url=redis.url, budget=0.2)
+    async with open_store(settings, "a") as store:
+        await store.ping()
+        assert store.up
+        await redis.stop()
+        with trio.fail_after(2):
+            with pytest.raises(StoreUnavailable):
+                await store.ping()
+        assert not store.up and store.health().errors == 1
+        await redis.start()
+        await store.ping()
+        assert store.up
+
+
+async def test_a_store_that_never_answers_counts_as_down_within_the_budget(tmp_path: Path) -> None:
+    # A listener that accepts and never answers: Redis hung, or a black-holed network.
+    port = free_port()
+    listener = await trio.open_tcp_listeners(port, host="127.0.0.1")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, _hang, listener)
+        settings = StoreSettings(redis_url=f"redis://127.0.0.1:{port}/0", budget=0.3)
+        async with open_store(settings, "a") as store:
+            with trio.fail_after(3), pytest.raises(StoreUnavailable):
+                await store.ping()
+        nursery.cancel_scope.cancel()
+
+
+async def _hang(stream: trio.SocketStream) -> None:
+    await trio.sleep_forever()
+
+
+async def test_the_first_read_after_a_link_heals_is_answered_on_a_fresh_connection(redis: Redis) -> None:
+    # Mending a cut link closes every connection the client still held, half-spoken; the read that
+    # finds its connection closed is tried once more at once, so no request pays for the heal.
+    async with trio.open_nursery() as nursery:
+        link = CutLink(redis.port)
+        await nursery.start(link.run)
+        settings = StoreSettings(redis_url=link.url, budget=0.5)
+        async with open_store(settings, "a") as store:
+            sid = "a." + "3" * 32
+            await store.put(record(sid), 0, ttl=60)
+            link.cut()
+            with pytest.raises(StoreUnavailable):
+                await store.load(sid)
+            errors = store.health().errors
+            link.mend()
+            for _ in range(20):  # every time, not by luck of timing
+                found, _ = await store.load(sid)
+                assert found is not None and found.session_id == sid
+            assert store.up and store.health().errors == errors
+        nursery.cancel_scope.cancel()

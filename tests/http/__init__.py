@@ -1,0 +1,1 @@
+"""Tests of the HTTP layer (supervisor/_http/) over real HTTP."""

@@ -1,0 +1,1 @@
+"""Tests of the fault toolkit (supervisor.testing)."""
