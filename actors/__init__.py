@@ -7,6 +7,7 @@ above import from here only, never from a module behind it.
 """
 
 from actors._actor import SessionActor
+from actors._asyncio import BRIDGE, SDK_TOOL_LOGGER, AsyncioBridge, AsyncioHint, asyncio_tool, open_bridge
 from actors._direct_answers import answers_directly
 from actors._faults import FaultPoint, FaultSink, FaultTarget, InjectedCrash
 from actors._frames import (
@@ -49,12 +50,14 @@ from actors._state import ActorState, Residence, ResidenceEvent, next_residence
 from actors._statistics import ActorStatistics
 
 __all__ = [
+    "BRIDGE",
     "CLEANUP_TIMEOUT",
     "CLOSE_POLICY",
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
     "INVALID_REQUEST",
     "PARSE_ERROR",
+    "SDK_TOOL_LOGGER",
     "SERVING",
     "SESSION_ENDED",
     "SSE_HEADERS",
@@ -63,6 +66,8 @@ __all__ = [
     "ActorState",
     "ActorStatistics",
     "Admission",
+    "AsyncioBridge",
+    "AsyncioHint",
     "ClosePolicy",
     "CloseReason",
     "CloseStep",
@@ -84,6 +89,7 @@ __all__ = [
     "SessionRecord",
     "TransportOptions",
     "answers_directly",
+    "asyncio_tool",
     "chunk",
     "error_body",
     "json_bytes",
@@ -91,6 +97,7 @@ __all__ = [
     "lowlevel_of",
     "new_record",
     "next_residence",
+    "open_bridge",
     "quiet_closing_races",
     "result_body",
     "send_error",

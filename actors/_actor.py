@@ -30,7 +30,7 @@ from actors._incarnation import Incarnation
 from actors._log import SERVING, SessionLog
 from actors._mailbox import Mailbox
 from actors._messages import Admission, ServeRequest
-from actors._reasons import CloseReason, CloseStep, RequestOutcome
+from actors._reasons import CLOSE_POLICY, CloseReason, CloseStep, RequestOutcome
 from actors._record import Principal, SessionRecord
 from actors._request_task import serve_request
 from actors._settings import ActorSettings
@@ -166,7 +166,8 @@ class SessionActor:
             self.close_reason = reason
             if reason is CloseReason.EVICTED:
                 self.residence = next_residence(self.residence, ResidenceEvent.EVICTED)
-            self.log.info("closing (%s, grace %.3gs)", reason.value, grace)
+            level = min(CLOSE_POLICY[reason].log_level, logging.INFO)
+            self.log.log(level, "closing (%s, grace %.3gs)", reason.value, grace)
         self._closing.take(step.close_steps, functools.partial(self._settings.hooks.actor_closing, self))
         self._closing.tighten(grace, self._incarnation)
         if ends_streams_at_once(reason, grace):

@@ -17,6 +17,7 @@ from mcp.server.runner import serve_loop
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 
 from actors._answer_watch import AnswerWatch, WatchedEventStore
+from actors._asyncio import AsyncioBridge
 from actors._direct_answers import DirectAnswers
 from actors._faults import FaultSink, FaultTarget, tap_tool_calls
 from actors._inject import post_to_transport
@@ -115,6 +116,10 @@ class Incarnation:
     @property
     def faults(self) -> FaultSink | None:
         return self._settings.faults
+
+    @property
+    def asyncio(self) -> AsyncioBridge | None:
+        return self._settings.asyncio
 
     def set_drain_deadlines(self, drain_end: float) -> None:
         self.serve_scope.deadline = drain_end

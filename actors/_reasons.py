@@ -62,7 +62,8 @@ class ClosePolicy:
     streams_end_at_once: bool = False
     """The standalone GET streams end now, whatever the grace (nothing will be drained)."""
     log_level: int = logging.INFO
-    """The level of the session's closing line."""
+    """The level of the session's closed line (and, at most INFO, of its closing line). A shutdown
+    closes every session at once: its lines are at DEBUG, and one summary says what happened."""
 
 
 CLOSE_POLICY: Mapping[CloseReason, ClosePolicy] = {
@@ -72,7 +73,7 @@ CLOSE_POLICY: Mapping[CloseReason, ClosePolicy] = {
     CloseReason.KILLED: ClosePolicy(RecordFate.DELETED, retry=False, streams_end_at_once=True),
     CloseReason.CRASHED: ClosePolicy(RecordFate.DELETED, retry=False, log_level=logging.ERROR),
     CloseReason.REVOKED: ClosePolicy(RecordFate.DELETED, retry=False),
-    CloseReason.SHUTDOWN: ClosePolicy(RecordFate.KEPT, retry=True),
+    CloseReason.SHUTDOWN: ClosePolicy(RecordFate.KEPT, retry=True, log_level=logging.DEBUG),
     CloseReason.FAILED_OPEN: ClosePolicy(RecordFate.DELETED, retry=False),
     CloseReason.EVICTED: ClosePolicy(RecordFate.KEPT, retry=True),
     CloseReason.MOVED: ClosePolicy(RecordFate.KEPT, retry=True),

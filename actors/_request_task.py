@@ -8,6 +8,7 @@ request whose task is cancelled that way is also cancelled in the loop, as a cli
 
 from __future__ import annotations
 
+from actors._asyncio import BRIDGE
 from actors._direct_answers import as_request
 from actors._faults import before_handoff
 from actors._incarnation import Incarnation, Owner
@@ -26,6 +27,7 @@ def _ended(ticket: RequestTicket) -> RequestOutcome:
 async def serve_request(incarnation: Incarnation, owner: Owner, message: ServeRequest) -> None:
     """The body of one request task; always finishes the ticket."""
     SERVING.set(owner)
+    BRIDGE.set(incarnation.asyncio)
     ticket = message.ticket
     outcome = RequestOutcome.ABORTED
     try:

@@ -8,6 +8,7 @@ import attrs
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http import EventStore
 
+from actors._asyncio import AsyncioBridge
 from actors._faults import FaultSink
 from actors._reasons import CloseReason
 from actors._record import Principal, SessionRecord
@@ -80,3 +81,5 @@ class ActorSettings:
     direct_answers: bool = True
     """Answer plain requests through the loop's streams (actors/_direct_answers.py); off with a store."""
     faults: FaultSink | None = None
+    asyncio: AsyncioBridge | None = None
+    """The supervisor's asyncio loop for tools wrapped in `asyncio_tool` (opened on first use)."""

@@ -12,6 +12,7 @@ from actors import (
     Principal,
     RequestOutcome,
     SessionRecord,
+    asyncio_tool,
 )
 from supervisor._cluster import ClusterStats, Fencing, StoreSettings
 from supervisor._core import (
@@ -61,6 +62,7 @@ __all__ = [
     "TokensFileError",
     "UnsupportedServerSetting",
     "admin_app",
+    "asyncio_tool",
     "hypercorn_config",
     "load_target",
     "loopback_security",

@@ -20,7 +20,7 @@ from supervisor._cluster._leases import Leases
 from supervisor._cluster._redis_store import RedisStore
 from supervisor._cluster._store_health import StoreUnavailable
 from supervisor._cluster._store_settings import Fencing
-from supervisor._cluster._terms import RELEASE_FALLBACK, Wake
+from supervisor._cluster._terms import POLL, RELEASE_FALLBACK, Wake
 
 logger = logging.getLogger("supervisor._claims")
 
@@ -57,8 +57,11 @@ class Claims:
             record, owner = await self.store.load(session_id)
             if record is None and await self.store.forgot_recently(1.5 * self.store.settings.lease_ttl):
                 # Redis has just forgotten the cluster (restarted without persistence): its
-                # holder writes it again within a third of a lease. Retry, not "unknown".
-                return Wake.UNAVAILABLE
+                # holder writes it again at its next renewal round. Wait for that; retry, not
+                # "unknown", if it does not come.
+                record, owner = await self._rewritten(session_id)
+                if record is None:
+                    return Wake.UNAVAILABLE
             if record is None or not record.opened or record.principal != principal:
                 if record is not None and record.principal != principal:
                     SessionLog(logger, session_id).warning("refused a wake for another principal")
@@ -85,6 +88,17 @@ class Claims:
                 await self._give_back(session_id)
         self.wakes_from_store += isinstance(outcome, SessionRecord)
         return outcome
+
+    async def _rewritten(self, session_id: str) -> tuple[SessionRecord | None, str | None]:
+        """The record its holder writes again after Redis forgot it: looked for until a renewal
+        round (and a write) had time to come, within the move wait."""
+        settings = self.store.settings
+        found: tuple[SessionRecord | None, str | None] = (None, None)
+        with trio.move_on_after(min(settings.renew_every * 2 + settings.budget, settings.move_wait)):
+            while found[0] is None:
+                await trio.sleep(POLL)
+                found = await self.store.load(session_id)
+        return found
 
     async def _give_back(self, session_id: str) -> None:
         """Let go of a lease just claimed, with no actor behind it: never renewed, freed if it can be."""

@@ -34,6 +34,7 @@ from supervisor._core._sdk_surface import (
 from supervisor._core._snapshots import SessionInfo, SupervisorStats, stats_document
 from supervisor._core._stateless import StatelessRequests
 from supervisor._core._supervisor import SessionSupervisor
+from supervisor._core._tally import method_label
 
 __all__ = [
     "ANY_HOST",
@@ -60,6 +61,7 @@ __all__ = [
     "is_default",
     "load_target",
     "loopback_security",
+    "method_label",
     "metrics_beside",
     "metrics_registry",
     "public_bind_refusal",

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 from mcp.server.lowlevel.server import Server
 
-from actors import ActorHooks, ActorSettings, FaultSink, Principal, TransportOptions
+from actors import ActorHooks, ActorSettings, AsyncioBridge, FaultSink, Principal, TransportOptions
 from supervisor._cluster import Cluster, or_none
 from supervisor._core._config import SupervisorConfig
 from supervisor._core._registry import Registry
@@ -82,6 +82,7 @@ def actor_settings(
     faults: FaultSink | None,
     *,
     direct_answers: bool,
+    asyncio: AsyncioBridge | None,
 ) -> ActorSettings:
     """What every actor of a supervisor shares, from its config."""
     return ActorSettings(
@@ -100,4 +101,5 @@ def actor_settings(
         evict_after=config.store.evict_after if config.store is not None else None,
         direct_answers=direct_answers,
         faults=faults,
+        asyncio=asyncio,
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from actors import SERVING
 
-REQUEST_FIELDS = ("http_method", "method", "status", "duration_ms")
+REQUEST_FIELDS = ("client", "http_method", "path", "method", "status", "duration_ms")
 """What an access-log record carries besides its message (`supervisor.access`)."""
 
 

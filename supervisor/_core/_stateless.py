@@ -14,7 +14,7 @@ import trio
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from actors import RequestOutcome, ServeRequest, sharing_lifespan
+from actors import BRIDGE, AsyncioBridge, RequestOutcome, ServeRequest, sharing_lifespan
 from supervisor._core._config import SupervisorConfig
 
 logger = logging.getLogger("supervisor._stateless")
@@ -23,7 +23,16 @@ logger = logging.getLogger("supervisor._stateless")
 class StatelessRequests:
     """A nursery of stateless requests in front of the SDK's stateless manager."""
 
-    def __init__(self, server: Server[Any], config: SupervisorConfig, lifespan_state: Any) -> None:
+    def __init__(
+        self,
+        server: Server[Any],
+        config: SupervisorConfig,
+        lifespan_state: Any,
+        *,
+        asyncio: AsyncioBridge | None = None,
+    ) -> None:
+        self.asyncio = asyncio
+        """The supervisor's asyncio loop for tools wrapped in `asyncio_tool`."""
         self._manager = StreamableHTTPSessionManager(
             sharing_lifespan(server, lifespan_state),
             json_response=config.json_response,
@@ -73,6 +82,7 @@ class StatelessRequests:
         self._requests_scope.deadline = min(self._requests_scope.deadline, deadline)
 
     async def _serve(self, message: ServeRequest) -> None:
+        BRIDGE.set(self.asyncio)
         ticket = message.ticket
         outcome = RequestOutcome.ABORTED
         try:

@@ -20,6 +20,7 @@ from actors import (
     CLEANUP_TIMEOUT,
     CLOSE_POLICY,
     Admission,
+    AsyncioBridge,
     CloseReason,
     FaultSink,
     OwnedActor,
@@ -35,6 +36,7 @@ from actors import (
 from supervisor._cluster import Cluster
 from supervisor._core._admission import Caps, OpenRefusal, actor_settings
 from supervisor._core._config import SupervisorConfig
+from supervisor._core._drain_report import DrainReport
 from supervisor._core._ids import mint_session_id
 from supervisor._core._ledger import Ledger
 from supervisor._core._registry import Registry
@@ -63,6 +65,7 @@ class SessionSupervisor:
         faults: FaultSink | None,
         surface: SdkSurface,
         cluster: Cluster | None = None,
+        asyncio: AsyncioBridge | None = None,
     ) -> None:
         self.server = server
         self.cluster = cluster
@@ -75,7 +78,7 @@ class SessionSupervisor:
         self.direct_answers = config.direct_answers and config.event_store is None
         """Whether plain requests are answered through the loop's streams (actors/_direct_answers.py)."""
         self._actor_settings = actor_settings(
-            config, server, lifespan_state, self, faults, direct_answers=self.direct_answers
+            config, server, lifespan_state, self, faults, direct_answers=self.direct_answers, asyncio=asyncio
         )
         self._registry = Registry()
         self._live = self._registry.live
@@ -206,6 +209,7 @@ class SessionSupervisor:
     async def shutdown(self, grace: float | None = None) -> None:
         """Refuse new sessions, drain every session and the stateless requests within `grace`, then cancel."""
         grace = self.config.drain_grace if grace is None else grace
+        report = DrainReport(self.stats, self.sessions) if self._accepting else None
         if self._accepting:
             logger.info("shutting down: %d sessions, grace %.3gs", len(self._live), grace)
         self._accepting = False
@@ -217,9 +221,15 @@ class SessionSupervisor:
         if not self._live:
             self._all_stopped.set()
         with trio.move_on_after(grace + self.config.kill_grace + CLEANUP_TIMEOUT + 1.0):
-            # One event for all of them: waiting on 10,000 events one by one costs a checkpoint each.
-            await self._all_stopped.wait()
-            await self._stateless.stopped.wait()
+            async with trio.open_nursery() as reporting:
+                if report is not None:
+                    reporting.start_soon(report.progress, trio.current_time() + grace)
+                # One event for all of them: waiting on 10,000 events one by one costs a checkpoint each.
+                await self._all_stopped.wait()
+                await self._stateless.stopped.wait()
+                reporting.cancel_scope.cancel()
+        if report is not None:
+            report.summary()
 
     # ------------------------------------------------------------------ used by the endpoint
 

@@ -80,7 +80,11 @@ class Tally:
     _refusals: dict[tuple[int, str], int] = attrs.field(factory=dict)
 
     def request_took(self, method: str | None, seconds: float) -> None:
-        row = self._durations.get(label := method_label(method))
+        self.took(method_label(method), seconds)
+
+    def took(self, label: str, seconds: float) -> None:
+        """One request of `label` (a method label, or `GET`, `DELETE`, `unparsed`) took `seconds`."""
+        row = self._durations.get(label)
         if row is None:
             row = self._durations[label] = [0.0] * (len(BUCKETS) + 2)
         row[bisect.bisect_left(BUCKETS, seconds)] += 1

@@ -6,6 +6,7 @@ app. Every refusal a client can get is built in `_refusals.py`. The serving laye
 from here only.
 """
 
+from supervisor._http._access import AccessLog
 from supervisor._http._admin import AdminFront, read_admin_token, token_digest
 from supervisor._http._auth import StaticTokenVerifier, TokensFileError, open_to_others
 from supervisor._http._endpoint import SupervisorEndpoint
@@ -14,6 +15,7 @@ from supervisor._http._proxy import ForwardedHeaders, RootPath, security_for, tr
 from supervisor._http._refusals import unknown_path
 
 __all__ = [
+    "AccessLog",
     "AdminFront",
     "ForwardedHeaders",
     "RootPath",

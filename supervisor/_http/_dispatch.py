@@ -8,8 +8,6 @@ Whatever happens to the actor, the handler completes the answer, by how the requ
 from __future__ import annotations
 
 import contextvars
-import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,9 +29,6 @@ from actors import (
 from supervisor._core import SessionSupervisor
 from supervisor._http._exchange import Exchange
 from supervisor._http._request import McpRequest
-
-access_logger = logging.getLogger("supervisor.access")
-"""Per-request lines (`--access-log`): method, status, duration; the session id from the context."""
 
 
 @attrs.frozen
@@ -81,7 +76,6 @@ class Dispatcher:
         self._capture = supervisor.quick_open
         self._direct = supervisor.direct_answers
         self._tally = supervisor.tally
-        self._access_log = supervisor.config.access_log
 
     async def refuse(self, send: Send, refusal: Refusal) -> None:
         """Send a refusal, counted by status and cause (every refusal of the HTTP layer comes here)."""
@@ -141,33 +135,11 @@ class Dispatcher:
         if admission is not Admission.ACCEPTED:
             await self.refuse(send, self._refusal(actor, admission, request_id))
             return None, False
-        started = time.perf_counter()
         timed_out = await self.await_ticket(exchange, receive, handover.timeout)
         self._supervisor.record_outcome(exchange.ticket.outcome, session_id=actor.session_id)
-        if not handover.is_stream:
-            took = time.perf_counter() - started
-            self._tally.request_took(method, took)
-            self._access(request, exchange, took, actor.session_id)
         if not timed_out:
             await self._complete(exchange, actor, request_id)
         return exchange, timed_out
-
-    def _access(self, request: McpRequest, exchange: Exchange, took: float, session_id: str) -> None:
-        """One line per request: at INFO with `access_log`, else at DEBUG (cheap when off)."""
-        level = logging.INFO if self._access_log else logging.DEBUG
-        if not access_logger.isEnabledFor(level):
-            return
-        fields = {
-            "session_id": session_id,
-            "http_method": request.method,
-            "method": request.method_name,
-            "status": exchange.status,
-            "duration_ms": round(took * 1000, 3),
-        }
-        text = "%s %s %s %.1fms"
-        access_logger.log(
-            level, text, request.method, request.method_name, exchange.status, took * 1000, extra=fields
-        )
 
     def _refusal(self, actor: SessionActor, admission: Admission, request_id: object) -> Refusal:
         retry_after = self._config.retry_after

@@ -18,6 +18,7 @@ import supervisor._http._refusals as refusals
 from actors import Refusal, send_refusal, send_whole
 from supervisor._cluster import Forward
 from supervisor._core import CONTENT_TYPE, SessionSupervisor, metrics_registry, render
+from supervisor._http._access import note_of
 from supervisor._http._dispatch import Dispatcher
 from supervisor._http._envelope import accepts
 from supervisor._http._forward import Forwarder
@@ -98,6 +99,10 @@ class SupervisorEndpoint:
             await self._dispatcher.refuse(send, refusal)
             return
         request = read_request(scope, body)
+        note = note_of(scope)
+        if note is not None:
+            note.parsed, note.mcp_method = request.envelope is not None, request.method_name
+            note.session_id = request.session_id
         if not request.handshake_era:
             # 2026-07-28 goes to the SDK's stateless entry; an unknown version is answered there.
             await self._stateless.serve(request, receive, send)

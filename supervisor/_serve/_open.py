@@ -18,7 +18,16 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from actors import CLEANUP_TIMEOUT, FaultSink, quiet_closing_races, send_refusal
+from actors import (
+    CLEANUP_TIMEOUT,
+    SDK_TOOL_LOGGER,
+    AsyncioBridge,
+    AsyncioHint,
+    FaultSink,
+    open_bridge,
+    quiet_closing_races,
+    send_refusal,
+)
 from supervisor._cluster import Cluster, RedisEventStore, StoreUnavailable, open_store, redacted
 from supervisor._core import (
     Membership,
@@ -30,7 +39,14 @@ from supervisor._core import (
     sdk_surface,
     surface_for,
 )
-from supervisor._http import AdminFront, SupervisorEndpoint, build_front, token_digest, unknown_path
+from supervisor._http import (
+    AccessLog,
+    AdminFront,
+    SupervisorEndpoint,
+    build_front,
+    token_digest,
+    unknown_path,
+)
 
 
 def supervisor_app(supervisor: SessionSupervisor) -> ASGIApp:
@@ -42,7 +58,11 @@ def supervisor_app(supervisor: SessionSupervisor) -> ASGIApp:
     )
     if config.admin_token is not None and not config.admin_separate:
         app = AdminFront(app, supervisor, token_digest(config.admin_token))
-    return app
+    polled = (config.health_path, config.ready_path, config.metrics_path)
+    quiet = frozenset(path for path in polled if path is not None)
+    return AccessLog(
+        app, at_info=config.access_log, quiet_paths=quiet, mcp_path=config.path, took=supervisor.tally.took
+    )
 
 
 def admin_app(supervisor: SessionSupervisor) -> ASGIApp:
@@ -90,10 +110,11 @@ async def open_supervisor(
     async with (
         lowlevel.lifespan(lowlevel) as lifespan_state,
         _cluster_for(config) as cluster,
+        _asyncio_bridge() as bridge,
         trio.open_nursery() as nursery,
     ):
         config = _with_store_events(config, cluster)
-        stateless = StatelessRequests(lowlevel, config, lifespan_state)
+        stateless = StatelessRequests(lowlevel, config, lifespan_state, asyncio=bridge)
         await nursery.start(stateless.run)
         supervisor = SessionSupervisor(
             lowlevel,
@@ -104,6 +125,7 @@ async def open_supervisor(
             faults=faults,
             surface=surface,
             cluster=cluster,
+            asyncio=bridge,
         )
         if cluster is not None:
             await nursery.start(cluster.run, Membership(supervisor))
@@ -122,6 +144,18 @@ async def open_supervisor(
                 with trio.move_on_after(cluster.store.settings.move_wait, shield=True):
                     await cluster.flush(cluster.store.settings.move_wait)
             nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def _asyncio_bridge() -> AsyncIterator[AsyncioBridge]:
+    """The loop for `asyncio_tool` (opened on first use), and the hint for a tool that lacked one."""
+    hint = AsyncioHint()
+    logging.getLogger(SDK_TOOL_LOGGER).addFilter(hint)
+    try:
+        async with open_bridge() as bridge:
+            yield bridge
+    finally:
+        logging.getLogger(SDK_TOOL_LOGGER).removeFilter(hint)
 
 
 def _with_store_events(config: SupervisorConfig, cluster: Cluster | None) -> SupervisorConfig:

@@ -43,6 +43,7 @@ async def test_json_lines_carry_the_session_id_on_sdk_and_tool_records() -> None
     access = [r for r in parsed if r["logger"] == "supervisor.access"]
     called = next(r for r in access if r.get("method") == "tools/call")
     assert called["status"] == 200 and called["duration_ms"] >= 0 and called["session_id"] == session_id
+    assert called["client"].startswith("127.0.0.1:") and called["path"] == "/mcp"
     closed = next(r for r in parsed if r["message"].startswith("closed (client_delete)"))
     assert (
         closed["level"] == "INFO" and closed["session_id"] == session_id and "request(s)" in closed["message"]

@@ -15,6 +15,8 @@ import pytest
 import trio
 
 from actors._record import Principal, SessionRecord, new_record
+from supervisor._cluster._claims import Claims
+from supervisor._cluster._leases import Leases
 from supervisor._cluster._redis_store import RedisStore, open_store
 from supervisor._cluster._store_health import StoreUnavailable
 from supervisor._cluster._store_settings import StoreSettings
@@ -185,3 +187,30 @@ async def test_the_first_read_after_a_link_heals_is_answered_on_a_fresh_connecti
                 assert found is not None and found.session_id == sid
             assert store.up and store.health().errors == errors
         nursery.cancel_scope.cancel()
+
+
+async def test_a_wake_after_redis_forgot_waits_for_the_holder_to_write_the_record_again(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    # Redis restarted without persistence: the holder writes its sessions again at its next
+    # renewal round. A wake elsewhere in that moment waits for the write, not "retry".
+    a, b = nodes
+    held = record("a." + "4" * 32)
+    epoch = await a.put(held, 0, ttl=60)
+    claims = Claims(b, Leases(b.settings.lease_ttl), None)
+    assert not await b.forgot_recently(3.0)  # b learns the cluster's marker
+    await redis.command("FLUSHALL")
+    outcome: list[object] = []
+    async with trio.open_nursery() as nursery:
+
+        async def wake() -> None:
+            outcome.append(await claims.wake(held.session_id, held.principal))
+
+        nursery.start_soon(wake)
+        await trio.sleep(0.3)  # the holder's renewal round comes a moment later
+        lost, missing = await a.renew([(held.session_id, epoch)], None)
+        assert lost == [] and missing == [held.session_id]
+        await a.put(held, epoch, ttl=60)
+        await a.release(held.session_id, epoch)
+    [woken] = outcome
+    assert isinstance(woken, SessionRecord) and woken.session_id == held.session_id
