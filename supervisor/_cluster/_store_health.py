@@ -13,7 +13,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 import trio
@@ -74,31 +74,27 @@ class HealthWatch:
         """A record or message failed the cluster secret's check."""
         self._refused[kind] += 1
 
-    async def bounded(self, kind: str, call: Any, budget: float | None = None) -> Any:
+    async def bounded(self, kind: str, call: Awaitable[T], budget: float | None = None) -> T:
         """Run one store call within the budget; StoreUnavailable if it fails or takes longer."""
-        self._operations[kind] += 1
-        with trio.move_on_after(self._budget if budget is None else budget):
-            try:
-                answer = await call
-            except Exception as error:
-                if isinstance(error, StoreUnavailable):
-                    raise
-                self._failed(error)
-                raise StoreUnavailable(str(error)) from None
-            self._mark(True)
-            return answer
-        self._failed(None)
-        raise StoreUnavailable("no answer within the budget")
+        return await self._run(kind, lambda: call, again=False, budget=budget)
 
     async def read(self, kind: str, make_call: Callable[[], Awaitable[T]]) -> T:
         """An idempotent call within the budget, tried once more if its connection was found closed."""
+        return await self._run(kind, make_call, again=True, budget=None)
+
+    async def _run(
+        self, kind: str, make_call: Callable[[], Awaitable[T]], *, again: bool, budget: float | None
+    ) -> T:
         self._operations[kind] += 1
-        with trio.move_on_after(self._budget):
-            for again in (True, False):
+        with trio.move_on_after(self._budget if budget is None else budget):
+            while True:
                 try:
                     answer = await make_call()
+                except StoreUnavailable:
+                    raise
                 except Exception as error:
                     if again and isinstance(error, self._closed_errors):
+                        again = False
                         continue
                     self._failed(error)
                     raise StoreUnavailable(str(error)) from None

@@ -38,18 +38,17 @@ class DrainReport:
     async def progress(self, drain_end: float) -> None:
         """A line every `PROGRESS_EVERY` seconds until cancelled (the drain is over); at the end
         of the grace, what is still in flight is what the drain cuts off."""
-        while True:
-            reached = trio.current_time() + PROGRESS_EVERY >= drain_end and not self._cut_off
+        while trio.current_time() < drain_end:
             await trio.sleep_until(min(trio.current_time() + PROGRESS_EVERY, drain_end))
-            if reached and trio.current_time() >= drain_end:
-                self._cut_off = self._calls()
-                await trio.sleep_forever()
+            if trio.current_time() >= drain_end:
+                break
             logger.info(
                 "draining: %d session(s) left, %d call(s) in flight, %.0f s of the grace left",
                 self._stats().live,
                 self._calls(),
                 max(0.0, drain_end - trio.current_time()),
             )
+        self._cut_off = self._calls()
 
     def _calls(self) -> int:
         """Calls in flight now (GET streams are not calls: a drain ends them)."""

@@ -79,9 +79,6 @@ class Tally:
     """Per method label: the bucket counts, then the sum of observations."""
     _refusals: dict[tuple[int, str], int] = attrs.field(factory=dict)
 
-    def request_took(self, method: str | None, seconds: float) -> None:
-        self.took(method_label(method), seconds)
-
     def took(self, label: str, seconds: float) -> None:
         """One request of `label` (a method label, or `GET`, `DELETE`, `unparsed`) took `seconds`."""
         row = self._durations.get(label)

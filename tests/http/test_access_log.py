@@ -10,12 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 from mcp import Client
+from starlette.types import Message
 
-from supervisor import SessionSupervisor, SupervisorConfig
+from supervisor import SessionSupervisor, SupervisorConfig, open_supervisor
+from supervisor._http import ForwardedHeaders, trusted_peers
 from supervisor.testing import serve_for_test, settle
 from tests.support.cluster import eventually
-from tests.support.helpers import mcp_headers, open_session, rpc
+from tests.support.helpers import initialize_body, mcp_headers, open_session, rpc
+from tests.support.inprocess import scope_for
 from tests.support.servers import build_server
 
 
@@ -97,3 +101,30 @@ async def test_refused_bodies_health_and_the_other_era_are_logged_too(
     assert listed and all(r.levelno == logging.INFO for r in listed)
     assert stats.durations["unparsed"].count == 1 and stats.durations["tools/list"].count >= 1
     assert "healthz" not in stats.durations
+
+
+async def test_behind_a_trusted_proxy_the_line_names_the_forwarded_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # As `serve --forwarded-allow-ips` wraps the app: the client is the one X-Forwarded-For names.
+    caplog.set_level(logging.INFO, logger="supervisor.access")
+    async with open_supervisor(build_server(), SupervisorConfig(access_log=True)) as supervisor:
+        app = ForwardedHeaders(supervisor.asgi_app, trusted_peers("127.0.0.1"))
+        scope = scope_for("POST", {**mcp_headers(), "X-Forwarded-For": "203.0.113.7, 10.0.0.2"})
+        answered = trio.Event()
+        bodies = [{"type": "http.request", "body": initialize_body(), "more_body": False}]
+
+        async def receive() -> Message:
+            if bodies:
+                return bodies.pop()
+            await answered.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered.set()
+
+        await app(scope, receive, send)
+    [line] = access_records(caplog)
+    assert fields(line)["client"] == "203.0.113.7:0" and fields(line)["status"] == 200
+    assert fields(line)["method"] == "initialize"

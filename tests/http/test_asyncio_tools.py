@@ -6,12 +6,14 @@ asyncio task; a tool that forgot the bridge gets one line saying what to do."""
 from __future__ import annotations
 
 import logging
+import sys
 
 import httpx
 import pytest
 import trio
 from mcp import Client, MCPError
 
+from actors._asyncio import NOT_INSTALLED
 from supervisor import SupervisorConfig, asyncio_tool
 from supervisor.testing import FaultPlan, FaultPoint, check_quiescent, serve_for_test, settle
 from tests.support.asyncio_target import Seen, build_asyncio_server
@@ -128,3 +130,21 @@ async def test_the_fault_toolkit_kills_an_asyncio_tool_call_cleanly() -> None:
         await settle(served.supervisor)
         assert served.supervisor.stats().closed == {"killed": 1}
         check_quiescent(served.supervisor, sessions=0)
+
+
+async def test_without_trio_asyncio_a_wrapped_tool_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "trio_asyncio", None)  # as if the extra were not installed
+    async with (
+        serve_for_test(build_asyncio_server()) as served,
+        Client(served.url, mode="legacy") as client,
+    ):
+        result = await client.call_tool("aio_sleep", {"seconds": 0.01})
+    assert result.is_error
+    [failed] = [
+        r
+        for r in caplog.records
+        if r.exc_info and NOT_INSTALLED in str(getattr(r.exc_info[1], "__cause__", None))
+    ]
+    assert failed.name == "mcp.server.mcpserver.server"  # the server log names the install command
