@@ -34,6 +34,7 @@ from actors._reasons import CLOSE_POLICY, CloseReason, CloseStep, RequestOutcome
 from actors._record import Principal, SessionRecord
 from actors._request_task import serve_request
 from actors._settings import ActorSettings
+from actors._standalone import StreamSlot
 from actors._state import (
     ActorEvent,
     ActorState,
@@ -77,6 +78,8 @@ class SessionActor:
     _clock: IdleClock = attrs.field(init=False)
     _mailbox: Mailbox = attrs.field(init=False)
     _closing: Closing = attrs.field(init=False)
+    streams: StreamSlot = attrs.field(init=False)
+    """The client's standalone GET stream, held here rather than by an incarnation (`_standalone`)."""
     _incarnation: Incarnation | None = attrs.field(init=False, default=None)
     _wake: ServeRequest | None = attrs.field(init=False, default=None)
     """The request that woke a hibernating actor, until it is spawned."""
@@ -86,7 +89,9 @@ class SessionActor:
     def __attrs_post_init__(self) -> None:
         self._clock = IdleClock.of(self._settings)
         self._mailbox = Mailbox(self._settings.mailbox_size)
-        self._closing = Closing(self._mailbox, self._clock)
+        refresh = functools.partial(self._refresh_idle, finishing_child=False)
+        self.streams = StreamSlot(self._clock, self, self._settings.faults, changed=refresh)
+        self._closing = Closing(self._mailbox, self._clock, self.streams)
 
     @property
     def close_steps(self) -> list[CloseStep]:
@@ -121,9 +126,8 @@ class SessionActor:
     def statistics(self) -> ActorStatistics:
         """One consistent, frozen view of the actor (as trio's channel statistics)."""
         queued = self._mailbox.queued + (self._wake is not None)  # a waking request waits too
-        return ActorStatistics.of(
-            self.state, self._incarnation, queued, self._clock.deadline, self.close_reason
-        )
+        seen = (self.state, self._incarnation, queued, self._clock.deadline, self.close_reason)
+        return ActorStatistics.of(*seen, held_streams=self.streams.count)
 
     async def submit(self, message: ServeRequest, timeout: float, limit: int | None = None) -> Admission:
         """Hand a request over, waiting at most `timeout` for room in the mailbox.
@@ -171,7 +175,7 @@ class SessionActor:
         self._closing.take(step.close_steps, functools.partial(self._settings.hooks.actor_closing, self))
         self._closing.tighten(grace, self._incarnation)
         if ends_streams_at_once(reason, grace):
-            self._closing.end_streams(self._incarnation)
+            self._closing.end_streams(self._incarnation, reason)
 
     def kill(self, reason: CloseReason = CloseReason.KILLED) -> None:
         """Hard cancellation: no drain. Every in-flight request is answered by its ASGI handler."""
@@ -228,6 +232,7 @@ class SessionActor:
             self.close_reason = CloseReason.SHUTDOWN
             self._settings.hooks.actor_closing(self)
         self.state = next_state(self.state, ActorEvent.STOPPED)
+        self.streams.end(self.close_reason)
         self._incarnation = None
         self._closing.took(CloseStep.STOPPED)
         self._settings.hooks.actor_stopped(self)
@@ -297,7 +302,7 @@ class SessionActor:
         """The mailbox loop ended: by a close, or by the idle deadline (then close now)."""
         self._close_if_idle()
         self._mailbox.reject_leftovers()
-        self._closing.end_streams(self._incarnation)
+        self._closing.end_streams(self._incarnation, self.close_reason)
         if self._settings.faults is not None:
             await self._settings.faults.reached(FaultPoint.DURING_CLOSE, self)
 

@@ -16,7 +16,8 @@ import trio
 
 from actors._idle import IdleClock
 from actors._mailbox import Mailbox
-from actors._reasons import CloseStep
+from actors._reasons import CloseReason, CloseStep
+from actors._standalone import StreamSlot
 
 
 class Closable(Protocol):
@@ -33,8 +34,9 @@ class Closing:
 
     _mailbox: Mailbox
     _clock: IdleClock
-    steps: list[CloseStep] = attrs.field(factory=list)
-    drain_end: float = math.inf
+    _streams: StreamSlot
+    steps: list[CloseStep] = attrs.field(init=False, factory=list)
+    drain_end: float = attrs.field(init=False, default=math.inf)
     """When in-flight requests stop being waited for; incarnations made later keep it."""
 
     def take(self, steps: tuple[CloseStep, ...], deregister: Callable[[], None]) -> None:
@@ -55,9 +57,11 @@ class Closing:
             if incarnation is not None:
                 incarnation.set_drain_deadlines(drain_end)
 
-    def end_streams(self, incarnation: Closable | None) -> None:
-        """End the standalone GET stream(s): a drain must not wait for them."""
+    def end_streams(self, incarnation: Closable | None, reason: CloseReason | None) -> None:
+        """End the standalone GET stream (the one the actor holds, or its incarnation's): a drain
+        must not wait for it."""
         self.once(CloseStep.STREAMS_ENDED)
+        self._streams.end(reason)
         if incarnation is not None:
             incarnation.end_streams()
 

@@ -28,7 +28,7 @@ streams, and direct answers use them as they are.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -42,13 +42,10 @@ from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage, J
 from mcp_types import jsonrpc_message_adapter as message_adapter
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from actors._frames import SSE_HEADERS, SSE_PING, chunk, json_headers, session_header, sse_event, start
-
-PING_INTERVAL = 15.0
-"""Seconds without an event after which an SSE answer gets a comment line, as sse-starlette does:
-proxies that drop quiet connections keep a long tool call's stream."""
+from actors._standalone import PING_INTERVAL, StandaloneStream, for_no_request
 
 
 def takes_direct_answer(method: str | None, request_id: object) -> bool:
@@ -109,14 +106,22 @@ class Replies:
 
 @attrs.define(eq=False)
 class LoopOutbox:
-    """The server loop's write stream: replies for direct requests to them, the rest to the transport."""
+    """The server loop's write stream: replies for direct requests to them, messages for no request
+    to the stream the actor holds (if it holds one), the rest to the transport."""
 
-    _answers: DirectAnswers
+    _answers: DirectAnswers | None
     _inner: Any
+    _held: Callable[[], StandaloneStream | None] | None = None
 
     async def send(self, item: SessionMessage) -> None:
-        if not self._answers.deliver(item):
-            await self._inner.send(item)
+        if self._answers is not None and self._answers.deliver(item):
+            return
+        if self._held is not None and for_no_request(item):
+            stream = self._held()
+            if stream is not None and await stream.put(_wire(item.message)):
+                return
+            # No stream open: the transport drops it too (no GET stream, no event store).
+        await self._inner.send(item)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -139,20 +144,19 @@ class DirectAnswers:
 
     _session_id: str = attrs.field(alias="session_id")
     _loop_input: Any = attrs.field(alias="loop_input")
-    _loop_output: Any = attrs.field(alias="loop_output")
     _json: bool = attrs.field(kw_only=True, alias="json_response")
-    outbox: LoopOutbox = attrs.field(init=False)
-    """What the loop writes to, in place of the transport's stream."""
     _session_header: bytes = attrs.field(init=False)
+    _ended: bool = attrs.field(init=False, default=False)
     _waiting: dict[str, Replies] = attrs.field(init=False, factory=dict)
     """Replies of the requests being answered directly, by str(id) as the transport keys them."""
 
     def __attrs_post_init__(self) -> None:
-        self.outbox = LoopOutbox(self, self._loop_output)
         self._session_header = self._session_id.encode()
 
     def loop_ended(self) -> None:
-        """No loop will answer any more: every waiting request sees the end of its replies."""
+        """No loop will answer any more: every waiting request sees the end of its replies (and
+        one that comes later sees it at once)."""
+        self._ended = True
         for replies in self._waiting.values():
             replies.close()
         self._waiting.clear()
@@ -183,6 +187,8 @@ class DirectAnswers:
         """Serve one request through the loop and write its answer (JSON body or SSE stream) to `send`."""
         key = str(request.id)
         replies = self._waiting[key] = Replies()
+        if self._ended:
+            replies.close()
         try:
             metadata = ServerMessageMetadata(
                 request_context=Request(scope, receive),
@@ -202,6 +208,16 @@ class DirectAnswers:
             if self._waiting.get(key) is replies:
                 del self._waiting[key]
             replies.close()
+
+    async def inject(self, body: bytes, scope: Scope) -> None:
+        """A message the actor sends its own loop (a replayed handshake message): straight into the
+        loop's input; a request's answer is waited for and dropped."""
+        message = message_adapter.validate_json(body, by_name=False)
+        if isinstance(message, JSONRPCRequest):
+            await self.answer(message, scope, _nothing_more, _discard)
+            return
+        metadata = ServerMessageMetadata(request_context=Request(scope, _nothing_more))
+        await self._loop_input.send(SessionMessage(message, metadata=metadata))
 
     async def _unanswered(self, replies: Replies, request_id: Any) -> None:
         """The loop settled the request without a response: end it with an error, as the transport does."""
@@ -243,3 +259,13 @@ def _ended(request_id: Any) -> bytes:
     """What the transport answers a request its session's loop ended under (with the request's id)."""
     error = ErrorData(code=INTERNAL_ERROR, message="Session terminated before the request completed")
     return _wire(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
+
+
+async def _nothing_more() -> Message:
+    """The `receive` of a message the actor sent itself: its body is in hand, no client to leave."""
+    await trio.sleep_forever()
+    raise AssertionError("unreachable")
+
+
+async def _discard(_: Message) -> None:
+    return None

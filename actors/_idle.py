@@ -26,6 +26,9 @@ class IdleClock:
     _hibernate_after: float | None = attrs.field(alias="hibernate_after")
     _evict_after: float | None = attrs.field(default=None, alias="evict_after")
     """With a session store: dormant this long, the actor ends and its record alone is left."""
+    holding_stream: bool = attrs.field(init=False, default=False)
+    """A standalone GET stream is open: it holds the session open (the SDK's rule), so the idle
+    timeout waits; hibernation and eviction do not (the stream needs no incarnation)."""
     last_active: float = attrs.field(init=False, factory=trio.current_time)
     """When the last request finished (or the actor started): both countdowns run from it."""
     scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
@@ -46,8 +49,10 @@ class IdleClock:
 
     @property
     def idle_due(self) -> float:
-        """When the idle timeout closes the actor (`inf` without one)."""
-        return math.inf if self._idle_timeout is None else self.last_active + self._idle_timeout
+        """When the idle timeout closes the actor (`inf` without one, or while a stream is open)."""
+        if self._idle_timeout is None or self.holding_stream:
+            return math.inf
+        return self.last_active + self._idle_timeout
 
     @property
     def dormant_due(self) -> float:
@@ -64,9 +69,13 @@ class IdleClock:
             self.scope.deadline = math.inf
         return self.scope
 
+    def open_to(self, state: ActorState) -> bool:
+        """Whether the actor takes what was routed to it now (not if its countdown fired for closing)."""
+        return admits(state, deadline_fired=self.fired, now=trio.current_time(), idle_due=self.idle_due)
+
     def admit(self, state: ActorState) -> bool:
         """A request was routed here: suspend the countdown, unless it fired for closing (False)."""
-        if not admits(state, deadline_fired=self.fired, now=trio.current_time(), idle_due=self.idle_due):
+        if not self.open_to(state):
             return False
         self.suspend()
         return True
@@ -79,6 +88,13 @@ class IdleClock:
             now=trio.current_time(),
             idle_due=self.idle_due,
         )
+
+    def hold_stream(self, held: bool) -> None:
+        """A standalone stream opened or ended; its end counts as activity, as the SDK's rule has
+        it (the countdown starts when the last request, a stream included, completes)."""
+        self.holding_stream = held
+        if not held:
+            self.last_active = trio.current_time()
 
     def suspend(self) -> None:
         """A request is on its way in: no countdown until it is done."""
@@ -114,7 +130,7 @@ class IdleClock:
         if not awake:
             self.scope.deadline = self.dormant_due
             return
-        hibernate, idle = self._hibernate_after, self._idle_timeout
+        hibernate = self._hibernate_after
+        idle = None if self.holding_stream else self._idle_timeout
         wait = idle if hibernate is None else min(hibernate, idle or math.inf)
-        if wait is not None:
-            self.scope.deadline = self.last_active + wait
+        self.scope.deadline = math.inf if wait is None else self.last_active + wait

@@ -18,15 +18,16 @@ from mcp.server.streamable_http import StreamableHTTPServerTransport
 
 from actors._answer_watch import AnswerWatch, WatchedEventStore
 from actors._asyncio import AsyncioBridge
-from actors._direct_answers import DirectAnswers
+from actors._direct_answers import DirectAnswers, LoopOutbox
 from actors._faults import FaultSink, FaultTarget, tap_tool_calls
-from actors._inject import post_to_transport
+from actors._inject import injected_scope, post_to_transport
 from actors._log import SessionLog
 from actors._messages import RequestTicket, ServeRequest
 from actors._polling import PollingTransport
 from actors._reasons import CloseReason
 from actors._sdk import loop_input_of
 from actors._settings import CLEANUP_TIMEOUT, ActorSettings, TransportOptions
+from actors._standalone import StreamSlot
 
 
 class Owner(FaultTarget, Protocol):
@@ -49,6 +50,10 @@ class Owner(FaultTarget, Protocol):
 
     def request_finished(self, ticket: RequestTicket) -> None:
         """A request task is about to end (it is still among the nursery's children)."""
+
+    @property
+    def streams(self) -> StreamSlot:
+        """The standalone stream the actor holds, if one is open."""
 
 
 def transport_for(
@@ -83,7 +88,9 @@ class Incarnation:
     requests_scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
     """Around the request nursery; its deadline is the drain grace plus the kill grace."""
     _requests: trio.Nursery | None = attrs.field(init=False, default=None)
-    _direct: DirectAnswers | None = attrs.field(init=False, default=None)
+    _answers: DirectAnswers | None = attrs.field(init=False, default=None)
+    """The loop's own streams, when the SDK lets us reach its input: direct answers (if on) and
+    the replay at wake go through them."""
     streams: set[RequestTicket] | None = attrs.field(init=False, default=None)
     """Open GET streams (made with the first): a drain ends them instead of waiting for them."""
     _posts: set[trio.CancelScope] = attrs.field(init=False, factory=set)
@@ -111,7 +118,8 @@ class Incarnation:
 
     @property
     def direct(self) -> DirectAnswers | None:
-        return self._direct
+        """Direct answers for client requests, if they are on."""
+        return self._answers if self._settings.direct_answers else None
 
     @property
     def faults(self) -> FaultSink | None:
@@ -157,16 +165,7 @@ class Incarnation:
         """
         transport = self.transport
         async with transport.connect() as (read_stream, write_stream), trio.open_nursery() as loop_nursery:
-            loop_output: Any = write_stream
-            loop_input = loop_input_of(transport)
-            if self._settings.direct_answers and loop_input is not None:
-                self._direct = DirectAnswers(
-                    self._session_id,
-                    loop_input,
-                    write_stream,
-                    json_response=self._settings.transport.json_response,
-                )
-                loop_output = self._direct.outbox
+            loop_output = self._outbox(write_stream)
             faults = self._settings.faults
             loop_input_stream = (
                 read_stream
@@ -193,13 +192,25 @@ class Incarnation:
                 self._loop_gone()
         return result
 
+    def _outbox(self, write_stream: Any) -> Any:
+        """What the loop writes to: the transport's stream, or ours in front of it (direct answers,
+        a standalone stream the actor holds)."""
+        loop_input = loop_input_of(self.transport)
+        if loop_input is not None:
+            json_response = self._settings.transport.json_response
+            self._answers = DirectAnswers(self._session_id, loop_input, json_response=json_response)
+        held = self._owner.streams.held if self._settings.holds_streams else None
+        if self._answers is None and held is None:
+            return write_stream
+        return LoopOutbox(self._answers, write_stream, held)
+
     def _loop_stopped(self) -> None:
         """The server loop has ended: what waits for its answers (direct ones, posts) stops waiting."""
         self._loop_ended = True
         for post in self._posts:
             post.cancel()
-        if self._direct is not None:
-            self._direct.loop_ended()
+        if self._answers is not None:
+            self._answers.loop_ended()
 
     def _loop_gone(self) -> None:
         """No loop will answer any more, and the transport is terminated: nothing may wait for it."""
@@ -208,14 +219,19 @@ class Incarnation:
             self.watch.ended()
 
     async def replay(self, bodies: list[bytes]) -> None:
-        """Bring the fresh loop to where the session was: initialized, same client, same level."""
+        """Bring the fresh loop to where the session was: initialized, same client, same level.
+
+        Straight into the loop's input where the SDK lets us reach it: nothing of the replay then
+        touches the transport (no priming event, nothing in an event store, no event ids used up).
+        """
         for body in bodies:
             if self._loop_ended or self._owner.closing:
                 return  # closing began during the wake: the loop will not serve what follows
-            await self.post(body, {})
+            await self.post(body, {}, into_loop=self._answers is not None)
 
-    async def post(self, body: bytes, like: Mapping[str, Any]) -> None:
-        """POST `body` to this incarnation's transport from inside the actor, discarding the answer."""
+    async def post(self, body: bytes, like: Mapping[str, Any], *, into_loop: bool = False) -> None:
+        """POST `body` to this incarnation's transport from inside the actor, discarding the answer
+        (`into_loop`: to the loop's input itself, past the transport)."""
         owner = self._owner
         if self._loop_ended:
             return
@@ -225,7 +241,10 @@ class Incarnation:
             with trio.move_on_after(CLEANUP_TIMEOUT, shield=True) as scope:
                 self._posts.add(scope)
                 try:
-                    await post_to_transport(self.transport, body, self._session_id, like)
+                    if into_loop and self._answers is not None:
+                        await self._answers.inject(body, injected_scope(body, self._session_id, like))
+                    else:
+                        await post_to_transport(self.transport, body, self._session_id, like)
                 finally:
                     self._posts.discard(scope)
         except Exception:  # a group too: the SDK's task group, less our own cancellation

@@ -1,7 +1,8 @@
 """POST a message to a session's own transport from inside its actor, as a client would.
 
-Used for what the actor must tell its server loop itself: the handshake replayed into a fresh
-loop at wake, and `notifications/cancelled` for a request whose client left. The answer is
+Used for what the actor must tell its server loop itself: `notifications/cancelled` for a request
+whose client left, and the handshake replayed into a fresh loop at wake where the loop's input
+cannot be reached past the transport (`actors/_sdk.py`; otherwise the replay goes straight in). The answer is
 discarded; the scope looks like the request it stands in for, less what the transport re-checks.
 """
 

@@ -84,5 +84,7 @@ class Admission(enum.Enum):
     """The actor is closing or closed: answer like an unknown session (404)."""
     BUSY = "busy"
     """The mailbox stayed full for the whole wait: answer 503 with Retry-After."""
+    CONFLICT = "conflict"
+    """A standalone GET stream is open already (one per session): answer 409."""
     TOO_MANY = "too_many"
     """The session has its limit of requests in flight or queued (GET streams aside): answer 429."""

@@ -83,3 +83,9 @@ class ActorSettings:
     faults: FaultSink | None = None
     asyncio: AsyncioBridge | None = None
     """The supervisor's asyncio loop for tools wrapped in `asyncio_tool` (opened on first use)."""
+
+    @property
+    def holds_streams(self) -> bool:
+        """Actors hold standalone GET streams themselves (`actors/_standalone.py`): not with an
+        event store, whose event ids and replay are the transport's."""
+        return self.transport.event_store is None

@@ -54,13 +54,18 @@ class ActorStatistics:
         queued: int,
         idle_deadline: float,
         close_reason: CloseReason | None,
+        *,
+        held_streams: int = 0,
     ) -> ActorStatistics:
-        """The view of an actor in `state` holding `incarnation` (None while dormant)."""
+        """The view of an actor in `state` holding `incarnation` (None while dormant).
+
+        `held_streams`: standalone streams the actor holds itself, outside any incarnation.
+        """
         return cls(
             state=state,
             awake=incarnation is not None and incarnation.running,
-            in_flight=incarnation.in_flight if incarnation is not None else 0,
-            open_streams=len(incarnation.streams or ()) if incarnation is not None else 0,
+            in_flight=held_streams + (incarnation.in_flight if incarnation is not None else 0),
+            open_streams=held_streams + (len(incarnation.streams or ()) if incarnation is not None else 0),
             queued=queued,
             idle_deadline=idle_deadline,
             close_reason=close_reason,

@@ -39,6 +39,7 @@ from supervisor._core._config import SupervisorConfig
 from supervisor._core._drain_report import DrainReport
 from supervisor._core._ids import mint_session_id
 from supervisor._core._ledger import Ledger
+from supervisor._core._notices import Notices
 from supervisor._core._registry import Registry
 from supervisor._core._sdk_surface import SdkSurface
 from supervisor._core._snapshots import SessionInfo, SupervisorStats, count_states, session_info
@@ -82,6 +83,8 @@ class SessionSupervisor:
         )
         self._registry = Registry()
         self._live = self._registry.live
+        self.notices = Notices(self._registry)
+        """Notifications to clients from outside any request (supervisor/_core/_notices.py)."""
         self._caps = Caps(config, self._registry, cluster)
         self._ledger = Ledger()
         self.tally = Tally()

@@ -19,10 +19,12 @@ import supervisor._http._refusals as refusals
 from actors import (
     Admission,
     Refusal,
+    RequestOutcome,
     RequestTicket,
     ServeRequest,
     SessionActor,
     answers_directly,
+    chunk,
     send_refusal,
     tells_retry,
 )
@@ -140,6 +142,37 @@ class Dispatcher:
         if not timed_out:
             await self._complete(exchange, actor, request_id)
         return exchange, timed_out
+
+    async def hold_stream(
+        self, actor: SessionActor, request: McpRequest, receive: Receive, send: Send
+    ) -> None:
+        """A standalone GET stream the actor holds (actors/_standalone.py): this handler writes it.
+
+        It wakes nothing and is no request in flight: the session may hibernate while it is open.
+        """
+        handover = Handover(is_stream=True, standalone=True)
+        exchange = self.exchange(request, send, handover, session_id=actor.session_id)
+        ticket = exchange.ticket
+        stream = actor.streams.open(ticket)
+        if isinstance(stream, Admission):
+            if stream is Admission.CONFLICT:
+                # An outcome, as when the transport answered it: counted with the requests.
+                self._supervisor.record_outcome(RequestOutcome.CONFLICT, session_id=actor.session_id)
+                await send_refusal(send, refusals.stream_conflict())
+            else:
+                await self.refuse(send, self._refusal(actor, stream, None))
+            return
+        try:
+            async with trio.open_nursery() as nursery:
+                # The client leaving cancels the ticket, which ends the pump.
+                nursery.start_soon(exchange.watch_client, receive)
+                await stream.pump(exchange.send)
+                nursery.cancel_scope.cancel()
+        finally:
+            actor.streams.release(stream)
+            ticket.finish(RequestOutcome.COMPLETED)
+        self._supervisor.record_outcome(ticket.outcome, session_id=actor.session_id)
+        await exchange.send(chunk(b"", more=False))
 
     def _refusal(self, actor: SessionActor, admission: Admission, request_id: object) -> Refusal:
         retry_after = self._config.retry_after

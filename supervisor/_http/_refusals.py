@@ -196,6 +196,15 @@ def shutting_down(request_id: object, retry_after: int) -> Refusal:
     return unavailable("Server is shutting down", request_id, retry_after, "shutting_down")
 
 
+STREAM_CONFLICT = "Conflict: Only one SSE stream is allowed per session"
+"""The SDK transport's words for a second standalone GET stream."""
+
+
+def stream_conflict() -> Refusal:
+    """A second standalone GET stream while one is open (one per session, as the SDK allows)."""
+    return Refusal(409, INVALID_REQUEST, STREAM_CONFLICT)
+
+
 def internal_error() -> Refusal:
     """Something in the endpoint itself broke: never a traceback to the client."""
     return Refusal(500, INTERNAL_ERROR, "Internal server error")
@@ -225,7 +234,7 @@ def unfinished(
     """What completes an answer the transport left unfinished: status, code, message, and
     whether it names the request."""
     if outcome is RequestOutcome.CONFLICT:
-        return 409, INVALID_REQUEST, "Conflict: Only one SSE stream is allowed per session", False
+        return 409, INVALID_REQUEST, STREAM_CONFLICT, False
     if outcome is RequestOutcome.FAILED:
         return 500, INTERNAL_ERROR, "Internal error while serving the request", True
     if outcome is RequestOutcome.REJECTED and has_cluster and tells_retry(close_reason):

@@ -101,6 +101,10 @@ class SessionRoutes:
         if resuming and self._config.event_store is None:
             await self._dispatcher.refuse(send, refusals.no_resumption())
             return
+        if self._config.event_store is None:
+            # Held by the actor, not served by a transport: no wake, and no request in flight.
+            await self._dispatcher.hold_stream(actor, request, receive, send)
+            return
         await self._dispatcher.dispatch(
             actor, request, receive, send, Handover(is_stream=True, standalone=not resuming)
         )

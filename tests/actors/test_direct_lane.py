@@ -16,8 +16,9 @@ import trio.testing
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCResponse
 
-from actors._direct_answers import PING_INTERVAL, Replies, takes_direct_answer
+from actors._direct_answers import Replies, takes_direct_answer
 from actors._sdk import loop_input_of
+from actors._standalone import PING_INTERVAL
 from supervisor import SupervisorConfig
 from supervisor.testing import serve_for_test
 from tests.support.helpers import mcp_headers, messages_of, open_session, rpc
@@ -105,7 +106,7 @@ class _Sink:
 async def test_a_quiet_sse_answer_gets_pings_then_its_events(autojump_clock: trio.testing.MockClock) -> None:
     from actors._direct_answers import DirectAnswers
 
-    lane = DirectAnswers("s" * 32, None, None, json_response=False)
+    lane = DirectAnswers("s" * 32, None, json_response=False)
     replies = Replies()
     sink = _Sink()
     async with trio.open_nursery() as nursery:
@@ -126,7 +127,7 @@ async def test_a_quiet_sse_answer_gets_pings_then_its_events(autojump_clock: tri
 async def test_an_sse_answer_whose_loop_went_away_is_left_to_the_handler() -> None:
     from actors._direct_answers import DirectAnswers
 
-    lane = DirectAnswers("s" * 32, None, None, json_response=False)
+    lane = DirectAnswers("s" * 32, None, json_response=False)
     replies = Replies()
     sink = _Sink()
     replies.close()
@@ -138,7 +139,7 @@ async def test_an_sse_answer_whose_loop_went_away_is_left_to_the_handler() -> No
 async def test_a_json_answer_whose_loop_went_away_names_the_request() -> None:
     from actors._direct_answers import DirectAnswers
 
-    lane = DirectAnswers("s" * 32, None, None, json_response=True)
+    lane = DirectAnswers("s" * 32, None, json_response=True)
     replies = Replies()
     sink = _Sink()
     replies.close()

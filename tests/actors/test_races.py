@@ -140,7 +140,9 @@ async def test_a_dormant_sessions_first_call_racing_delete_closes_at_once_withou
             assert actor is not None
             assert not actor.statistics().awake, "quick open: born dormant"
             answers: list[Answer] = []
-            call = rpc("tools/call", round_, {"name": "echo", "arguments": {"text": "hi"}})
+            # An async tool: a sync one runs in a worker thread, which no close can cancel, and
+            # while it runs the autojump clock jumps to the next deadline.
+            call = rpc("tools/call", round_, {"name": "sleep", "arguments": {"seconds": 0}})
 
             async def call_it(
                 call: bytes = call, session_id: str = session_id, answers: list[Answer] = answers

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trio
 
-from tests.cluster.test_cluster_basics import answer_text, auth, call_where
+from tests.cluster.test_cluster_basics import answer_text, auth, call_where, client_for, text_of
 from tests.support.cluster import TOKENS, Cluster, eventually, have_cluster_tools, running_cluster
 from tests.support.helpers import initialize_body, open_session, rpc
 from tests.support.nodejs import NODE_DIR, node
@@ -224,3 +224,31 @@ async def test_a_node_resumed_after_its_lease_was_taken_fences_before_answering(
 
 async def _gone(cluster: Cluster, key: str) -> bool:
     return await cluster.redis.command("EXISTS", key) == "0"
+
+
+async def test_a_real_clients_session_is_evicted_with_its_get_stream_open_and_comes_back(
+    tmp_path: Path,
+) -> None:
+    """The SDK client holds its GET stream: eviction still comes on schedule, ends the stream with
+    a retry hint, and the client's reconnect finds the session again (restored from the store)."""
+    async with running_cluster(tmp_path, count=1, extra=("--evict-after", "0.5")) as cluster:
+        (a,) = cluster.nodes
+        async with client_for(f"{a.url}/mcp") as client:
+            assert text_of(await client.call_tool("where", {})) == "a"
+            session_id = (await a.admin("GET", "/admin/sessions")).json()["sessions"][0]["id"]
+
+            async def evicted() -> bool:
+                stats = (await a.admin("GET", "/admin/stats")).json()
+                return bool(stats["closed"].get("evicted"))
+
+            await eventually(evicted)
+
+            async def back_with_its_stream() -> bool:
+                found = await a.admin("GET", f"/admin/sessions/{session_id}")
+                return found.status_code == 200 and found.json()["open_streams"] == 1
+
+            # The client reconnected its GET stream (a wake from the store, no new session).
+            await eventually(back_with_its_stream)
+            assert text_of(await client.call_tool("where", {})) == "a"
+            stats = (await a.admin("GET", "/admin/stats")).json()
+            assert set(stats["closed"]) == {"evicted"}

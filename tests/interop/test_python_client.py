@@ -8,9 +8,15 @@ configuration, JSON responses, and hibernating sessions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
 import pytest
 import trio
+import trio.testing
 from mcp import Client
+from mcp.client.session import MessageHandlerFnT
 from mcp.types import TextContent
 
 from supervisor import SupervisorConfig
@@ -82,3 +88,56 @@ async def test_auto_mode_discovers_the_modern_era(config: SupervisorConfig) -> N
         stats = served.supervisor.stats()
     assert version == MODERN
     assert stats.created == 0
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait for `condition`, checking each time every task here is blocked (no sleeping)."""
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.testing.wait_all_tasks_blocked(cushion=0.01)
+
+
+async def test_real_clients_sessions_hibernate_with_their_get_stream_open_and_hear_notices() -> None:
+    """The SDK client holds its GET stream for the whole session: idle must still mean idle."""
+    sessions = 6
+    async with serve_for_test(build_server(), SupervisorConfig(hibernate_after=0.05)) as served:
+        supervisor = served.supervisor
+        heard: list[list[str]] = [[] for _ in range(sessions)]
+
+        def listener(index: int) -> MessageHandlerFnT:
+            async def handle(message: Any) -> None:
+                heard[index].append(str(getattr(message, "method", type(message).__name__)))
+
+            return handle
+
+        def sleeping_with_streams() -> bool:
+            infos = supervisor.sessions()
+            return len(infos) == sessions and all(not i.awake and i.open_streams == 1 for i in infos)
+
+        async with AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    Client(served.url, mode="legacy", message_handler=listener(i))
+                )
+                for i in range(sessions)
+            ]
+            for index, client in enumerate(clients):
+                result = await client.call_tool("echo", {"text": f"before {index}"})
+                assert isinstance(result.content[0], TextContent)
+            # Every session hibernates, each client's GET stream open all along.
+            await until(sleeping_with_streams)
+            assert supervisor.stats().hibernating == sessions
+            wakes = supervisor.stats().wakes
+            # A notice from outside any request reaches every client, and wakes nobody.
+            assert supervisor.notices.broadcast("notifications/tools/list_changed") == sessions
+            await until(lambda: all("notifications/tools/list_changed" in h for h in heard))
+            assert supervisor.stats().wakes == wakes
+            # The next call wakes its session, same id, same stream.
+            for index, client in enumerate(clients):
+                result = await client.call_tool("echo", {"text": f"after {index}"})
+                assert (
+                    isinstance(result.content[0], TextContent) and result.content[0].text == f"after {index}"
+                )
+            assert supervisor.stats().wakes == wakes + sessions
+            await until(sleeping_with_streams)
+        assert supervisor.stats().closed == {"client_delete": sessions}

@@ -34,6 +34,9 @@ from supervisor import ANY_HOST, SessionSupervisor, SupervisorConfig, open_super
 
 SDKManager = sdk_manager.StreamableHTTPSessionManager
 BASELINE = os.environ.get("SDK_SUITE_BASELINE") == "1"
+HIBERNATE_AT_ONCE = 1e-6 if os.environ.get("SDK_SUITE_HIBERNATE") == "1" else None
+"""With `SDK_SUITE_HIBERNATE=1`, every session hibernates as soon as nothing is in flight: each
+request after the first wakes a fresh transport and loop from the session's record."""
 PATH = "/mcp"
 
 M = "tests/server/test_streamable_http_manager.py::"
@@ -147,6 +150,7 @@ class SupervisedSessionManager:
             max_request_body_size=max_request_body_size,
             max_sessions=max_sessions,
             path=PATH,
+            hibernate_after=HIBERNATE_AT_ONCE,
         )
         self._supervisor: SessionSupervisor | None = None
         self._has_started = False

@@ -92,3 +92,57 @@ async def open_in_process(supervisor: SessionSupervisor) -> str:
     done = await post(supervisor, rpc("notifications/initialized", None), session_id)
     assert done.status == 202
     return session_id
+
+
+@attrs.define(eq=False)
+class OpenStream:
+    """A GET stream driven in process: what arrived so far, and the client's way out."""
+
+    status: int = 0
+    headers: dict[str, str] = attrs.Factory(dict)
+    body: bytes = b""
+    ended: trio.Event = attrs.Factory(trio.Event)
+    """The server ended the body."""
+    _arrived: trio.Event = attrs.Factory(trio.Event)
+    _left: trio.Event = attrs.Factory(trio.Event)
+
+    def messages(self) -> list[dict[str, Any]]:
+        return sse_messages(self.body)
+
+    def leave(self) -> None:
+        """The client disconnects."""
+        self._left.set()
+
+    async def next_chunk(self) -> None:
+        """Wait until more of the body (or its end) arrives."""
+        await self._arrived.wait()
+        self._arrived = trio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        await self._left.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])}
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+            if not message.get("more_body", False):
+                self.ended.set()
+        self._arrived.set()
+
+
+async def open_stream(supervisor: SessionSupervisor, session_id: str, nursery: trio.Nursery) -> OpenStream:
+    """Open the session's standalone GET stream in `nursery`; returns once its head arrived."""
+    stream = OpenStream()
+    scope = scope_for("GET", mcp_headers(session_id, accept="text/event-stream"))
+
+    async def run() -> None:
+        await supervisor.asgi_app(scope, stream.receive, stream.send)  # type: ignore[arg-type]
+        stream.ended.set()
+
+    nursery.start_soon(run)
+    while not stream.status and not stream.ended.is_set():
+        await stream.next_chunk()
+    return stream
