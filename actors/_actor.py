@@ -54,11 +54,8 @@ logger = logging.getLogger(__name__)
 
 @attrs.define(eq=False, repr=False)
 class SessionActor:
-    """The actor of one MCP session; created and owned by a supervisor nursery.
-
-    `residence=Residence.DORMANT`: start with no incarnation, to be woken from `record` by the
-    first request.
-    """
+    """The actor of one MCP session, owned by a supervisor nursery (`residence=Residence.DORMANT`:
+    born with no incarnation, to be woken from `record` by its first request)."""
 
     _record: SessionRecord = attrs.field(alias="record")
     _settings: ActorSettings = attrs.field(alias="settings")
@@ -185,11 +182,8 @@ class SessionActor:
         self._life_scope.cancel()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The actor's whole life; `task_status.started()` once requests may be handed over.
-
-        Awake, it holds an incarnation; hibernating, its mailbox alone, until a request wakes it
-        into a fresh incarnation rebuilt from the record.
-        """
+        """The actor's whole life (`task_status.started()` once it takes requests): awake with an
+        incarnation, or hibernating on its mailbox until a request wakes a fresh one from the record."""
         SERVING.set(self)
         try:
             with self._life_scope:
@@ -273,11 +267,17 @@ class SessionActor:
         # Spawn each request as a child task until closing begins or the idle deadline fires.
         if self._clock.deadline == math.inf:
             self._refresh_idle(finishing_child=False)
-        with self._clock.scope:
-            async for message in self._mailbox:
-                self._spawn(message)
-                # Do not keep the last request (its scope, closures and context) alive while idle.
-                del message
+        while True:
+            with self._clock.scope:
+                async for message in self._mailbox:
+                    self._spawn(message)
+                    # Do not keep the last request (its scope, closures and context) alive while idle.
+                    del message
+            if self.closing or not (incarnation.in_flight or self._mailbox.queued):
+                break
+            # The countdown fired just as a request was taken in: not idle after all (a stream
+            # spawned now would otherwise hold a hibernation open, the mailbox unread, for its life).
+            self._clock.fresh_scope(closing=False, queued=True, dormant=False)
         if self._clock.hibernates(self.close_reason):
             self.residence = next_residence(self.residence, ResidenceEvent.SLEPT)
             return True

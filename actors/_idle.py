@@ -104,10 +104,11 @@ class IdleClock:
         """Closing began: the mailbox wait ends now."""
         self.scope.cancel()
 
-    def quiet(self, *, awake: bool) -> None:
-        """Nothing is in flight or queued any more: the countdown starts from now."""
+    def quiet(self, *, awake: bool, can_sleep: bool = True) -> None:
+        """Nothing is in flight or queued any more: the countdown starts from now (`can_sleep`
+        False: to the idle timeout only, the incarnation must stay)."""
         self.last_active = trio.current_time()
-        self._restart(awake=awake)
+        self._restart(awake=awake, can_sleep=can_sleep)
 
     def settle(self, incarnation: Observed | None, *, finishing: bool, queued: int) -> None:
         """After a request finished or left: restart the countdown if nothing is in flight or queued.
@@ -116,21 +117,20 @@ class IdleClock:
         unchanged; `finishing` says one of the incarnation's requests is the one finishing (its
         task is still among the nursery's children while it runs this).
         """
-        running = incarnation.in_flight if incarnation is not None and incarnation.running else None
-        if running is None:
+        if incarnation is None or not incarnation.running:
             self.resume_dormant(queued=queued > 0)
-        elif running - (1 if finishing else 0) <= 0 and queued == 0:
-            self.quiet(awake=True)
+        elif incarnation.in_flight - (1 if finishing else 0) <= 0 and queued == 0:
+            self.quiet(awake=True, can_sleep=not incarnation.keeps_state)
 
     def resume_dormant(self, *, queued: bool) -> None:
         """Dormant, a request came and went without waking the actor: the idle timeout alone runs."""
         self.scope.deadline = math.inf if queued else self.dormant_due
 
-    def _restart(self, *, awake: bool) -> None:
+    def _restart(self, *, awake: bool, can_sleep: bool = True) -> None:
         if not awake:
             self.scope.deadline = self.dormant_due
             return
-        hibernate = self._hibernate_after
+        hibernate = self._hibernate_after if can_sleep else None
         idle = None if self.holding_stream else self._idle_timeout
         wait = idle if hibernate is None else min(hibernate, idle or math.inf)
         self.scope.deadline = math.inf if wait is None else self.last_active + wait

@@ -8,13 +8,15 @@ Requests run as children of its request nursery; the live request count is that 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
 import trio
-from mcp.server.runner import serve_loop
+from mcp.server.connection import Connection
 from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.shared.dispatcher import Outbound
 
 from actors._answer_watch import AnswerWatch, WatchedEventStore
 from actors._asyncio import AsyncioBridge
@@ -25,9 +27,9 @@ from actors._log import SessionLog
 from actors._messages import RequestTicket, ServeRequest
 from actors._polling import PollingTransport
 from actors._reasons import CloseReason
-from actors._sdk import loop_input_of
+from actors._sdk import loop_input_of, serve_handshake_loop
 from actors._settings import CLEANUP_TIMEOUT, ActorSettings, TransportOptions
-from actors._standalone import StreamSlot
+from actors._standalone import LastingOutbound, StandaloneStream, StreamSlot
 
 
 class Owner(FaultTarget, Protocol):
@@ -96,6 +98,10 @@ class Incarnation:
     _posts: set[trio.CancelScope] = attrs.field(init=False, factory=set)
     """Messages on their way to the loop from inside the actor; the loop's end lets them go."""
     _loop_ended: bool = attrs.field(init=False, default=False)
+    _outbound: LastingOutbound | None = attrs.field(init=False, default=None)
+    """The loop's standalone channel, told when the loop is gone (`_standalone.LastingOutbound`)."""
+    _connection: Connection | None = attrs.field(init=False, default=None)
+    """The SDK's connection object of this wake's loop: what a server keeps per connection is on it."""
 
     def __attrs_post_init__(self) -> None:
         self.watch = AnswerWatch() if self._settings.transport.event_store is not None else None
@@ -204,9 +210,26 @@ class Incarnation:
             return write_stream
         return LoopOutbox(self._answers, write_stream, held)
 
+    @property
+    def keeps_state(self) -> bool:
+        """The server keeps state on this wake's connection (`Connection.state`), which a fresh loop
+        would not have: the session must not hibernate (or be evicted)."""
+        connection = self._connection
+        if connection is None or not connection.state:
+            return False
+        if self._settings.first_time("connection_state"):
+            self._owner.log.warning(
+                "the server keeps per-connection state (Connection.state: %s): its sessions that "
+                "hold some stay awake instead of hibernating (said once)",
+                ", ".join(sorted(map(str, connection.state))[:5]),
+            )
+        return True
+
     def _loop_stopped(self) -> None:
         """The server loop has ended: what waits for its answers (direct ones, posts) stops waiting."""
         self._loop_ended = True
+        if self._outbound is not None:
+            self._outbound.loop_ended = True
         for post in self._posts:
             post.cancel()
         if self._answers is not None:
@@ -286,10 +309,22 @@ class Incarnation:
         self.requests_scope.cancel()
 
     async def _serve_loop(self, read_stream: Any, write_stream: Any) -> None:
-        await serve_loop(
+        held = self._owner.streams.held if self._settings.holds_streams else None
+        await serve_handshake_loop(
             self._settings.server,
             read_stream,
             write_stream,
             lifespan_state=self._settings.lifespan_state,
             session_id=self._session_id,
+            standalone=functools.partial(self._standalone_channel, held),
+            seen=self._seen,
         )
+
+    def _standalone_channel(
+        self, held: Callable[[], StandaloneStream | None] | None, dispatcher: Outbound
+    ) -> Outbound:
+        self._outbound = LastingOutbound(dispatcher, held)
+        return self._outbound
+
+    def _seen(self, connection: Connection) -> None:
+        self._connection = connection

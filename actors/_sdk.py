@@ -8,13 +8,18 @@ with a line saying which name moved and what depends on it; docs/architecture.md
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, cast
 
+from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
+from mcp.server.runner import serve_connection, serve_loop
 from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.shared.dispatcher import Outbound
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
 LOOP_INPUT = "_read_stream_writer"
 """A connected transport's write end of its server loop's input (direct answers put requests there)."""
@@ -27,6 +32,27 @@ SESSION_MANAGER = "_session_manager"
 def loop_input_of(transport: object) -> Any | None:
     """The write end of a connected transport's loop input; None if this SDK keeps it elsewhere."""
     return getattr(transport, LOOP_INPUT, None)
+
+
+async def serve_handshake_loop(
+    server: Server[Any],
+    read_stream: Any,
+    write_stream: Any,
+    *,
+    lifespan_state: Any,
+    session_id: str,
+    standalone: Callable[[Outbound], Outbound],
+    seen: Callable[[Connection], None],
+) -> None:
+    """The SDK's handshake-era server loop, built as its `serve_loop` builds it, but with the
+    connection's standalone channel ours (`standalone` wraps the dispatcher) and the connection
+    shown to `seen` (per-connection state lives on it)."""
+    dispatcher: JSONRPCDispatcher[Any] = JSONRPCDispatcher(
+        read_stream, write_stream, raise_handler_exceptions=False, inline_methods=frozenset({"initialize"})
+    )
+    connection = Connection.for_loop(standalone(dispatcher), session_id=session_id)
+    seen(connection)
+    await serve_connection(server, dispatcher, connection=connection, lifespan_state=lifespan_state)
 
 
 def lowlevel_of(server: MCPServer) -> Server[Any]:
@@ -103,12 +129,26 @@ def _close_stream_problem() -> str | None:
     return None
 
 
+def _handshake_loop_problem() -> str | None:
+    # serve_loop is what the SDK's manager runs; ours is built from the same parts, so they must be there.
+    source = inspect.getsource(serve_loop)
+    parts = ("JSONRPCDispatcher(", 'inline_methods=frozenset({"initialize"})', "Connection.for_loop(")
+    probe = Connection.for_loop(cast(Outbound, None), session_id="check")
+    if not all(part in source for part in parts) or not isinstance(getattr(probe, "state", None), dict):
+        return (
+            "mcp.server.runner.serve_loop no longer builds its loop from JSONRPCDispatcher and "
+            "Connection.for_loop as actors/_sdk.py's serve_handshake_loop does: compare the two"
+        )
+    return None
+
+
 CHECKS: dict[str, Callable[[], str | None]] = {
     LOOP_INPUT: _loop_input_problem,
     LOWLEVEL: _lowlevel_problem,
     SESSION_MANAGER: _session_manager_problem,
     "lifespan": _lifespan_problem,
     "close_sse_stream": _close_stream_problem,
+    "serve_loop": _handshake_loop_problem,
 }
 
 

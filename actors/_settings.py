@@ -84,6 +84,16 @@ class ActorSettings:
     asyncio: AsyncioBridge | None = None
     """The supervisor's asyncio loop for tools wrapped in `asyncio_tool` (opened on first use)."""
 
+    _said: set[str] = attrs.field(factory=set, alias="said")
+    """What this supervisor's actors have said once already (`first_time`)."""
+
+    def first_time(self, key: str) -> bool:
+        """True the first time any actor of this supervisor asks about `key`: say it once."""
+        if key in self._said:
+            return False
+        self._said.add(key)
+        return True
+
     @property
     def holds_streams(self) -> bool:
         """Actors hold standalone GET streams themselves (`actors/_standalone.py`): not with an

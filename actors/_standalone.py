@@ -14,13 +14,14 @@ stays a request served by it (it then holds the session awake, as in the SDK).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import attrs
 import trio
+from mcp.shared.dispatcher import CallOptions, Outbound
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp_types import JSONRPCError, JSONRPCResponse
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCResponse
 from starlette.types import Send
 
 from actors._faults import FaultPoint, FaultSink, FaultTarget
@@ -181,3 +182,38 @@ class StreamSlot:
         if self.stream is not None:
             retry = reason is not None and CLOSE_POLICY[reason].retry
             self.stream.end(retry_ms=RETRY_MS if retry else None)
+
+
+@attrs.define(eq=False)
+class LastingOutbound:
+    """A server loop's standalone channel (its connection's `outbound`) that outlives the loop.
+
+    A server may keep the SDK's per-request session object and notify through it later (a
+    resource changed, a list changed). Once the loop has gone (the session hibernated) the SDK's
+    dispatcher drops such a notification; this sends it to the stream the actor holds instead, as
+    the live loop would have. A server-to-client request still needs the loop (its answer comes
+    back to it) and fails as the SDK makes it fail.
+    """
+
+    _dispatcher: Outbound = attrs.field(alias="dispatcher")
+    _held: Callable[[], StandaloneStream | None] | None = attrs.field(alias="held")
+    loop_ended: bool = attrs.field(init=False, default=False)
+
+    async def send_raw_request(
+        self, method: str, params: Mapping[str, Any] | None, opts: CallOptions | None = None
+    ) -> dict[str, Any]:
+        return await self._dispatcher.send_raw_request(method, params, opts)
+
+    async def notify(
+        self, method: str, params: Mapping[str, Any] | None, opts: CallOptions | None = None
+    ) -> None:
+        if not self.loop_ended or self._held is None:
+            await self._dispatcher.notify(method, params, opts)
+            return
+        stream = self._held()
+        if stream is not None:
+            notice = JSONRPCNotification(
+                jsonrpc="2.0", method=method, params=dict(params) if params else None
+            )
+            stream.offer(notice.model_dump_json(by_alias=True, exclude_none=True).encode())
+        await trio.lowlevel.checkpoint()

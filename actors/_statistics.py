@@ -23,6 +23,11 @@ class Observed(Protocol):
     @property
     def streams(self) -> Sized | None: ...
 
+    @property
+    def keeps_state(self) -> bool:
+        """The server keeps state on this incarnation's connection: it must not hibernate."""
+        ...
+
 
 @attrs.frozen(kw_only=True)
 class ActorStatistics:

@@ -98,7 +98,7 @@ def _add_session_flags(serve: argparse.ArgumentParser) -> None:
         "--hibernate-after",
         type=float,
         default=None,
-        help="idle seconds before a session drops its transport (default: never)",
+        help="idle seconds before a session drops its transport until needed; 0: never (default 30)",
     )
     serve.add_argument(
         "--no-quick-open",

@@ -16,6 +16,9 @@ from supervisor._core._hosts import loopback_security
 from supervisor._core._ids import check_node_id, default_node_id
 
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
+DEFAULT_HIBERNATE_AFTER = 30.0
+"""Idle seconds before a session hibernates by default: long enough that a client calling now and
+then keeps its session awake, short enough that idle sessions cost almost nothing."""
 DEFAULT_MAX_SESSIONS = 10_000
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_MAX_REQUESTS = 128
@@ -86,10 +89,11 @@ class SupervisorConfig:
     """Seconds a session may have nothing in flight before it is closed; None disables."""
     max_sessions: int | None = attrs.field(default=DEFAULT_MAX_SESSIONS, validator=_OPTIONAL_COUNT)
     """Open sessions at most; past it a new session gets 503 with Retry-After. None removes the cap."""
-    hibernate_after: float | None = attrs.field(default=None, validator=_OPTIONAL_POSITIVE)
+    hibernate_after: float | None = attrs.field(default=DEFAULT_HIBERNATE_AFTER, validator=_OPTIONAL_POSITIVE)
     """Idle seconds after which a session drops its SDK transport and server loop (most of its
     memory) until its next request, which replays the handshake into fresh ones. None: never.
-    See docs/architecture.md for what a hibernated session keeps and what it does not."""
+    See docs/architecture.md for what a hibernated session keeps and what it does not (a session
+    whose server keeps per-connection state never hibernates)."""
     quick_open: bool = attrs.field(default=True, validator=_FLAG)
     """Open sessions born dormant: after the first session per protocol version, `initialize` is
     answered with the server's own earlier answer and the SDK transport and server loop are made

@@ -30,7 +30,8 @@ class SessionInfo:
     started_at: float
     """When its actor started here, by the trio clock (`created` is the session's own birth)."""
     idle_deadline: float
-    """trio clock; inf while busy or without idle timeout."""
+    """trio clock: when the idle countdown next fires (hibernation while awake, then the idle
+    timeout or eviction); inf while busy or with neither."""
     created: float = 0.0
     """Seconds since the epoch (from the session's record)."""
     last_activity: float = 0.0

@@ -12,12 +12,14 @@ import trio.testing
 from mcp import Client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
+from mcp.shared.exceptions import MCPError
 from mcp.types import TextContent
 
 from supervisor import SessionSupervisor, SupervisorConfig, open_supervisor
 from supervisor.testing import check_quiescent, serve_for_test
+from tests.conformance.event_store import MemoryEventStore
 from tests.support.helpers import rpc
-from tests.support.inprocess import open_in_process, post
+from tests.support.inprocess import open_in_process, open_stream, post
 from tests.support.servers import build_server
 
 HIBERNATE = 10.0
@@ -168,3 +170,89 @@ async def test_waking_replays_log_level_and_live_subscriptions(
         assert (await post(supervisor, rpc("ping", 20), session_id)).status == 200
         # The woken loop was told the latest level and the one subscription still in force.
         assert calls == [("level", "error"), ("subscribe", "test://b")]
+
+
+def state_keeping_server() -> Server[Any]:
+    """A low-level server whose `keep` tool puts something on its connection (`Connection.state`)."""
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        if params.name == "keep":
+            # The SDK's per-connection scratch state (reached here through the session object).
+            ctx.session._connection.state["visits"] = 1
+        return types.CallToolResult(content=[types.TextContent(text=params.name)])
+
+    return Server("stateful", on_call_tool=call_tool)
+
+
+async def test_a_session_whose_server_keeps_connection_state_stays_awake(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_supervisor(state_keeping_server(), config()) as supervisor:
+        keeping = [await open_in_process(supervisor) for _ in range(2)]
+        plain = await open_in_process(supervisor)
+        for request_id, session_id in enumerate(keeping, start=2):
+            assert await call(supervisor, session_id, "keep", request_id) == "keep"
+        assert await call(supervisor, plain, "plain", 9) == "plain"
+        await trio.sleep(HIBERNATE + 1)
+        # A fresh loop would not have that state: those sessions stay awake; the other sleeps.
+        assert [awake(supervisor, session_id) for session_id in keeping] == [True, True]
+        assert not awake(supervisor, plain)
+        warnings = [r for r in caplog.records if "keeps per-connection state" in r.getMessage()]
+        assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+        assert "visits" in warnings[0].getMessage()
+        # The idle timeout still ends them.
+        await trio.sleep(IDLE)
+        assert supervisor.stats().closed == {"idle": 3}
+
+
+async def test_what_a_kept_session_object_can_still_do_after_hibernation(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Per-connection clean-up runs at hibernation; a server-to-client request through a kept
+    session object fails in the server's code (it needs a live loop for its answer)."""
+    kept: list[Any] = []
+    cleaned: list[str] = []
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        kept.append(ctx.session)
+        ctx.session._connection.exit_stack.callback(cleaned.append, "closed")
+        return types.CallToolResult(content=[types.TextContent(text="kept")])
+
+    async with open_supervisor(Server("keeper", on_call_tool=call_tool), config()) as supervisor:
+        session_id = await open_in_process(supervisor)
+        assert await call(supervisor, session_id, "keep", 2) == "kept"
+        assert cleaned == []
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        assert cleaned == ["closed"]
+        with pytest.raises(MCPError, match="Connection closed"):
+            await kept[0].send_ping()
+
+
+async def test_a_stream_arriving_as_the_countdown_fires_leaves_the_session_serving(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """With an event store the transport serves the GET stream, a request in flight for its whole
+    life. One that arrives in the instant the hibernation countdown fires is served, and so is the
+    next call: a stream must never be left inside an incarnation that is hibernating, its mailbox
+    unread for the stream's life."""
+    cfg = config(event_store=MemoryEventStore(), quick_open=False)
+    async with open_supervisor(build_server(), cfg) as supervisor, trio.open_nursery() as nursery:
+        session_id = await open_in_process(supervisor)
+        info = supervisor.get(session_id)
+        assert info is not None
+        await trio.sleep_until(info.idle_deadline)  # the same instant the countdown fires
+        stream = await open_stream(supervisor, session_id, nursery)
+        assert stream.status == 200
+        # An async tool: a sync one's worker thread would let the autojump clock run away.
+        body = rpc("tools/call", 7, {"name": "sleep", "arguments": {"seconds": 0}})
+        with trio.fail_after(5):
+            answer = await post(supervisor, body, session_id)
+        assert answer.status == 200 and answer.messages()[-1]["id"] == 7
+        assert awake(supervisor, session_id)
+        stream.leave()
+        nursery.cancel_scope.cancel()

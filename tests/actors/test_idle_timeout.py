@@ -15,7 +15,10 @@ IDLE = 60.0
 
 
 async def test_idle_session_expires_then_404(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_supervisor(build_server(), SupervisorConfig(idle_timeout=IDLE)) as supervisor:
+    # Without hibernation the idle countdown is the only one (with it, `idle_deadline` is the
+    # next to fire: hibernation, then the timeout).
+    config = SupervisorConfig(idle_timeout=IDLE, hibernate_after=None)
+    async with open_supervisor(build_server(), config) as supervisor:
         session_id = await open_in_process(supervisor)
         info = supervisor.get(session_id)
         assert info is not None

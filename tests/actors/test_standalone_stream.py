@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
+from mcp.server.mcpserver import Context
+from mcp.server.session import ServerSession
 
 from actors._standalone import PING_INTERVAL, RETRY_MS
 from supervisor import SessionSupervisor, SupervisorConfig, open_supervisor
@@ -173,4 +175,34 @@ async def test_closing_the_session_ends_its_held_stream(
         retry = f"retry: {RETRY_MS}".encode()
         assert (retry in stream.body) is (how == "shutdown")
         assert supervisor.get(session_id) is None
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_notice_sent_on_a_session_object_the_server_kept_reaches_the_stream_after_hibernation(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A server may keep the SDK's per-request session object and notify through it later; once
+    the loop behind it has gone (hibernated), the notice still reaches the client's stream."""
+    kept: list[ServerSession] = []
+    server = build_server()
+
+    @server.tool()
+    async def remember(ctx: Context) -> str:
+        kept.append(ctx.session)
+        return "kept"
+
+    cfg = SupervisorConfig(hibernate_after=HIBERNATE, idle_timeout=IDLE)
+    async with open_supervisor(server, cfg) as supervisor, trio.open_nursery() as nursery:
+        session_id = await open_in_process(supervisor)
+        stream = await open_stream(supervisor, session_id, nursery)
+        await call(supervisor, session_id, "remember", 2)
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        wakes = supervisor.stats().wakes
+        await kept[0].send_resource_updated("demo://about")
+        await stream.next_chunk()
+        assert stream.messages() == [
+            {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "demo://about"}}
+        ]
+        assert not awake(supervisor, session_id) and supervisor.stats().wakes == wakes
         nursery.cancel_scope.cancel()

@@ -10,7 +10,10 @@ Seven servers, each its own process pinned to CPU 0, serving the same `echo` too
   F ours-sse-hib  A with `--hibernate-after 1`
   G ours-json-hib B with `--hibernate-after 1`
 
-Idle sessions are sessions that did the handshake and then served one tools/call.
+Idle sessions are sessions that did the handshake and then served one tools/call. A and B run with
+default flags, so their sessions hibernate after 30 idle seconds, which each idle phase waits out.
+In a full run (or with `--real-clients`), each MCP server is also measured with the real Python
+and TypeScript SDK clients' sessions (tests/bench/real_clients.py).
 
 This process is the load generator (pin it to CPU 1: `scripts/bench` does). Each round starts every
 server afresh, one after the other in a rotated order, and measures all of its metrics; the report
@@ -20,6 +23,7 @@ takes the median over rounds.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -30,7 +34,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -39,7 +44,15 @@ from typing import Any
 import attrs
 import trio
 
+from supervisor._core._config import DEFAULT_HIBERNATE_AFTER
 from tests.bench.client import BadResponse, Connection, McpClient, free_port, wait_for_port
+from tests.bench.real_clients import (
+    IDLE_MARGIN,
+    RealClients,
+    hibernating,
+    python_clients,
+    real_sessions,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -111,11 +124,21 @@ HIBERNATE_AFTER = 1.0
 OURS_FLAGS = ["--idle-timeout", "0", "--max-sessions", "0", "--max-requests-per-session", "0"]
 
 
-def ours(key: str, label: str, mode: str, hibernate_after: float | None = None) -> ServerSpec:
-    """Our CLI on the bench server: SSE or JSON answers, optionally hibernating."""
+def ours(
+    key: str,
+    label: str,
+    mode: str,
+    hibernate_after: float | None = None,
+    *,
+    default_hibernation: bool = False,
+) -> ServerSpec:
+    """Our CLI on the bench server: SSE or JSON answers; hibernating after `hibernate_after`, or
+    after the default delay (no flag)."""
     extra = ["--json-response"] if mode == "json" else []
     if hibernate_after is not None:
         extra += ["--hibernate-after", str(hibernate_after)]
+    elif default_hibernation:
+        hibernate_after = DEFAULT_HIBERNATE_AFTER
     return ServerSpec(
         key,
         label,
@@ -133,8 +156,10 @@ def ours(key: str, label: str, mode: str, hibernate_after: float | None = None) 
 
 
 SERVERS = (
-    ours("ours-sse", "A ours SSE", "sse"),
-    ours("ours-json", "B ours JSON", "json"),
+    # Default flags: sessions hibernate after DEFAULT_HIBERNATE_AFTER idle seconds, which the idle
+    # phases wait out.
+    ours("ours-sse", "A ours SSE", "sse", default_hibernation=True),
+    ours("ours-json", "B ours JSON", "json", default_hibernation=True),
     ours("ours-sse-hib", "F ours SSE, hibernate 1 s", "sse", HIBERNATE_AFTER),
     ours("ours-json-hib", "G ours JSON, hibernate 1 s", "json", HIBERNATE_AFTER),
     ServerSpec(
@@ -344,17 +369,56 @@ class Bench:
             client.connection.close()
 
 
+@asynccontextmanager
+async def started(spec: ServerSpec, settings: Settings, logs: Path, name: str) -> AsyncIterator[Bench]:
+    """A server afresh, pinned to the server CPU, its log in `logs/name.log`; stopped (killed if
+    it outlives the block) and its clients closed on the way out."""
+    port = free_port(HOST)
+    argv = ["taskset", "-c", SERVER_CPU, *spec.argv(f"{HOST}:{port}")]
+    with (logs / f"{name}.log").open("wb") as log:
+        process = await trio.lowlevel.open_process(argv, cwd=str(ROOT), stdout=log, stderr=log)
+        bench = Bench(spec, settings, port, process)
+        try:
+            await wait_for_port(HOST, port, 30.0, lambda: process.poll() is None)
+            yield bench
+        finally:
+            bench.close_clients()
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                with trio.move_on_after(settings.shutdown_timeout):
+                    await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def shutdown_phase(bench: Bench, result: dict[str, Any]) -> None:
+    """Idle sessions opened and used (for a hibernating server, left past its delay), then
+    SIGTERM to exit, timed; the clients' idle keep-alive connections stay open meanwhile."""
+    settings = bench.settings
+    sessions, _ = await bench.open_sessions(settings.idle_sessions, settings.concurrency)
+    await bench.use_sessions(sessions, settings.concurrency)
+    await bench.settle()
+    result["shutdown_sessions"] = len(sessions)
+    result["shutdown_s"], result["exit_code"] = await bench.shutdown_seconds()
+
+
+async def measure_shutdown(
+    spec: ServerSpec, settings: Settings, logs: Path, round_index: int
+) -> dict[str, Any]:
+    """The shutdown phase alone."""
+    result: dict[str, Any] = {"server": spec.key, "round": round_index}
+    async with started(spec, settings, logs, f"{spec.key}-shutdown-round{round_index}") as bench:
+        await shutdown_phase(bench, result)
+    result["errors"] = bench.errors.count
+    return result
+
+
 async def measure(spec: ServerSpec, settings: Settings, logs: Path, round_index: int) -> dict[str, Any]:
     """Start one server afresh, take every metric, stop it with SIGTERM (timed)."""
-    port = free_port(HOST)
-    bind = f"{HOST}:{port}"
-    argv = ["taskset", "-c", SERVER_CPU, *spec.argv(bind)]
-    log = (logs / f"{spec.key}-round{round_index}.log").open("wb")
-    process = await trio.lowlevel.open_process(argv, cwd=str(ROOT), stdout=log, stderr=log)
-    bench = Bench(spec, settings, port, process)
     result: dict[str, Any] = {"server": spec.key, "round": round_index}
-    try:
-        await wait_for_port(HOST, port, 30.0, lambda: process.poll() is None)
+    async with started(spec, settings, logs, f"{spec.key}-round{round_index}") as bench:
+        process = bench.process
         # warm-up: imports, first-call paths, connection setup
         warm, _ = await bench.open_sessions(settings.concurrency, settings.concurrency)
         await bench.one_call_latency(warm[0])
@@ -394,19 +458,37 @@ async def measure(spec: ServerSpec, settings: Settings, logs: Path, round_index:
             for name, value in (await bench.calls(concurrency)).items():
                 result[f"c{concurrency}_{name}"] = value
 
-        reopened, _ = await bench.open_sessions(settings.idle_sessions, settings.concurrency)
-        await bench.use_sessions(reopened, settings.concurrency)
-        await bench.settle()
-        result["shutdown_sessions"] = len(reopened)
-        result["shutdown_s"], result["exit_code"] = await bench.shutdown_seconds()
-    finally:
-        bench.close_clients()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        log.close()
+        await shutdown_phase(bench, result)
     result["errors"] = bench.errors.count
     result["error_sample"] = bench.errors.sample
+    return result
+
+
+async def measure_real_clients(
+    spec: ServerSpec, settings: Settings, logs: Path, round_index: int, clients: RealClients
+) -> dict[str, Any]:
+    """A server afresh; two batches of the real SDK clients' sessions (GET stream held), one call
+    each, left idle past its hibernation delay; RSS per session of the second (issue 25.5)."""
+    result: dict[str, Any] = {"server": spec.key, "round": round_index, "phase": "real-clients"}
+    idle = (spec.hibernate_after or 0.0) + IDLE_MARGIN
+    async with started(spec, settings, logs, f"{spec.key}-real-round{round_index}") as bench:
+        pid, url = bench.process.pid, f"http://{HOST}:{bench.port}/mcp"
+        async with python_clients(url, 2):  # imports and first-call paths, on both sides
+            pass
+        await bench.settle()
+        before = rss_kib(pid)
+        async with real_sessions(url, clients):
+            await trio.sleep(idle)
+            await bench.settle()
+            first = rss_kib(pid)
+            async with real_sessions(url, clients):
+                await trio.sleep(idle)
+                await bench.settle()
+                second = rss_kib(pid)
+                result["real_hibernating"] = await hibernating(url)
+    result["real_sessions"] = 2 * clients.total
+    result["real_rss_first_kib"] = (first - before) / clients.total
+    result["real_rss_per_session_kib"] = (second - first) / clients.total
     return result
 
 
@@ -431,14 +513,41 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-async def run_all(settings: Settings, specs: Sequence[ServerSpec], logs: Path) -> list[dict[str, Any]]:
+async def run_all(
+    settings: Settings,
+    specs: Sequence[ServerSpec],
+    logs: Path,
+    real: RealClients | None = None,
+    *,
+    real_only: bool = False,
+    shutdown_only: bool = False,
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for round_index in range(settings.rounds):
         order = [specs[(round_index + k) % len(specs)] for k in range(len(specs))]
         for spec in order:
             began = time.monotonic()
             print(f"round {round_index + 1}/{settings.rounds}: {spec.label} ...", end="", flush=True)
+            if real is not None and spec.family != "floor":
+                extra = await measure_real_clients(spec, settings, logs, round_index, real)
+                print(
+                    f" real clients {extra['real_rss_per_session_kib']:.1f} KiB/session", end="", flush=True
+                )
+            else:
+                extra = {}
+            if real_only:
+                rows.append({"server": spec.key, "round": round_index, "errors": 0, **extra})
+                print(f"  {time.monotonic() - began:.1f}s", flush=True)
+                continue
+            if shutdown_only:
+                row = await measure_shutdown(spec, settings, logs, round_index)
+                rows.append(row)
+                print(
+                    f" shutdown {row['shutdown_s']:.2f}s with {row['shutdown_sessions']} sessions", flush=True
+                )
+                continue
             row = await measure(spec, settings, logs, round_index)
+            row.update({key: value for key, value in extra.items() if key.startswith("real_")})
             rows.append(row)
             print(
                 f" {time.monotonic() - began:.1f}s  open {row['open_rate']:.0f}/s"
@@ -459,6 +568,15 @@ def medians(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def real_clients_of(option: str | None, settings: Settings) -> RealClients | None:
+    """How many real clients of each kind a batch opens: as given, else 150 Python and 50
+    TypeScript ones in a full run (none in a quick one)."""
+    if option is None:
+        return RealClients(150, 50) if settings.mode == "full" else None
+    python, typescript = (int(part) for part in option.split(","))
+    return RealClients(python, typescript)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, short runs (noisy; ~5 min)")
@@ -469,6 +587,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=str(ROOT / "docs"), help="where results, table and plots go")
     parser.add_argument("--no-docs", action="store_true", help="write the JSON only (no markdown, no plots)")
+    parser.add_argument(
+        "--real-clients",
+        default=None,
+        metavar="PY,TS",
+        help="also open sessions with the real Python and TypeScript SDK clients (GET stream held), "
+        "PY and TS of them, and read RSS per idle session (full mode: 150,50 a batch, two batches)",
+    )
+    parser.add_argument("--real-only", action="store_true", help="only the real-client phase")
+    parser.add_argument(
+        "--shutdown-only", action="store_true", help="only the shutdown phase (idle sessions, then SIGTERM)"
+    )
     options = parser.parse_args(argv)
     settings = QUICK if options.quick else FULL
     if options.rounds is not None:
@@ -486,7 +615,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="mcp-bench-"))
     print(f"benchmark ({settings.mode}): {settings.rounds} round(s), server logs in {logs}", flush=True)
     began = time.monotonic()
-    rows = trio.run(run_all, settings, specs, logs)
+    real = None if options.shutdown_only else real_clients_of(options.real_clients, settings)
+    if options.real_only:
+        specs = tuple(spec for spec in specs if spec.family != "floor")
+    rows = trio.run(
+        functools.partial(
+            run_all,
+            settings,
+            specs,
+            logs,
+            real,
+            real_only=options.real_only,
+            shutdown_only=options.shutdown_only,
+        )
+    )
     results = {
         "meta": {
             "mode": settings.mode,

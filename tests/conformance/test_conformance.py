@@ -21,6 +21,7 @@ from tests.support.nodejs import NODE_DIR, package_bin, run_node
 
 ROOT = NODE_DIR.parent.parent
 TARGET = "tests.conformance.everything:server"
+HIBERNATE_AT_ONCE = ("--hibernate-after", "0.000001")
 
 
 @attrs.frozen
@@ -32,10 +33,12 @@ class Suite:
     """The expected-failures file, next to this module."""
     at_least: int
     """Scenarios this suite runs today: a drop means scenarios silently stopped running."""
+    serve_flags: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
-        return f"{self.package}-{self.spec_version}"
+        asleep = "-hibernating" if self.serve_flags else ""
+        return f"{self.package}-{self.spec_version}{asleep}"
 
 
 SUITES = [
@@ -43,15 +46,17 @@ SUITES = [
     Suite("conformance-latest", "2025-11-25", "expected-failures.latest.yml", 32),
     Suite("conformance-alpha", "2025-11-25", "expected-failures.alpha.yml", 33),
     Suite("conformance-alpha", "2026-07-28", "expected-failures.alpha.yml", 40),
+    # Every session hibernates as soon as nothing is in flight: each later request wakes it.
+    Suite("conformance-latest", "2025-11-25", "expected-failures.latest.yml", 32, HIBERNATE_AT_ONCE),
 ]
 
 
-async def _serve_fixture(nursery: trio.Nursery) -> tuple[trio.Process, str]:
+async def _serve_fixture(nursery: trio.Nursery, *flags: str) -> tuple[trio.Process, str]:
     """Start the CLI on the fixture; return the process and the URL it says it serves."""
     process: trio.Process = await nursery.start(
         partial(
             trio.run_process,
-            [sys.executable, "-m", "supervisor", "serve", TARGET, "--bind", "127.0.0.1:0"],
+            [sys.executable, "-m", "supervisor", "serve", TARGET, "--bind", "127.0.0.1:0", *flags],
             cwd=ROOT,
             stderr=subprocess.PIPE,
             check=False,
@@ -104,7 +109,7 @@ async def test_official_conformance_suite(suite: Suite, tmp_path: Path) -> None:
         str(tmp_path),
     ]
     async with trio.open_nursery() as nursery:
-        process, url = await _serve_fixture(nursery)
+        process, url = await _serve_fixture(nursery, *suite.serve_flags)
         try:
             run = await run_node(*command, "--url", url, timeout=300)
         finally:

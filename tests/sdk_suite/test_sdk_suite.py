@@ -1,4 +1,5 @@
-"""The SDK's own Streamable HTTP tests, run twice: against the SDK's manager and against us.
+"""The SDK's own Streamable HTTP tests, run three times: against the SDK's manager, against us, and
+against us with every session hibernating after every request (each later request wakes it).
 
 Both runs use the `mcp` release's source distribution (bodies unchanged; scripts/sdk-suite) on
 anyio's trio backend. A test that passes against the SDK's own manager and was served by a
@@ -43,8 +44,13 @@ AT_LEAST_PASSING = 375
 """Tests that pass through the supervisor today: a drop means tests silently stopped running."""
 
 
-async def sdk_suite(*args: str, baseline: bool, report: Path) -> str:
-    env = {**os.environ, "SDK_SUITE_REPORT": str(report), "SDK_SUITE_BASELINE": "1" if baseline else "0"}
+async def sdk_suite(*args: str, baseline: bool, report: Path, hibernate: bool = False) -> str:
+    env = {
+        **os.environ,
+        "SDK_SUITE_REPORT": str(report),
+        "SDK_SUITE_BASELINE": "1" if baseline else "0",
+        "SDK_SUITE_HIBERNATE": "1" if hibernate else "0",
+    }
     result = await trio.run_process(
         [str(RUNNER), "run", *args], cwd=ROOT, env=env, capture_stdout=True, capture_stderr=True, check=False
     )
@@ -90,3 +96,17 @@ async def test_the_sdks_own_suite_passes_against_us(tmp_path: Path) -> None:
     print(f"\nthe SDK's own suite: {len(ours)} collected\n{table}")
     assert not unexplained, "unexplained differences:\n" + "\n".join(unexplained) + "\n\n" + ours_log[-6000:]
     assert kinds["applicable and passing"] >= AT_LEAST_PASSING, table + "\n" + theirs_log[-3000:]
+
+    # Once more with every session hibernating as soon as nothing is in flight: each request after
+    # the first wakes a fresh transport and loop from the record. Nothing may come out differently.
+    asleep_log = await sdk_suite(
+        *flags, *selection, baseline=False, hibernate=True, report=tmp_path / "asleep.jsonl"
+    )
+    asleep = outcomes(tmp_path / "asleep.jsonl")
+    changed = sorted(
+        f"{test}: {ours[test]['outcome']} -> {r['outcome']}"
+        for test, r in asleep.items()
+        if r["outcome"] != ours[test]["outcome"]
+    )
+    assert set(asleep) == set(ours) and not changed, "\n".join(changed) + "\n\n" + asleep_log[-6000:]
+    print(f"hibernating after every request: {len(asleep)} tests, the same outcomes")
