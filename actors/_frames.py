@@ -8,7 +8,7 @@ same wherever it comes from and SSE is framed in one place. Error codes are the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -84,6 +84,14 @@ def result_body(request_id: Any, result: Any) -> bytes:
 
 def json_bytes(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def notification_body(method: str, params: Mapping[str, Any] | None = None) -> bytes:
+    """One JSON-RPC notification (no `params` member when there are none, as JSON-RPC allows)."""
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params:
+        message["params"] = dict(params)
+    return json_bytes(message)
 
 
 def sse_event(data: bytes) -> bytes:

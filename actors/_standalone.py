@@ -21,11 +21,11 @@ import attrs
 import trio
 from mcp.shared.dispatcher import CallOptions, Outbound
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCResponse
+from mcp_types import JSONRPCError, JSONRPCResponse
 from starlette.types import Send
 
 from actors._faults import FaultPoint, FaultSink, FaultTarget
-from actors._frames import SSE_HEADERS, SSE_PING, chunk, session_header, sse_event, start
+from actors._frames import SSE_HEADERS, SSE_PING, chunk, notification_body, session_header, sse_event, start
 from actors._idle import IdleClock
 from actors._messages import Admission, RequestTicket
 from actors._reasons import CLOSE_POLICY, CloseReason
@@ -212,8 +212,5 @@ class LastingOutbound:
             return
         stream = self._held()
         if stream is not None:
-            notice = JSONRPCNotification(
-                jsonrpc="2.0", method=method, params=dict(params) if params else None
-            )
-            stream.offer(notice.model_dump_json(by_alias=True, exclude_none=True).encode())
+            stream.offer(notification_body(method, params))
         await trio.lowlevel.checkpoint()

@@ -14,13 +14,12 @@ up the others).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from actors import SessionActor
+from actors import SessionActor, notification_body
 from supervisor._core._registry import Registry
 
 
@@ -33,17 +32,17 @@ class Notices:
     def send(self, session_id: str, method: str, params: Mapping[str, Any] | None = None) -> bool:
         """Notify one session's client; False if it has no open standalone stream here."""
         actor = self._registry.routable.get(session_id)
-        return actor is not None and _offer(actor, _notification(method, params))
+        return actor is not None and _offer(actor, notification_body(method, params))
 
     def resource_updated(self, uri: str) -> int:
         """`notifications/resources/updated` to every session subscribed to `uri`; how many got it."""
-        data = _notification("notifications/resources/updated", {"uri": uri})
+        data = notification_body("notifications/resources/updated", {"uri": uri})
         listening = (actor for actor in self._actors() if actor.streams.held() is not None)
         return sum(_offer(actor, data) for actor in listening if uri in actor.record.subscriptions)
 
     def broadcast(self, method: str, params: Mapping[str, Any] | None = None) -> int:
         """Notify every session's client (say `notifications/tools/list_changed`); how many got it."""
-        data = _notification(method, params)
+        data = notification_body(method, params)
         return sum(_offer(actor, data) for actor in self._actors())
 
     def _actors(self) -> Iterable[SessionActor]:
@@ -53,10 +52,3 @@ class Notices:
 def _offer(actor: SessionActor, data: bytes) -> bool:
     stream = actor.streams.held()
     return stream is not None and stream.offer(data)
-
-
-def _notification(method: str, params: Mapping[str, Any] | None) -> bytes:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        message["params"] = dict(params)
-    return json.dumps(message, separators=(",", ":")).encode()

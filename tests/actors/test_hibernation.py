@@ -20,7 +20,7 @@ from supervisor.testing import check_quiescent, serve_for_test
 from tests.conformance.event_store import MemoryEventStore
 from tests.support.helpers import rpc
 from tests.support.inprocess import open_in_process, open_stream, post
-from tests.support.servers import build_server
+from tests.support.servers import build_server, state_keeping_server
 
 HIBERNATE = 10.0
 IDLE = 600.0
@@ -170,20 +170,6 @@ async def test_waking_replays_log_level_and_live_subscriptions(
         assert (await post(supervisor, rpc("ping", 20), session_id)).status == 200
         # The woken loop was told the latest level and the one subscription still in force.
         assert calls == [("level", "error"), ("subscribe", "test://b")]
-
-
-def state_keeping_server() -> Server[Any]:
-    """A low-level server whose `keep` tool puts something on its connection (`Connection.state`)."""
-
-    async def call_tool(
-        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
-        if params.name == "keep":
-            # The SDK's per-connection scratch state (reached here through the session object).
-            ctx.session._connection.state["visits"] = 1
-        return types.CallToolResult(content=[types.TextContent(text=params.name)])
-
-    return Server("stateful", on_call_tool=call_tool)
 
 
 async def test_a_session_whose_server_keeps_connection_state_stays_awake(

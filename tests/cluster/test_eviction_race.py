@@ -16,7 +16,7 @@ from supervisor import StoreSettings, SupervisorConfig, open_supervisor
 from tests.support.cluster import Redis, have_cluster_tools
 from tests.support.helpers import rpc
 from tests.support.inprocess import open_in_process, post
-from tests.support.servers import build_server
+from tests.support.servers import build_server, state_keeping_server
 
 pytestmark = pytest.mark.skipif(
     not have_cluster_tools() and not os.environ.get("CI"), reason="needs redis-server"
@@ -52,4 +52,28 @@ async def test_a_request_at_the_eviction_deadline_is_answered(
             assert message["result"]["content"][0]["text"] == "at the deadline"
         if offset > 0:
             assert supervisor.stats().closed.get("evicted", 0) > 0, "the deadline was raced"
+        await supervisor.shutdown()
+
+
+async def test_a_session_whose_server_keeps_connection_state_is_never_evicted(
+    redis: Redis, clock: trio.testing.MockClock
+) -> None:
+    """Eviction comes from dormancy: a session that may not hibernate (its server keeps state on
+    its connection, which a fresh loop would not have) is not evicted either; a plain one is."""
+    store = StoreSettings(redis_url=redis.url, evict_after=EVICT, lease_ttl=600.0)
+    config = SupervisorConfig(store=store, node_id="n1", json_response=True)
+    async with open_supervisor(state_keeping_server(), config) as supervisor:
+        keeping = await open_in_process(supervisor)
+        plain = await open_in_process(supervisor)
+        for request_id, (session_id, tool) in enumerate(((keeping, "keep"), (plain, "plain")), start=2):
+            call = rpc("tools/call", request_id, {"name": tool, "arguments": {}})
+            assert (await post(supervisor, call, session_id)).status == 200
+        for _ in range(3):
+            clock.jump(EVICT)
+            await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(1)  # the store's round trips are real: let the eviction finish
+        info = supervisor.get(keeping)
+        assert info is not None and info.awake
+        assert supervisor.get(plain) is None
+        assert supervisor.stats().closed == {"evicted": 1}
         await supervisor.shutdown()

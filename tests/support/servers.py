@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import mcp_types as types
 import trio
 from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import Context, MCPServer
 
 from supervisor.demo import add_demo_tools
@@ -96,3 +99,17 @@ def sdk_auth() -> dict[str, Any]:
         validate_token_resource=False,
     )
     return {"token_verifier": Verifier(), "auth": settings}
+
+
+def state_keeping_server() -> Server[Any]:
+    """A low-level server whose `keep` tool puts something on its connection (`Connection.state`)."""
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        if params.name == "keep":
+            # The SDK's per-connection scratch state (reached here through the session object).
+            ctx.session._connection.state["visits"] = 1
+        return types.CallToolResult(content=[types.TextContent(text=params.name)])
+
+    return Server("stateful", on_call_tool=call_tool)
