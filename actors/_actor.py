@@ -138,6 +138,10 @@ class SessionActor:
             return Admission.TOO_MANY if accepts_requests(self.state) else Admission.GONE
         if not self._clock.admit(self.state):
             return Admission.GONE
+        if self._mailbox.waiting_reader:
+            # Awake, nothing queued: start it here, as the mailbox loop would (same order, same parent).
+            self._spawn(message)
+            return Admission.ACCEPTED
         admission = Admission.BUSY
         try:
             admission = await self._mailbox.put(message, timeout)
@@ -168,7 +172,8 @@ class SessionActor:
             if reason is CloseReason.EVICTED:
                 self.residence = next_residence(self.residence, ResidenceEvent.EVICTED)
             level = min(CLOSE_POLICY[reason].log_level, logging.INFO)
-            self.log.log(level, "closing (%s, grace %.3gs)", reason.value, grace)
+            if logger.isEnabledFor(level):  # 10,000 closing at shutdown: no adapter each unless it logs
+                self.log.log(level, "closing (%s, grace %.3gs)", reason.value, grace)
         self._closing.take(step.close_steps, functools.partial(self._settings.hooks.actor_closing, self))
         self._closing.tighten(grace, self._incarnation)
         if ends_streams_at_once(reason, grace):
@@ -269,10 +274,7 @@ class SessionActor:
             self._refresh_idle(finishing_child=False)
         while True:
             with self._clock.scope:
-                async for message in self._mailbox:
-                    self._spawn(message)
-                    # Do not keep the last request (its scope, closures and context) alive while idle.
-                    del message
+                await self._mailbox.deliver(self._spawn)
             if self.closing or not (incarnation.in_flight or self._mailbox.queued):
                 break
             # The countdown fired just as a request was taken in: not idle after all (a stream

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 import trio
 
@@ -16,6 +18,7 @@ class Mailbox:
     size: int
     _send: trio.MemorySendChannel[ServeRequest] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[ServeRequest] = attrs.field(init=False)
+    _reading: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[ServeRequest](self.size)
@@ -52,9 +55,21 @@ class Mailbox:
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return None
 
-    def __aiter__(self) -> trio.MemoryReceiveChannel[ServeRequest]:
-        """The channel itself: iterating it costs no generator of ours per request."""
-        return self._receive
+    @property
+    def waiting_reader(self) -> bool:
+        """Empty, and its reader waits in `deliver`: a request may skip it and be taken at once."""
+        return self._reading and not self.queued
+
+    async def deliver(self, take: Callable[[ServeRequest], None]) -> None:
+        """Hand each request to `take` as it comes, until the mailbox is closed and empty."""
+        self._reading = True
+        try:
+            async for message in self._receive:
+                take(message)
+                # Do not keep the last request (its scope, closures and context) alive while idle.
+                del message
+        finally:
+            self._reading = False
 
     def reject_leftovers(self) -> None:
         """Answer what is still queued as rejected: it never reached a transport."""

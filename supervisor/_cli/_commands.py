@@ -197,7 +197,7 @@ async def serve(
                         if not draining.is_set():
                             logger.info(
                                 "stopping: draining %d session(s), grace %gs; a second Ctrl-C stops at once",
-                                supervisor.stats().live,
+                                supervisor.live_sessions,
                                 config.drain_grace,
                             )
                             draining.set()

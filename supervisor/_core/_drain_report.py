@@ -14,7 +14,8 @@ from collections.abc import Callable
 import trio
 
 from actors import RequestOutcome
-from supervisor._core._snapshots import SessionInfo, SupervisorStats
+from supervisor._core._ledger import Ledger
+from supervisor._core._snapshots import SessionInfo
 
 logger = logging.getLogger("supervisor._core")
 
@@ -25,14 +26,26 @@ FINISHED = (RequestOutcome.COMPLETED.value, RequestOutcome.CLIENT_GONE.value, "s
 
 
 class DrainReport:
-    """The lines of one shutdown, read from the supervisor's stats and its calls in flight."""
+    """The lines of one shutdown, read from the supervisor's ledger and its calls in flight.
+
+    Starting it and ending it cost O(1): with 10,000 sessions closing, a walk over all of them
+    (their statistics) is a measurable share of the whole shutdown. Only a progress line, once
+    every `PROGRESS_EVERY` seconds, counts the calls in flight session by session.
+    """
 
     def __init__(
-        self, stats: Callable[[], SupervisorStats], sessions: Callable[[], list[SessionInfo]]
+        self,
+        ledger: Ledger,
+        live: Callable[[], int],
+        sessions: Callable[[], list[SessionInfo]],
+        stateless: Callable[[], int],
     ) -> None:
-        self._stats = stats
+        self._ledger = ledger
+        self._live = live
         self._sessions = sessions
-        self._before = stats()
+        self._stateless = stateless
+        self._closed_before = ledger.total_closed
+        self._finished_before = ledger.finished(FINISHED)
         self._cut_off = 0
 
     async def progress(self, drain_end: float) -> None:
@@ -44,7 +57,7 @@ class DrainReport:
                 break
             logger.info(
                 "draining: %d session(s) left, %d call(s) in flight, %.0f s of the grace left",
-                self._stats().live,
+                self._live(),
                 self._calls(),
                 max(0.0, drain_end - trio.current_time()),
             )
@@ -52,20 +65,15 @@ class DrainReport:
 
     def _calls(self) -> int:
         """Calls in flight now (GET streams are not calls: a drain ends them)."""
-        served = sum(info.in_flight - info.open_streams for info in self._sessions())
-        return served + self._stats().stateless_in_flight
+        return sum(info.in_flight - info.open_streams for info in self._sessions()) + self._stateless()
 
     def summary(self) -> None:
-        before, after = self._before, self._stats()
-        closed = after.total_closed - before.total_closed
-        finished = max(0, _delta(before, after, FINISHED) - self._cut_off)
+        ledger = self._ledger
+        closed = ledger.total_closed - self._closed_before
+        finished = max(0, ledger.finished(FINISHED) - self._finished_before - self._cut_off)
         logger.info(
             "stopped: %d session(s) closed, %d call(s) finished during the drain, %d cut off at its end",
             closed,
             finished,
             self._cut_off,
         )
-
-
-def _delta(before: SupervisorStats, after: SupervisorStats, outcomes: tuple[str, ...]) -> int:
-    return sum(after.requests.get(name, 0) - before.requests.get(name, 0) for name in outcomes)

@@ -42,6 +42,14 @@ class Ledger:
         self._closed[reason.value] += 1
         return self._served.pop(session_id, 0)
 
+    @property
+    def total_closed(self) -> int:
+        return self._closed.total()
+
+    def finished(self, outcomes: tuple[str, ...]) -> int:
+        """Requests that ended with any of `outcomes` (outcome values, or "stateless")."""
+        return sum(self._outcomes[name] for name in outcomes)
+
     def closed_by_reason(self) -> dict[str, int]:
         return dict(self._closed)
 

@@ -212,8 +212,9 @@ class SessionSupervisor:
     async def shutdown(self, grace: float | None = None) -> None:
         """Refuse new sessions, drain every session and the stateless requests within `grace`, then cancel."""
         grace = self.config.drain_grace if grace is None else grace
-        report = DrainReport(self.stats, self.sessions) if self._accepting else None
-        if self._accepting:
+        first, stateless = self._accepting, self._stateless
+        report = DrainReport(self._ledger, self._live.__len__, self.sessions, lambda: stateless.in_flight)
+        if first:
             logger.info("shutting down: %d sessions, grace %.3gs", len(self._live), grace)
         self._accepting = False
         for actor in list(self._live.values()):
@@ -225,13 +226,13 @@ class SessionSupervisor:
             self._all_stopped.set()
         with trio.move_on_after(grace + self.config.kill_grace + CLEANUP_TIMEOUT + 1.0):
             async with trio.open_nursery() as reporting:
-                if report is not None:
+                if first:
                     reporting.start_soon(report.progress, trio.current_time() + grace)
                 # One event for all of them: waiting on 10,000 events one by one costs a checkpoint each.
                 await self._all_stopped.wait()
                 await self._stateless.stopped.wait()
                 reporting.cancel_scope.cancel()
-        if report is not None:
+        if first:
             report.summary()
 
     # ------------------------------------------------------------------ used by the endpoint
@@ -341,10 +342,17 @@ class SessionSupervisor:
             if self.cluster is not None:
                 self.cluster.ended(actor.record, reason)
             served = self._ledger.closed(actor.session_id, reason)
-            lifetime = trio.current_time() - actor.started_at
-            level = CLOSE_POLICY[reason].log_level
-            SessionLog(logger, actor.session_id).log(
-                level, "closed (%s) after %.3gs, %d request(s)", reason.value, lifetime, served
-            )
+            _closed_line(actor, reason, served)
             if not self._live and self._all_stopped is not None:
                 self._all_stopped.set()
+
+
+def _closed_line(actor: OwnedActor, reason: CloseReason, served: int) -> None:
+    """The session's last line, at its close reason's level (made only if it goes out: a
+    shutdown closes 10,000 at DEBUG)."""
+    level = CLOSE_POLICY[reason].log_level
+    if logger.isEnabledFor(level):
+        lifetime = trio.current_time() - actor.started_at
+        SessionLog(logger, actor.session_id).log(
+            level, "closed (%s) after %.3gs, %d request(s)", reason.value, lifetime, served
+        )

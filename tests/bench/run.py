@@ -149,7 +149,7 @@ def ours(
             *("-m", "supervisor", "serve", "tests.bench.bench_server:server", "--bind", bind),
             *OURS_FLAGS,
             *extra,
-            *("--log-level", "warning"),
+            *("--log-level", os.environ.get("BENCH_LOG_LEVEL", "warning")),
         ],
         hibernate_after,
     )
@@ -414,6 +414,21 @@ async def measure_shutdown(
     return result
 
 
+async def measure_calls(spec: ServerSpec, settings: Settings, logs: Path, round_index: int) -> dict[str, Any]:
+    """The tools/call phase alone (after the warm-up): for tuning the hot path."""
+    result: dict[str, Any] = {"server": spec.key, "round": round_index}
+    async with started(spec, settings, logs, f"{spec.key}-calls-round{round_index}") as bench:
+        warm, _ = await bench.open_sessions(settings.concurrency, settings.concurrency)
+        await bench.one_call_latency(warm[0])
+        await bench.delete_sessions(warm, settings.concurrency)
+        for concurrency in settings.concurrencies:
+            await bench.settle()
+            for name, value in (await bench.calls(concurrency)).items():
+                result[f"c{concurrency}_{name}"] = value
+    result["errors"] = bench.errors.count
+    return result
+
+
 async def measure(spec: ServerSpec, settings: Settings, logs: Path, round_index: int) -> dict[str, Any]:
     """Start one server afresh, take every metric, stop it with SIGTERM (timed)."""
     result: dict[str, Any] = {"server": spec.key, "round": round_index}
@@ -521,6 +536,7 @@ async def run_all(
     *,
     real_only: bool = False,
     shutdown_only: bool = False,
+    calls_only: bool = False,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for round_index in range(settings.rounds):
@@ -538,6 +554,15 @@ async def run_all(
             if real_only:
                 rows.append({"server": spec.key, "round": round_index, "errors": 0, **extra})
                 print(f"  {time.monotonic() - began:.1f}s", flush=True)
+                continue
+            if calls_only:
+                row = await measure_calls(spec, settings, logs, round_index)
+                rows.append(row)
+                print(
+                    "".join(f" c{n} {row[f'c{n}_rate']:.0f}/s" for n in settings.concurrencies)
+                    + f" c1 p50 {row['c1_p50_ms']:.2f} ms",
+                    flush=True,
+                )
                 continue
             if shutdown_only:
                 row = await measure_shutdown(spec, settings, logs, round_index)
@@ -598,6 +623,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--shutdown-only", action="store_true", help="only the shutdown phase (idle sessions, then SIGTERM)"
     )
+    parser.add_argument(
+        "--calls-only", action="store_true", help="only the tools/call phase (c1, c16, c64), for tuning"
+    )
     options = parser.parse_args(argv)
     settings = QUICK if options.quick else FULL
     if options.rounds is not None:
@@ -615,7 +643,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="mcp-bench-"))
     print(f"benchmark ({settings.mode}): {settings.rounds} round(s), server logs in {logs}", flush=True)
     began = time.monotonic()
-    real = None if options.shutdown_only else real_clients_of(options.real_clients, settings)
+    real = (
+        None
+        if options.shutdown_only or options.calls_only
+        else real_clients_of(options.real_clients, settings)
+    )
     if options.real_only:
         specs = tuple(spec for spec in specs if spec.family != "floor")
     rows = trio.run(
@@ -627,6 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             real,
             real_only=options.real_only,
             shutdown_only=options.shutdown_only,
+            calls_only=options.calls_only,
         )
     )
     results = {
@@ -645,6 +678,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results_path = out / "bench-results.json"
     results_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"wrote {results_path}")
+    if options.calls_only:
+        return 1 if any(row["errors"] for row in rows) else 0
     from tests.bench import report
 
     print(report.render(results, out, write_docs=not options.no_docs))
