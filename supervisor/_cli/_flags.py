@@ -19,7 +19,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from supervisor._cli._cluster_flags import add_cluster_flags, store_settings
 from supervisor._cli._haproxy import add_haproxy_command
 from supervisor._cli._operator import add_sessions_command
-from supervisor._cli._startup import OneLineParser, fail
+from supervisor._cli._startup import PROG, OneLineParser, fail
 from supervisor._core import Served, SupervisorConfig, is_default
 from supervisor._http import StaticTokenVerifier, open_to_others, read_admin_token, security_for
 
@@ -32,7 +32,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
-    parser = OneLineParser(prog="mcp-supervisor", description=__doc__)
+    parser = OneLineParser(prog=PROG, description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('trio-mcp-supervisor')}")
     commands = parser.add_subparsers(dest="command", required=True)
     add_sessions_command(commands)

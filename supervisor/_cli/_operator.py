@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from supervisor._cli import _operator_views as views
 from supervisor._cli._startup import EXIT_CANNOT_LISTEN, fail
 
 TOKEN_VARIABLE = "MCP_SUPERVISOR_ADMIN_TOKEN"
@@ -25,8 +26,13 @@ EXIT_REFUSED = 1
 
 def add_sessions_command(commands: Any) -> None:
     """The `sessions` subcommand and its actions, on the CLI's subparsers."""
-    sessions = commands.add_parser("sessions", help="see and act on a running server's sessions")
-    sessions.add_argument("action", choices=["list", "show", "close", "kill", "revoke", "drain", "stats"])
+    sessions = commands.add_parser(
+        "sessions",
+        help="see and act on a running server's sessions (its admin API)",
+        description="See and act on a running server's sessions through its admin API "
+        "(serve with --admin-token-file; with --admin-bind, give that listener as --url).",
+    )
+    sessions.add_argument("action", choices=ACTIONS)
     sessions.add_argument(
         "subject", nargs="?", help="the session id (show, close, kill) or principal (revoke)"
     )
@@ -35,23 +41,61 @@ def add_sessions_command(commands: Any) -> None:
     sessions.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     sessions.add_argument("--principal", help="list: only this principal's sessions")
     sessions.add_argument(
-        "--state", help="list: only sessions in this state (running, draining, hibernating)"
+        "--state", help="list: only sessions in this state (running, draining, hibernating, awake)"
     )
     sessions.add_argument(
-        "--limit", type=int, default=100, help="list: at most this many (default %(default)s)"
+        "--scope",
+        choices=["node", "cluster"],
+        default="node",
+        help="list: this node's live sessions, or every session in the cluster's store",
     )
+    sessions.add_argument(
+        "--limit", type=_positive, default=None, help="list: at most this many (default: every page)"
+    )
+    sessions.add_argument("--cursor", help="list: start where a previous list stopped (its next cursor)")
+
+
+ACTIONS = ["list", "show", "close", "kill", "revoke", "drain", "stats", "metrics"]
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}")
+    return int(text)
 
 
 def run_sessions(options: argparse.Namespace) -> int:
     """Run one `sessions` action; print its answer; the exit code says how it went."""
+    _check(options)
     token = _token(options.token_file)
-    method, path, body = _request_of(options)
-    document = _call(options.url, method, path, token, body)
+    if options.action == "list":
+        document = _list(options, token)
+    elif options.action == "metrics":
+        print(_call(options.url, "GET", "/metrics", token, None, text=True), end="")
+        return 0
+    else:
+        method, path, body = _request_of(options)
+        document = _call(options.url, method, path, token, body)
     if options.json:
         print(json.dumps(document, indent=2, sort_keys=True))
     else:
-        print(_readable(options.action, document))
+        print(_readable(options, document))
     return 0
+
+
+def _check(options: argparse.Namespace) -> None:
+    action, subject = options.action, options.subject
+    needs_subject = action in ("show", "close", "kill", "revoke")
+    if needs_subject and not subject:
+        fail(f"sessions {action} needs a {'principal' if action == 'revoke' else 'session id'}")
+    if not needs_subject and subject:
+        fail(f"sessions {action} takes no {subject!r}")
+    listing = ("--principal", "--state", "--limit", "--cursor")
+    given = [flag for flag in listing if getattr(options, flag[2:]) is not None]
+    if action != "list" and (given or options.scope != "node"):
+        fail(f"{(given or ['--scope'])[0]} is for sessions list only")
+    if options.scope == "cluster" and (options.cursor or options.state or options.principal):
+        fail("--scope cluster lists the store's records, one page: it takes --limit only")
 
 
 def _token(token_file: str | None) -> str:
@@ -71,16 +115,7 @@ def _token(token_file: str | None) -> str:
 
 def _request_of(options: argparse.Namespace) -> tuple[str, str, bytes | None]:
     action, subject = options.action, options.subject
-    needs_subject = action in ("show", "close", "kill", "revoke")
-    if needs_subject and not subject:
-        fail(f"sessions {action} needs a {'principal' if action == 'revoke' else 'session id'}")
-    if not needs_subject and subject:
-        fail(f"sessions {action} takes no {subject!r}")
     quoted = urllib.parse.quote(subject or "", safe="")
-    if action == "list":
-        query = {"limit": str(options.limit)}
-        query.update({name: value for name in ("principal", "state") if (value := getattr(options, name))})
-        return "GET", "/sessions?" + urllib.parse.urlencode(query), None
     if action in ("close", "kill"):
         mode = "graceful" if action == "close" else "kill"
         return "DELETE", f"/sessions/{quoted}?mode={mode}", None
@@ -89,6 +124,29 @@ def _request_of(options: argparse.Namespace) -> tuple[str, str, bytes | None]:
     if action == "drain":
         return "POST", "/drain", b""
     return "GET", f"/sessions/{quoted}" if action == "show" else "/stats", None
+
+
+def _list(options: argparse.Namespace, token: str) -> dict[str, Any]:
+    """Every page of the listing (or `--limit` sessions), walked with the API's cursor."""
+    if options.scope == "cluster":
+        query = {"scope": "cluster", "limit": str(min(options.limit or PAGE, PAGE))}
+        return dict(_call(options.url, "GET", "/sessions?" + urllib.parse.urlencode(query), token, None))
+    query = {name: value for name in ("principal", "state") if (value := getattr(options, name))}
+    sessions: list[Any] = []
+    cursor, total = options.cursor, 0
+    while True:
+        wanted = PAGE if options.limit is None else min(PAGE, options.limit - len(sessions))
+        page_query = {**query, "limit": str(wanted), **({"cursor": cursor} if cursor else {})}
+        page = _call(options.url, "GET", "/sessions?" + urllib.parse.urlencode(page_query), token, None)
+        sessions += page["sessions"]
+        cursor, total = page["next_cursor"], page["total"]
+        if cursor is None or (options.limit is not None and len(sessions) >= options.limit):
+            break
+    return {"sessions": sessions, "total": total, "next_cursor": cursor}
+
+
+PAGE = 1000
+"""The admin API's largest page."""
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -101,7 +159,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
-def _call(url: str, method: str, path: str, token: str, body: bytes | None) -> Any:
+def _call(url: str, method: str, path: str, token: str, body: bytes | None, *, text: bool = False) -> Any:
     request = urllib.request.Request(
         url.rstrip("/") + "/admin" + path,
         data=body,
@@ -110,19 +168,23 @@ def _call(url: str, method: str, path: str, token: str, body: bytes | None) -> A
     )
     try:
         with _OPENER.open(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
+            answer = response.read()
+            return answer.decode() if text else json.loads(answer or b"null")
     except urllib.error.HTTPError as error:
-        fail(_refused(error), EXIT_REFUSED)
+        fail(_refused(error, url), EXIT_REFUSED)
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        fail(f"cannot reach {url}: {reason}", EXIT_CANNOT_LISTEN)
+        fail(
+            f"cannot reach {url}: {reason} (is the server running? --url names its base URL)",
+            EXIT_CANNOT_LISTEN,
+        )
 
 
-def _refused(error: urllib.error.HTTPError) -> str:
+def _refused(error: urllib.error.HTTPError, url: str) -> str:
     try:
         said = json.loads(error.read()).get("error", "")
     except (ValueError, AttributeError):
-        said = ""
+        said = None
     if error.code == 401:
         return "the admin token was refused (is the server started with --admin-token-file?)"
     if 300 <= error.code < 400:
@@ -131,51 +193,28 @@ def _refused(error: urllib.error.HTTPError) -> str:
             f"{error.code}: the server redirects to {where[:200]}; not followed (the admin token goes "
             "only to --url): give the admin listener's own URL"
         )
+    if not isinstance(said, str):
+        # Not the admin API's own refusal (that is {"error": "..."}): something else answered.
+        return (
+            f"{error.code}: {url.rstrip('/')}/admin is no admin API: serve with --admin-token-file, "
+            "and with --admin-bind give that listener's URL as --url"
+        )
     return f"{error.code}: {said or error.reason}"
 
 
-def _readable(action: str, document: Any) -> str:
+def _readable(options: argparse.Namespace, document: Any) -> str:
+    now = time.time()
+    action = options.action
     if action == "list":
-        rows = [_row(entry) for entry in document["sessions"]]
-        header = ("SESSION", "PRINCIPAL", "STATE", "AWAKE", "IN FLIGHT", "IDLE IN", "CREATED")
-        table = _table([header, *rows])
-        more = (
-            f"\n(more: --limit, or the API's next_cursor {document['next_cursor']})"
-            if document["next_cursor"]
-            else ""
-        )
-        return f"{table}\n{len(rows)} of {document['total']} session(s){more}"
+        cluster = options.scope == "cluster"
+        rows = (views.cluster_rows if cluster else views.session_rows)(document["sessions"], now)
+        shown, total, cursor = len(document["sessions"]), document["total"], document["next_cursor"]
+        more = f" (more: --cursor {cursor})" if cursor else ""
+        if cluster and shown >= min(options.limit or PAGE, PAGE):
+            more = " (the store may hold more: a cluster listing is one page)"
+        return f"{rows}\n{shown} of {total} session(s){more}"
     if action == "show":
-        return "\n".join(f"{key}: {value}" for key, value in sorted(document.items()))
+        return views.session_detail(document, now)
     if action == "stats":
-        return "\n".join(f"{key}: {_flat(value)}" for key, value in sorted(document.items()))
-    return json.dumps(document, sort_keys=True)
-
-
-def _row(entry: dict[str, Any]) -> tuple[str, ...]:
-    principal = entry["principal"]["client_id"] if entry["principal"] else "-"
-    idle = entry["idle_deadline_in"]
-    created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["created"]))
-    idle_in = "-" if idle is None else f"{idle:.0f}s"
-    return (
-        entry["id"],
-        principal,
-        entry["state"],
-        "yes" if entry["awake"] else "no",
-        str(entry["in_flight"]),
-        idle_in,
-        created,
-    )
-
-
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
-
-
-def _flat(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={count}" for key, count in sorted(value.items())) or "-"
-    return str(value)
+        return views.stats_view(document)
+    return views.action_sentence(action, options.subject, document)

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import re
+import socket
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
 EXIT_OK = 0
@@ -44,10 +47,24 @@ FLAG_OF = {
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (naming --help), exit code 2."""
+    """An argument parser whose errors are one line naming the `--help` of the command the user
+    gave (`mcp-supervisor sessions --help`, not `serve`'s), exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        fail(f"{message} (see mcp-supervisor serve --help)")
+        fail(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        options, extra = super().parse_known_args(args, namespace)
+        command = getattr(options, "command", None)
+        if extra and command is not None and self.prog == PROG:
+            # Flags the command does not know: its own --help lists the ones it does.
+            fail(f"unrecognized arguments: {' '.join(extra)} (see {PROG} {command} --help)")
+        return options, extra
+
+
+PROG = "mcp-supervisor"
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -69,6 +86,10 @@ def bind_problem(bind: str) -> str | None:
 
 def flag_message(message: str) -> str:
     """A SupervisorConfig error in the words of the command line: the flag, and what 0 means."""
+    clash = re.match(r"(\w+) and (\w+) are both ", message)
+    if clash is not None and all(name in FLAG_OF for name in clash.groups()):
+        first, second = (FLAG_OF[name][0] for name in clash.groups())
+        return f"{first} and {second}{message[clash.end(2) :]}"
     for field, (flag, zero) in FLAG_OF.items():
         if message.startswith(field + " "):
             rest = message[len(field) :]
@@ -83,7 +104,8 @@ def listen_problem(error: BaseException, binds: list[str]) -> str | None:
         return None
     where = ", ".join(binds)
     if found.errno == errno.EADDRINUSE:
-        return f"cannot listen on {where}: the address is already in use"
+        busy = [bind for bind in binds if _in_use(bind)] or binds
+        return f"cannot listen on {', '.join(busy)}: the address is already in use"
     if found.errno in (errno.EACCES, errno.EPERM):
         return f"cannot listen on {where}: permission denied"
     if found.errno == errno.EADDRNOTAVAIL:
@@ -100,3 +122,21 @@ def _first_os_error(error: BaseException) -> OSError | None:
             if found is not None:
                 return found
     return None
+
+
+def _in_use(bind: str) -> bool:
+    """Whether a HOST:PORT bind's address is taken now (tried the way a listener binds it)."""
+    if bind.startswith(("unix:", "fd://")):
+        return False
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as error:
+            return error.errno == errno.EADDRINUSE
+        except ValueError:
+            return False
+    return False

@@ -170,7 +170,9 @@ class SupervisorConfig:
             if value is None:
                 continue
             if value in taken:
-                raise ValueError(f"{name} must differ from {taken[value]}, both are {value!r}")
+                raise ValueError(
+                    f"{taken[value]} and {name} are both {value!r}: each needs a path of its own"
+                )
             taken[value] = name
 
     @property

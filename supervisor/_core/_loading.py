@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -65,6 +66,8 @@ def load_target(target: str) -> Served:
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+    if not where.endswith(".py") and ("/" in where or where.startswith(".")):
+        raise TargetError(_not_a_module(where))
     module = _import_file(where) if where.endswith(".py") else _import_module(where)
     if attribute:
         return _as_served(_attribute(module, where, attribute), target)
@@ -80,8 +83,56 @@ def load_target(target: str) -> Served:
 def _import_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
-    except ImportError as error:
-        raise TargetError(f"cannot import {name!r}: {error}") from error
+    except ModuleNotFoundError as error:
+        if error.name is not None and (name == error.name or name.startswith(error.name + ".")):
+            # The target itself is not there: no frames of the user's to show.
+            raise TargetError(f"cannot import {name!r}: {error}") from None
+        raise TargetError(in_their_code(name, error)) from None
+    except Exception as error:
+        raise TargetError(in_their_code(name, error)) from None
+
+
+def _not_a_module(where: str) -> str:
+    """What to say for a path given where a module name or a .py file belongs (`serve ../app`)."""
+    path = Path(where)
+    if path.with_suffix(".py").is_file():
+        return f"target {where!r} is a path without '.py': give the file, {where}.py[:attribute]"
+    if path.is_dir():
+        return (
+            f"target {where!r} is a folder: give its server file (path/to/file.py[:attribute]), or run from "
+            "the folder holding its package and name it as a module (package.module[:attribute])"
+        )
+    return f"target {where!r} is neither a module name (package.module) nor a .py file: no such file"
+
+
+def in_their_code(name: str, error: BaseException) -> str:
+    """An error raised by the user's module while it was imported: its type and message, then the
+    user's own frames (file, line, code), ours and importlib's left out."""
+    if isinstance(error, SyntaxError):
+        code = f"\n    {error.text.strip()}" if error.text else ""
+        return (
+            f"cannot import {name!r}: SyntaxError: {error.msg} ({error.filename}, line {error.lineno}){code}"
+        )
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _theirs(frame.filename)]
+    shown = "".join(
+        f'\n  File "{frame.filename}", line {frame.lineno}, in {frame.name}'
+        + (f"\n    {frame.line}" if frame.line else "")
+        for frame in frames
+    )
+    return f"cannot import {name!r}: {type(error).__name__}: {error}{shown}"
+
+
+_NOT_THEIRS = (
+    str(Path(__file__).resolve().parents[1]),
+    str(Path(__file__).resolve().parents[2] / "actors"),
+    str(Path(importlib.__file__).resolve().parent),
+)
+"""Our packages and importlib's: frames from these are left out of an import error."""
+
+
+def _theirs(filename: str) -> bool:
+    """A frame of the user's code: not importlib's (`<frozen ...>` or its package), not ours."""
+    return not filename.startswith("<") and not filename.startswith(_NOT_THEIRS)
 
 
 def _import_file(path: str) -> ModuleType:
@@ -99,8 +150,8 @@ def _import_file(path: str) -> ModuleType:
     sys.modules[file.stem] = module
     try:
         spec.loader.exec_module(module)
-    except ImportError as error:
-        raise TargetError(f"cannot import {path}: {error}") from error
+    except Exception as error:
+        raise TargetError(in_their_code(path, error)) from None
     return module
 
 

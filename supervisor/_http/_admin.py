@@ -18,11 +18,19 @@ from urllib.parse import parse_qs
 
 import attrs
 import trio
+from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from actors import ActorState, CloseReason, Principal, json_bytes, send_json
+from actors import ActorState, CloseReason, Principal, json_bytes, send_json, send_whole
 from supervisor._cluster import or_none
-from supervisor._core import SessionInfo, SessionSupervisor, stats_document
+from supervisor._core import (
+    CONTENT_TYPE,
+    SessionInfo,
+    SessionSupervisor,
+    metrics_registry,
+    render,
+    stats_document,
+)
 from supervisor._http._auth import SHORT_TOKEN
 from supervisor._http._envelope import header
 
@@ -63,6 +71,8 @@ class AdminFront:
         self._inner = inner
         self._api = AdminApi(supervisor)
         self._digest = digest
+        self._supervisor = supervisor
+        self._registry: CollectorRegistry | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -71,11 +81,23 @@ class AdminFront:
             return
         try:
             self._authorize(scope)
+            if path.rstrip("/") == ADMIN_PREFIX + "/metrics":
+                _allow(scope["method"], "GET")
+                await self._metrics(send)
+                return
             status, document = await self._api.handle(scope, receive)
         except AdminError as error:
             status, document = error.status, {"error": str(error)}
         extra = [(b"www-authenticate", b'Bearer realm="mcp-supervisor admin"')] if status == 401 else []
         await send_json(send, status, json_bytes(document), (b"cache-control", b"no-store"), *extra)
+
+    async def _metrics(self, send: Send) -> None:
+        """The Prometheus metrics behind the admin token, for a scraper that reaches only this listener."""
+        if self._registry is None:
+            self._registry = metrics_registry(self._supervisor)
+        body = render(self._registry)
+        headers = [(b"content-type", CONTENT_TYPE.encode()), (b"cache-control", b"no-store")]
+        await send_whole(send, 200, [*headers, (b"content-length", str(len(body)).encode())], body)
 
     def _authorize(self, scope: Scope) -> None:
         given = header(scope["headers"], b"authorization") or ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -125,7 +126,13 @@ START_UP_ERRORS = [
     (["--bind", "8000"], 2, "--bind '8000': expected HOST:PORT"),
     (["--bind", "127.0.0.1:99999"], 2, "the port must be a number from 0 to 65535"),
     (["--log-level", "verbose"], 2, "argument --log-level: invalid choice: 'verbose'"),
-    (["--path", "/metrics", "--metrics-path", "/metrics"], 2, "--metrics-path must differ from path"),
+    (
+        ["--path", "/metrics", "--metrics-path", "/metrics"],
+        2,
+        "--path and --metrics-path are both '/metrics': each needs a path of its own",
+    ),
+    # The flag the user gave is named, not only the default it collides with.
+    (["--metrics-path", "/healthz"], 2, "--metrics-path and --health-path are both '/healthz'"),
     (
         ["--idle-timeout", "-5"],
         2,
@@ -165,6 +172,79 @@ async def test_a_port_in_use_is_one_line_and_exit_code_3() -> None:
     said = result.stderr.decode()
     assert f"mcp-supervisor: cannot listen on {taken}: the address is already in use" in said.splitlines()
     assert "Traceback" not in said
+
+
+async def test_of_two_binds_the_one_in_use_is_named() -> None:
+    [free] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    free_bind = f"127.0.0.1:{free.socket.getsockname()[1]}"
+    await free.aclose()
+    async with serving() as first:
+        taken = (await first.url()).removeprefix("http://").split("/")[0]
+        result = await trio.run_process(
+            [sys.executable, "-m", "supervisor", "serve", "--bind", free_bind, "--bind", taken],
+            cwd=ROOT,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 3
+    [said] = [line for line in result.stderr.decode().splitlines() if "cannot listen" in line]
+    assert said == f"mcp-supervisor: cannot listen on {taken}: the address is already in use"
+
+
+TARGET_FILES = {
+    "broken_syntax.py": "def f(:\n    pass\n",
+    "missing_dependency.py": "import json\nimport no_such_dep\n",
+    "raises_at_import.py": "def helper():\n    raise RuntimeError('no config found')\n\n\nhelper()\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("target", "lines"),
+    [
+        (
+            "broken_syntax:server",
+            ["cannot import 'broken_syntax': SyntaxError: invalid syntax ({dir}/broken_syntax.py, line 1)"],
+        ),
+        (
+            "missing_dependency:server",
+            [
+                "cannot import 'missing_dependency': ModuleNotFoundError: No module named 'no_such_dep'",
+                'File "{dir}/missing_dependency.py", line 2, in <module>',
+            ],
+        ),
+        (
+            "raises_at_import.py",
+            [
+                "cannot import 'raises_at_import.py': RuntimeError: no config found",
+                'File "{dir}/raises_at_import.py", line 5, in <module>',
+                'File "{dir}/raises_at_import.py", line 2, in helper',
+            ],
+        ),
+        ("../elsewhere", ["target '../elsewhere' is neither a module name (package.module) nor a .py file"]),
+        ("./broken_syntax", ["target './broken_syntax' is a path without '.py': give the file"]),
+    ],
+)
+def test_an_error_in_the_users_module_shows_their_frames_only_and_exit_2(
+    tmp_path: Path, target: str, lines: list[str]
+) -> None:
+    for name, text in TARGET_FILES.items():
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor", "serve", target],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    said = result.stderr
+    assert said.startswith("mcp-supervisor: ")
+    for line in lines:
+        assert line.format(dir=tmp_path) in said, said
+    # Neither our frames nor importlib's: only what the user can act on.
+    assert "Traceback" not in said and "supervisor/" not in said and "importlib" not in said
 
 
 async def test_a_second_ctrl_c_stops_at_once_without_a_traceback() -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ import pytest
 import trio
 
 from tests.cluster.test_cluster_basics import answer_text, auth, call_where, client_for, text_of
-from tests.support.cluster import TOKENS, Cluster, eventually, have_cluster_tools, running_cluster
+from tests.support.cluster import (
+    ADMIN_TOKEN,
+    TOKENS,
+    Cluster,
+    eventually,
+    have_cluster_tools,
+    running_cluster,
+)
 from tests.support.helpers import initialize_body, open_session, rpc
 from tests.support.nodejs import NODE_DIR, node
 from tests.support.sse import sse_messages
@@ -113,6 +121,19 @@ async def test_an_evicted_session_is_only_a_record_and_wakes_on_its_next_request
             listed = (await a.admin("GET", "/admin/sessions?scope=cluster")).json()
             assert [s["session_id"] for s in listed["sessions"]] == [session_id]
             assert listed["sessions"][0]["held_by"] is None
+            # The operator's view of the same: one table row, held by no node.
+            token = {**os.environ, "MCP_SUPERVISOR_ADMIN_TOKEN": ADMIN_TOKEN}
+            command = [sys.executable, "-m", "supervisor", "sessions", "list", "--scope", "cluster"]
+            said = await trio.to_thread.run_sync(
+                lambda: subprocess.run(
+                    [*command, "--url", a.admin_url], env=token, capture_output=True, text=True, check=False
+                )
+            )
+            assert said.returncode == 0, said.stderr
+            header, row, total = said.stdout.splitlines()
+            assert header.split()[:4] == ["SESSION", "PRINCIPAL", "HELD", "BY"]
+            assert row.startswith(session_id) and "- (in the store)" in row
+            assert total == "1 of 1 session(s)"
             assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
             metrics = (await http.get(f"{a.url}/metrics")).text
         assert "mcp_session_wakes_from_store_total 1.0" in metrics

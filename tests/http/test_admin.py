@@ -182,3 +182,22 @@ async def test_cluster_only_admin_requests_without_a_store_are_400(http: httpx.A
         assert wrong.status_code == 400
         assert wrong.json() == {"error": "mode must be graceful, kill or evict"}
         assert served.supervisor.get(session_id) is not None  # none of them touched it
+
+
+async def test_metrics_on_the_admin_api_need_the_token_and_match_the_public_ones(
+    http: httpx.AsyncClient,
+) -> None:
+    async with serve_for_test(build_server(), admin_config()) as served:
+        await open_session(http, served.url)
+        refused = await http.get(served.base_url + "/admin/metrics")
+        assert refused.status_code == 401
+        assert refused.json() == {"error": "a valid admin bearer token is required"}
+        wrong_method = await http.post(served.base_url + "/admin/metrics", headers=AUTH)
+        assert wrong_method.status_code == 405
+        metrics = await http.get(served.base_url + "/admin/metrics", headers=AUTH)
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert metrics.headers["cache-control"] == "no-store"
+        public = (await http.get(served.base_url + "/metrics")).text
+        for line in ("mcp_sessions_created_total 1.0", "mcp_sessions_hibernating 0.0"):
+            assert line in metrics.text and line in public

@@ -84,12 +84,12 @@ async def test_paths_move_and_switch_off(http: httpx.AsyncClient) -> None:
 
 
 def test_a_health_path_on_the_mcp_path_is_refused() -> None:
-    with pytest.raises(ValueError, match="health_path must differ from path"):
+    with pytest.raises(ValueError, match="path and health_path are both '/mcp'"):
         SupervisorConfig(health_path="/mcp")
     result = run_serve("--ready-path", "/mcp")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "mcp-supervisor: --ready-path must differ from path, both are '/mcp'"
+        "mcp-supervisor: --path and --ready-path are both '/mcp': each needs a path of its own"
     ]
 
 

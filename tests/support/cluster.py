@@ -261,9 +261,13 @@ class Node:
             code = await process.wait()
         return code
 
+    @property
+    def admin_url(self) -> str:
+        """Where its admin API answers: its own listener, or beside MCP."""
+        return f"http://127.0.0.1:{self.admin_port if self.admin_bind else self.port}"
+
     async def admin(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        base = f"http://127.0.0.1:{self.admin_port if self.admin_bind else self.port}"
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=self.admin_url) as client:
             headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
             return await client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
 
