@@ -17,7 +17,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from supervisor._cli import _operator_views as views
+from supervisor._cli._operator_views import (
+    action_sentence,
+    cluster_rows,
+    session_detail,
+    session_rows,
+    stats_view,
+)
 from supervisor._cli._startup import EXIT_CANNOT_LISTEN, fail
 
 TOKEN_VARIABLE = "MCP_SUPERVISOR_ADMIN_TOKEN"
@@ -207,14 +213,14 @@ def _readable(options: argparse.Namespace, document: Any) -> str:
     action = options.action
     if action == "list":
         cluster = options.scope == "cluster"
-        rows = (views.cluster_rows if cluster else views.session_rows)(document["sessions"], now)
+        rows = (cluster_rows if cluster else session_rows)(document["sessions"], now)
         shown, total, cursor = len(document["sessions"]), document["total"], document["next_cursor"]
         more = f" (more: --cursor {cursor})" if cursor else ""
         if cluster and shown >= min(options.limit or PAGE, PAGE):
             more = " (the store may hold more: a cluster listing is one page)"
         return f"{rows}\n{shown} of {total} session(s){more}"
     if action == "show":
-        return views.session_detail(document, now)
+        return session_detail(document, now)
     if action == "stats":
-        return views.stats_view(document)
-    return views.action_sentence(action, options.subject, document)
+        return stats_view(document)
+    return action_sentence(action, options.subject, document)
