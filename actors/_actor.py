@@ -169,6 +169,7 @@ class SessionActor:
             return
         if step.first_close:
             self.close_reason = reason
+            self._closing.say_when_cut(CLOSE_POLICY[reason].cut_short, self._incarnation)
             if reason is CloseReason.EVICTED:
                 self.residence = next_residence(self.residence, ResidenceEvent.EVICTED)
             level = min(CLOSE_POLICY[reason].log_level, logging.INFO)
@@ -244,6 +245,8 @@ class SessionActor:
         if self._closing.drain_end < math.inf:
             # Closing began while the request that woke it was on its way: drain as told.
             incarnation.set_drain_deadlines(self._closing.drain_end)
+        if self._closing.cut_short is not None:
+            incarnation.say_when_cut(self._closing.cut_short)
         self._clock.fresh_scope(closing=self.close_reason is not None, queued=False, dormant=False)
         if self.residence is not Residence.AWAKE:
             self.residence = next_residence(self.residence, ResidenceEvent.WOKE)

@@ -27,6 +27,8 @@ class Closable(Protocol):
 
     def end_streams(self) -> None: ...
 
+    def say_when_cut(self, text: str) -> None: ...
+
 
 @attrs.define(eq=False)
 class Closing:
@@ -38,6 +40,8 @@ class Closing:
     steps: list[CloseStep] = attrs.field(init=False, factory=list)
     drain_end: float = attrs.field(init=False, default=math.inf)
     """When in-flight requests stop being waited for; incarnations made later keep it."""
+    cut_short: str | None = attrs.field(init=False, default=None)
+    """What calls cut off at `drain_end` are told (`ClosePolicy.cut_short`); later incarnations too."""
 
     def take(self, steps: tuple[CloseStep, ...], deregister: Callable[[], None]) -> None:
         """The first close's steps, in order: forget the id (404 from now on), shut the mailbox."""
@@ -48,6 +52,12 @@ class Closing:
                 self._mailbox.close()
                 self._clock.stop()
             self.steps.append(step)
+
+    def say_when_cut(self, text: str | None, incarnation: Closable | None) -> None:
+        """From now on, calls the drain cuts off are told `text` (if the close reason has words)."""
+        self.cut_short = text
+        if text is not None and incarnation is not None:
+            incarnation.say_when_cut(text)
 
     def tighten(self, grace: float, incarnation: Closable | None) -> None:
         """Bring the drain deadline to `grace` from now, if that is sooner (never later)."""

@@ -38,7 +38,15 @@ import attrs
 import trio
 from mcp.server.streamable_http import REQUEST_CANCELLED
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp_types import INTERNAL_ERROR, ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse
+from mcp_types import (
+    CONNECTION_CLOSED,
+    INTERNAL_ERROR,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCRequest,
+    JSONRPCResponse,
+)
 from mcp_types import jsonrpc_message_adapter as message_adapter
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -46,6 +54,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from actors._frames import SSE_HEADERS, SSE_PING, chunk, json_headers, session_header, sse_event, start
 from actors._standalone import PING_INTERVAL, StandaloneStream, for_no_request
+
+CUT_OFF = ErrorData(code=CONNECTION_CLOSED, message="Connection closed")
+"""What the SDK answers a request whose handler its cancelled loop cut off (`jsonrpc_dispatcher`)."""
 
 
 def takes_direct_answer(method: str | None, request_id: object) -> bool:
@@ -112,8 +123,13 @@ class LoopOutbox:
     _answers: DirectAnswers | None
     _inner: Any
     _held: Callable[[], StandaloneStream | None] | None = None
+    cut_short: str | None = attrs.field(default=None, kw_only=True)
+    """Set once the session closes for a reason with words for calls the drain cuts off
+    (`ClosePolicy.cut_short`): the SDK's "Connection closed" answers then say them instead."""
 
     async def send(self, item: SessionMessage) -> None:
+        if self.cut_short is not None:
+            item = _reworded(item, self.cut_short)
         if self._answers is not None and self._answers.deliver(item):
             return
         if self._held is not None and for_no_request(item):
@@ -147,6 +163,8 @@ class DirectAnswers:
     _json: bool = attrs.field(kw_only=True, alias="json_response")
     _session_header: bytes = attrs.field(init=False)
     _ended: bool = attrs.field(init=False, default=False)
+    cut_short: str | None = attrs.field(init=False, default=None)
+    """The close reason's words for a request whose loop ended without answering (see LoopOutbox)."""
     _waiting: dict[str, Replies] = attrs.field(init=False, factory=dict)
     """Replies of the requests being answered directly, by str(id) as the transport keys them."""
 
@@ -227,7 +245,7 @@ class DirectAnswers:
 
     async def _answer_json(self, replies: Replies, send: Send, request_id: Any) -> None:
         message = await replies.get()
-        status, body = (500, _ended(request_id)) if message is None else (200, _wire(message))
+        status, body = (500, _ended(request_id, self.cut_short)) if message is None else (200, _wire(message))
         await send(start(status, json_headers(len(body), session_header(self._session_header))))
         await send(chunk(body, more=False))
 
@@ -251,12 +269,26 @@ class DirectAnswers:
         await send(chunk(b"", more=False))
 
 
+def _reworded(item: SessionMessage, text: str) -> SessionMessage:
+    """The SDK's answer for a request its cancelled loop cut off, with the close reason's words;
+    any other message as it is."""
+    message = item.message
+    if isinstance(message, JSONRPCError) and message.error == CUT_OFF:
+        error = ErrorData(code=CONNECTION_CLOSED, message=text)
+        return SessionMessage(JSONRPCError(jsonrpc="2.0", id=message.id, error=error), metadata=item.metadata)
+    return item
+
+
 def _wire(message: JSONRPCMessage) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_unset=True).encode()
 
 
-def _ended(request_id: Any) -> bytes:
-    """What the transport answers a request its session's loop ended under (with the request's id)."""
+def _ended(request_id: Any, cut_short: str | None) -> bytes:
+    """What the transport answers a request its session's loop ended under (with the request's id),
+    or the close reason's words for it."""
+    if cut_short is not None:
+        error = ErrorData(code=CONNECTION_CLOSED, message=cut_short)
+        return _wire(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
     error = ErrorData(code=INTERNAL_ERROR, message="Session terminated before the request completed")
     return _wire(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
 

@@ -101,6 +101,8 @@ class Incarnation:
     _outbound: LastingOutbound | None = attrs.field(init=False, default=None)
     """The loop's standalone channel, told when the loop is gone (`_standalone.LastingOutbound`)."""
     _connection: Connection | None = attrs.field(init=False, default=None)
+    _loop_outbox: LoopOutbox | None = attrs.field(init=False, default=None)
+    _cut_short: str | None = attrs.field(init=False, default=None)
     """The SDK's connection object of this wake's loop: what a server keeps per connection is on it."""
 
     def __attrs_post_init__(self) -> None:
@@ -205,10 +207,18 @@ class Incarnation:
         if loop_input is not None:
             json_response = self._settings.transport.json_response
             self._answers = DirectAnswers(self._session_id, loop_input, json_response=json_response)
+            self._answers.cut_short = self._cut_short
         held = self._owner.streams.held if self._settings.holds_streams else None
-        if self._answers is None and held is None:
-            return write_stream
-        return LoopOutbox(self._answers, write_stream, held)
+        self._loop_outbox = LoopOutbox(self._answers, write_stream, held, cut_short=self._cut_short)
+        return self._loop_outbox
+
+    def say_when_cut(self, text: str) -> None:
+        """Calls the loop's cancellation cuts off are told `text` (the close reason's words)."""
+        self._cut_short = text
+        if self._loop_outbox is not None:
+            self._loop_outbox.cut_short = text
+        if self._answers is not None:
+            self._answers.cut_short = text
 
     @property
     def keeps_state(self) -> bool:

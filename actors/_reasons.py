@@ -64,6 +64,9 @@ class ClosePolicy:
     log_level: int = logging.INFO
     """The level of the session's closed line (and, at most INFO, of its closing line). A shutdown
     closes every session at once: its lines are at DEBUG, and one summary says what happened."""
+    cut_short: str | None = None
+    """What a call still running when the drain grace runs out is told, in place of the SDK's own
+    "Connection closed" (the same code, -32000); None keeps the SDK's words."""
 
 
 CLOSE_POLICY: Mapping[CloseReason, ClosePolicy] = {
@@ -73,7 +76,9 @@ CLOSE_POLICY: Mapping[CloseReason, ClosePolicy] = {
     CloseReason.KILLED: ClosePolicy(RecordFate.DELETED, retry=False, streams_end_at_once=True),
     CloseReason.CRASHED: ClosePolicy(RecordFate.DELETED, retry=False, log_level=logging.ERROR),
     CloseReason.REVOKED: ClosePolicy(RecordFate.DELETED, retry=False),
-    CloseReason.SHUTDOWN: ClosePolicy(RecordFate.KEPT, retry=True, log_level=logging.DEBUG),
+    CloseReason.SHUTDOWN: ClosePolicy(
+        RecordFate.KEPT, retry=True, log_level=logging.DEBUG, cut_short="Server is shutting down"
+    ),
     CloseReason.FAILED_OPEN: ClosePolicy(RecordFate.DELETED, retry=False),
     CloseReason.EVICTED: ClosePolicy(RecordFate.KEPT, retry=True),
     CloseReason.MOVED: ClosePolicy(RecordFate.KEPT, retry=True),

@@ -43,6 +43,37 @@ async def test_sigterm_with_a_call_in_flight_returns_its_result_and_exits_0() ->
             await server.process.wait()
 
 
+@pytest.mark.parametrize("mode", [[], ["--json-response"]])
+async def test_a_call_cut_off_at_the_end_of_the_grace_is_told_the_server_is_shutting_down(
+    mode: list[str],
+) -> None:
+    server = await start("tests.support.cli_target:server", "--drain-grace", "0.2", *mode)
+    try:
+        url = (await server.wait_for(r"serving MCP on (\S+)")).group(1)
+        async with httpx.AsyncClient(timeout=30) as http:
+            session_id = await open_session(http, url)
+            responses: list[httpx.Response] = []
+
+            async def call() -> None:
+                body = rpc("tools/call", 12, {"name": "slow", "arguments": {"seconds": 60.0}})
+                responses.append(await http.post(url, content=body, headers=mcp_headers(session_id)))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(call)
+                await server.wait_for("slow call started")
+                server.process.send_signal(signal.SIGTERM)
+        assert responses[0].status_code == 200
+        [answer] = [m for m in messages_of(responses[0]) if m.get("id") == 12]
+        assert answer["error"] == {"code": -32000, "message": "Server is shutting down"}
+        await server.wait_for("1 cut off at its end")
+        with trio.fail_after(30):
+            assert await server.process.wait() == 0
+    finally:
+        if server.process.returncode is None:
+            server.process.kill()
+            await server.process.wait()
+
+
 async def test_demo_server_is_the_default() -> None:
     server = await start()
     try:

@@ -11,18 +11,26 @@ import trio.testing
 
 from supervisor import SupervisorConfig, open_supervisor
 from tests.support.helpers import rpc
-from tests.support.inprocess import open_in_process, post
+from tests.support.inprocess import Answer, open_in_process, post
 from tests.support.servers import build_server
 
 GRACE = 12.0
 
 
+@pytest.mark.parametrize(
+    ("json_response", "direct_answers"), [(False, True), (True, True), (False, False), (True, False)]
+)
 async def test_a_drain_reports_progress_and_ends_with_one_summary(
-    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+    json_response: bool,
+    direct_answers: bool,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    answers: list[int] = []
-    config = SupervisorConfig(drain_grace=GRACE, kill_grace=1.0)
+    answers: list[Answer] = []
+    config = SupervisorConfig(
+        drain_grace=GRACE, kill_grace=1.0, json_response=json_response, direct_answers=direct_answers
+    )
     async with open_supervisor(build_server(), config) as supervisor:
         sessions = [await open_in_process(supervisor) for _ in range(20)]
         long = [
@@ -30,7 +38,7 @@ async def test_a_drain_reports_progress_and_ends_with_one_summary(
         ]
 
         async def call(body: bytes, session_id: str) -> None:
-            answers.append((await post(supervisor, body, session_id)).status)
+            answers.append(await post(supervisor, body, session_id))
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(call, long[0], sessions[0])  # ends within the grace
@@ -53,4 +61,12 @@ async def test_a_drain_reports_progress_and_ends_with_one_summary(
     assert len(per_session) == 40 and all(r.levelno == logging.DEBUG for r in per_session)
     info_lines = [r for r in lines if r.levelno >= logging.INFO]
     assert len(info_lines) <= 2 + len(progress)  # "shutting down", the progress, the summary
-    assert sorted(answers) == [200, 200]  # the cut-off call is answered too (an error, with its id)
+    # The cut-off call is answered too: an error with its id that says why (not "Connection closed").
+    assert sorted(answer.status for answer in answers) == [200, 200]
+    finished, cut_off = sorted(answers, key=lambda answer: "error" in answer.messages()[-1])
+    assert finished.messages()[-1]["result"]["content"][0]["text"] == "slept 7.0s"
+    assert cut_off.messages()[-1] == {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "error": {"code": -32000, "message": "Server is shutting down"},
+    }
