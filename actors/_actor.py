@@ -242,11 +242,7 @@ class SessionActor:
     def _incarnate(self) -> Incarnation:
         """A fresh incarnation (its scopes new by construction), with the drain deadlines if closing."""
         incarnation = self._incarnation = Incarnation(self.session_id, self._settings, self)
-        if self._closing.drain_end < math.inf:
-            # Closing began while the request that woke it was on its way: drain as told.
-            incarnation.set_drain_deadlines(self._closing.drain_end)
-        if self._closing.cut_short is not None:
-            incarnation.say_when_cut(self._closing.cut_short)
+        self._closing.carry_over(incarnation)
         self._clock.fresh_scope(closing=self.close_reason is not None, queued=False, dormant=False)
         if self.residence is not Residence.AWAKE:
             self.residence = next_residence(self.residence, ResidenceEvent.WOKE)

@@ -59,6 +59,14 @@ class Closing:
         if text is not None and incarnation is not None:
             incarnation.say_when_cut(text)
 
+    def carry_over(self, incarnation: Closable) -> None:
+        """A fresh incarnation made while closing (the request that woke it was on its way):
+        it drains as told and says the same words."""
+        if self.drain_end < math.inf:
+            incarnation.set_drain_deadlines(self.drain_end)
+        if self.cut_short is not None:
+            incarnation.say_when_cut(self.cut_short)
+
     def tighten(self, grace: float, incarnation: Closable | None) -> None:
         """Bring the drain deadline to `grace` from now, if that is sooner (never later)."""
         drain_end = min(self.drain_end, trio.current_time() + max(grace, 0.0))

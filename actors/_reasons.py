@@ -51,7 +51,7 @@ class RecordFate(enum.Enum):
     """Not touched: another node holds the session now, and its record is that node's to write."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ClosePolicy:
     """What one close reason means: for the record, for a request that comes too late, for logs."""
 
@@ -70,19 +70,19 @@ class ClosePolicy:
 
 
 CLOSE_POLICY: Mapping[CloseReason, ClosePolicy] = {
-    CloseReason.CLIENT_DELETE: ClosePolicy(RecordFate.DELETED, retry=False),
-    CloseReason.IDLE: ClosePolicy(RecordFate.DELETED, retry=False),
-    CloseReason.CLOSED: ClosePolicy(RecordFate.DELETED, retry=False),
-    CloseReason.KILLED: ClosePolicy(RecordFate.DELETED, retry=False, streams_end_at_once=True),
-    CloseReason.CRASHED: ClosePolicy(RecordFate.DELETED, retry=False, log_level=logging.ERROR),
-    CloseReason.REVOKED: ClosePolicy(RecordFate.DELETED, retry=False),
+    CloseReason.CLIENT_DELETE: ClosePolicy(record=RecordFate.DELETED, retry=False),
+    CloseReason.IDLE: ClosePolicy(record=RecordFate.DELETED, retry=False),
+    CloseReason.CLOSED: ClosePolicy(record=RecordFate.DELETED, retry=False),
+    CloseReason.KILLED: ClosePolicy(record=RecordFate.DELETED, retry=False, streams_end_at_once=True),
+    CloseReason.CRASHED: ClosePolicy(record=RecordFate.DELETED, retry=False, log_level=logging.ERROR),
+    CloseReason.REVOKED: ClosePolicy(record=RecordFate.DELETED, retry=False),
     CloseReason.SHUTDOWN: ClosePolicy(
-        RecordFate.KEPT, retry=True, log_level=logging.DEBUG, cut_short="Server is shutting down"
+        record=RecordFate.KEPT, retry=True, log_level=logging.DEBUG, cut_short="Server is shutting down"
     ),
-    CloseReason.FAILED_OPEN: ClosePolicy(RecordFate.DELETED, retry=False),
-    CloseReason.EVICTED: ClosePolicy(RecordFate.KEPT, retry=True),
-    CloseReason.MOVED: ClosePolicy(RecordFate.KEPT, retry=True),
-    CloseReason.FENCED: ClosePolicy(RecordFate.LEFT, retry=True),
+    CloseReason.FAILED_OPEN: ClosePolicy(record=RecordFate.DELETED, retry=False),
+    CloseReason.EVICTED: ClosePolicy(record=RecordFate.KEPT, retry=True),
+    CloseReason.MOVED: ClosePolicy(record=RecordFate.KEPT, retry=True),
+    CloseReason.FENCED: ClosePolicy(record=RecordFate.LEFT, retry=True),
 }
 """Every close reason's row; `tests/actors/test_state.py` checks that no reason is missing."""
 
