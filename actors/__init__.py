@@ -49,6 +49,7 @@ from actors._sdk import lowlevel_of, session_manager_kept, sharing_lifespan
 from actors._settings import CLEANUP_TIMEOUT, ActorHooks, ActorSettings, OwnedActor, TransportOptions
 from actors._state import ActorState, Residence, ResidenceEvent, next_residence
 from actors._statistics import ActorStatistics
+from actors._tracing import SESSION_ID, context_of, session_span, started_span, tracer_of
 
 __all__ = [
     "BRIDGE",
@@ -61,6 +62,7 @@ __all__ = [
     "SDK_TOOL_LOGGER",
     "SERVING",
     "SESSION_ENDED",
+    "SESSION_ID",
     "SSE_HEADERS",
     "ActorHooks",
     "ActorSettings",
@@ -92,6 +94,7 @@ __all__ = [
     "answers_directly",
     "asyncio_tool",
     "chunk",
+    "context_of",
     "error_body",
     "json_bytes",
     "json_headers",
@@ -108,9 +111,12 @@ __all__ = [
     "send_whole",
     "session_header",
     "session_manager_kept",
+    "session_span",
     "sharing_lifespan",
     "sse_error_event",
     "sse_event",
     "start",
+    "started_span",
     "tells_retry",
+    "tracer_of",
 ]

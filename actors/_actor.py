@@ -169,7 +169,7 @@ class SessionActor:
             return
         if step.first_close:
             self.close_reason = reason
-            self._closing.say_when_cut(CLOSE_POLICY[reason].cut_short, self._incarnation)
+            self._closing.began(reason, self._incarnation, self._settings.tracer, self.session_id)
             if reason is CloseReason.EVICTED:
                 self.residence = next_residence(self.residence, ResidenceEvent.EVICTED)
             level = min(CLOSE_POLICY[reason].log_level, logging.INFO)
@@ -264,7 +264,7 @@ class SessionActor:
         """The request nursery's own task: the mailbox loop. True if it ends by hibernating."""
         self._started(task_status)
         if self._wake is not None:
-            await incarnation.replay(self._record.replay())
+            await incarnation.replay(self._record.replay(), self._wake.context)
             wake, self._wake = self._wake, None
             self._spawn(wake)
             del wake

@@ -13,11 +13,13 @@ from typing import Protocol
 
 import attrs
 import trio
+from opentelemetry.trace import Span, Tracer
 
 from actors._idle import IdleClock
 from actors._mailbox import Mailbox
-from actors._reasons import CloseReason, CloseStep
+from actors._reasons import CLOSE_POLICY, CloseReason, CloseStep
 from actors._standalone import StreamSlot
+from actors._tracing import started_span
 
 
 class Closable(Protocol):
@@ -42,6 +44,7 @@ class Closing:
     """When in-flight requests stop being waited for; incarnations made later keep it."""
     cut_short: str | None = attrs.field(init=False, default=None)
     """What calls cut off at `drain_end` are told (`ClosePolicy.cut_short`); later incarnations too."""
+    _span: Span | None = attrs.field(init=False, default=None)
 
     def take(self, steps: tuple[CloseStep, ...], deregister: Callable[[], None]) -> None:
         """The first close's steps, in order: forget the id (404 from now on), shut the mailbox."""
@@ -53,11 +56,17 @@ class Closing:
                 self._clock.stop()
             self.steps.append(step)
 
-    def say_when_cut(self, text: str | None, incarnation: Closable | None) -> None:
-        """From now on, calls the drain cuts off are told `text` (if the close reason has words)."""
-        self.cut_short = text
+    def began(
+        self, reason: CloseReason, incarnation: Closable | None, tracer: Tracer | None, session_id: str
+    ) -> None:
+        """The first close: from now on, calls the drain cuts off are told the reason's words (if it
+        has any); traced from here to the actor's end, under whatever began it (a DELETE's span)."""
+        self.cut_short = text = CLOSE_POLICY[reason].cut_short
         if text is not None and incarnation is not None:
             incarnation.say_when_cut(text)
+        self._span = started_span(tracer, "mcp.session.close", session_id)
+        if self._span is not None:
+            self._span.set_attribute("mcp.session.close_reason", reason.value)
 
     def carry_over(self, incarnation: Closable) -> None:
         """A fresh incarnation made while closing (the request that woke it was on its way):
@@ -89,3 +98,6 @@ class Closing:
 
     def took(self, step: CloseStep) -> None:
         self.steps.append(step)
+        if step is CloseStep.STOPPED and self._span is not None:
+            self._span.end()
+            self._span = None

@@ -8,6 +8,7 @@ Requests run as children of its request nursery; the live request count is that 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from actors._reasons import CloseReason
 from actors._sdk import loop_input_of, serve_handshake_loop
 from actors._settings import CLEANUP_TIMEOUT, ActorSettings, TransportOptions
 from actors._standalone import LastingOutbound, StandaloneStream, StreamSlot
+from actors._tracing import context_of, session_span
 
 
 class Owner(FaultTarget, Protocol):
@@ -195,9 +197,12 @@ class Incarnation:
                 # its final shielded writes then fail fast instead of blocking on a router that is
                 # going away.
                 self.serve_scope.cancel()
-                with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
-                    await transport.terminate()
-                self._loop_gone()
+                # Traced when it is a hibernation (a close is traced whole, by `Closing`).
+                tracer = self._settings.tracer if result else None
+                with session_span(tracer, "mcp.session.hibernate", self._session_id, own_trace=True):
+                    with trio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+                        await transport.terminate()
+                    self._loop_gone()
         return result
 
     def _outbox(self, write_stream: Any) -> Any:
@@ -251,16 +256,21 @@ class Incarnation:
         if self.watch is not None:
             self.watch.ended()
 
-    async def replay(self, bodies: list[bytes]) -> None:
+    async def replay(self, bodies: list[bytes], woken_by: contextvars.Context) -> None:
         """Bring the fresh loop to where the session was: initialized, same client, same level.
 
         Straight into the loop's input where the SDK lets us reach it: nothing of the replay then
         touches the transport (no priming event, nothing in an event store, no event ids used up).
+        Traced as the wake, a child of the request that woke the session (`woken_by` its context).
         """
-        for body in bodies:
-            if self._loop_ended or self._owner.closing:
-                return  # closing began during the wake: the loop will not serve what follows
-            await self.post(body, {}, into_loop=self._answers is not None)
+        tracer = self._settings.tracer
+        parent = context_of(woken_by) if tracer is not None else None
+        attributes = {"mcp.session.replayed": len(bodies)}
+        with session_span(tracer, "mcp.session.wake", self._session_id, parent=parent, attributes=attributes):
+            for body in bodies:
+                if self._loop_ended or self._owner.closing:
+                    return  # closing began during the wake: the loop will not serve what follows
+                await self.post(body, {}, into_loop=self._answers is not None)
 
     async def post(self, body: bytes, like: Mapping[str, Any], *, into_loop: bool = False) -> None:
         """POST `body` to this incarnation's transport from inside the actor, discarding the answer

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import attrs
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http import EventStore
+from opentelemetry.trace import Tracer
 
 from actors._asyncio import AsyncioBridge
 from actors._faults import FaultSink
@@ -83,6 +84,8 @@ class ActorSettings:
     faults: FaultSink | None = None
     asyncio: AsyncioBridge | None = None
     """The supervisor's asyncio loop for tools wrapped in `asyncio_tool` (opened on first use)."""
+    tracer: Tracer | None = None
+    """Spans for the session's own work (`actors/_tracing.py`); None: tracing is off."""
 
     _said: set[str] = attrs.field(factory=set, alias="said")
     """What this supervisor's actors have said once already (`first_time`)."""

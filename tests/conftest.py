@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,7 @@ from supervisor import SupervisorConfig
 from supervisor.testing import TestServer, serve_for_test
 from tests.support.cluster import Redis
 from tests.support.servers import Gate, build_server
+from tests.support.tracing import Spans, kept_spans
 
 
 @pytest.fixture
@@ -40,3 +41,9 @@ async def redis(tmp_path: Path) -> AsyncIterator[Redis]:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def spans() -> Iterator[Spans]:
+    """OpenTelemetry spans finished during the test, in memory (tests/support/tracing.py)."""
+    yield from kept_spans()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp
 from supervisor._cli._flags import apply_options, binds_of, build_parser, secret_file_warnings
 from supervisor._cli._haproxy import haproxy_config, options_of
 from supervisor._cli._operator import run_sessions
+from supervisor._cli._otel import exporting_to
 from supervisor._cli._startup import (
     EXIT_CANNOT_LISTEN,
     EXIT_FORCED,
@@ -79,6 +81,7 @@ def banner(served: Served, config: SupervisorConfig, *, server_auth: bool = Fals
         f"hosts: {hosts}",
         f"metrics {config.metrics_path or 'off'}",
         f"admin {'on' if config.admin_token else 'off'}",
+        f"tracing {'on' if config.tracer_provider is not None else 'off'}",
     ]
     return ", ".join(parts)
 
@@ -291,6 +294,12 @@ def _prepare(options: argparse.Namespace) -> tuple[Served, SupervisorConfig, Lis
         fail(flag_message(str(error)))
     for line in overrides(served.config, config):
         logger.info("%s", line)
+    if options.otel:
+        logger.info(
+            "tracing: spans to %s, service %s",
+            exporting_to(),
+            os.environ.get("OTEL_SERVICE_NAME", "mcp-supervisor"),
+        )
     for line in secret_file_warnings(options, config):
         logger.warning("%s", line)
     if surface.authenticates:

@@ -19,6 +19,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from supervisor._cli._cluster_flags import add_cluster_flags, store_settings
 from supervisor._cli._haproxy import add_haproxy_command
 from supervisor._cli._operator import add_sessions_command
+from supervisor._cli._otel import otel_provider
 from supervisor._cli._startup import PROG, OneLineParser, fail
 from supervisor._core import Served, SupervisorConfig, is_default
 from supervisor._http import StaticTokenVerifier, open_to_others, read_admin_token, security_for
@@ -160,6 +161,11 @@ def _add_process_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--access-log", action="store_true", default=None, help="a line per request at INFO (else DEBUG)"
     )
+    serve.add_argument(
+        "--otel",
+        action="store_true",
+        help="OpenTelemetry traces, set up by OTEL_* variables (otel extra)",
+    )
     serve.add_argument("--workers", type=int, default=1, help="must be 1 (see the message for more)")
 
 
@@ -275,6 +281,8 @@ def apply_options(served: Served, options: argparse.Namespace) -> SupervisorConf
         changes["token_verifier"] = StaticTokenVerifier.from_file(options.auth_tokens_file)
     if options.node_id is not None:
         changes["node_id"] = options.node_id
+    if options.otel:
+        changes["tracer_provider"] = otel_provider()
     drain_grace = options.drain_grace if options.drain_grace is not None else config.drain_grace
     store = store_settings(options, drain_grace)
     if store is not None:

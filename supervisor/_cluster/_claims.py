@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 import trio
+from opentelemetry.propagate import inject
 
 from actors import Principal, SessionLog, SessionRecord
 from supervisor._cluster._directory import Directory, Forward
@@ -23,6 +24,14 @@ from supervisor._cluster._store_settings import Fencing
 from supervisor._cluster._terms import POLL, RELEASE_FALLBACK, Wake
 
 logger = logging.getLogger("supervisor._claims")
+
+
+def trace_carrier() -> dict[str, str]:
+    """The current span's W3C trace context (nothing when untraced): the holder's release of a
+    session joins the trace of the request that asked for it."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return {key: value for key, value in carrier.items() if key in ("traceparent", "tracestate")}
 
 
 class Claims:
@@ -132,7 +141,8 @@ class Claims:
                     asked = True
                     self._released[session_id] = trio.Event()
                     listening = await self.store.publish(
-                        self.store.node_channel_of(claim.owner), {"op": "release", "session": session_id}
+                        self.store.node_channel_of(claim.owner),
+                        {"op": "release", "session": session_id, **trace_carrier()},
                     )
                     if listening == 0 and not strict:
                         # Nobody listens on its holder's channel: that node is gone. Take over now;

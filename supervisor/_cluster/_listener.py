@@ -11,8 +11,9 @@ import logging
 from typing import Any
 
 import trio
+from opentelemetry.propagate import extract
 
-from actors import Principal
+from actors import Principal, session_span
 from supervisor._cluster._claims import Claims
 from supervisor._cluster._leases import Leases
 from supervisor._cluster._redis_store import RedisStore
@@ -48,7 +49,7 @@ class Listener:
         if op == "release" and isinstance(session, str):
             if session in self._leases and isinstance(sender, str):
                 self._writer.asked_by(session, sender)
-                nursery.start_soon(member.release, session)
+                nursery.start_soon(self._release, member, session, message)
         elif op == "released" and isinstance(session, str):
             self._claims.heard_released(session)
         elif op == "revoke" and sender != self._store.node_id and isinstance(message.get("principal"), dict):
@@ -57,3 +58,14 @@ class Listener:
             except (TypeError, ValueError):
                 return
             nursery.start_soon(member.revoke_here, principal)
+
+    async def _release(self, member: Member, session: str, message: dict[str, Any]) -> None:
+        """Let go of `session` for the node that asked: traced under that node's request, when
+        its message carries the trace."""
+        carrier = {
+            key: value for key in ("traceparent", "tracestate") if isinstance(value := message.get(key), str)
+        }
+        tracer = self._store.tracer
+        parent = extract(carrier) if carrier and tracer is not None else None
+        with session_span(tracer, "mcp.session.release", session, parent=parent, own_trace=parent is None):
+            await member.release(session)

@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 import trio
+from opentelemetry.trace import Tracer
 
 from actors import Principal, SessionRecord
 from supervisor._cluster._cluster_secret import MESSAGE_WINDOW, unsealed
@@ -110,6 +111,14 @@ class RedisStore:
 
     def health(self) -> StoreHealth:
         return self._watch.health()
+
+    @property
+    def tracer(self) -> Tracer | None:
+        return self._watch.tracer
+
+    def trace_with(self, tracer: Tracer | None) -> None:
+        """Trace the store calls made for a traced request (never the node's own rounds)."""
+        self._watch.tracer = tracer
 
     async def bounded(self, kind: str, call: Any, budget: float | None = None) -> Any:
         """Run one store call within the budget; StoreUnavailable if it fails or takes longer."""

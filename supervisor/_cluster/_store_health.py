@@ -17,6 +17,8 @@ from typing import TypeVar
 
 import attrs
 import trio
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
 
 logger = logging.getLogger("supervisor._redis_store")
 T = TypeVar("T")
@@ -60,6 +62,8 @@ class HealthWatch:
         self._errors = 0
         self._operations: Counter[str] = Counter()
         self._refused: Counter[str] = Counter()
+        self.tracer: Tracer | None = None
+        """Spans for the store calls made for a traced request (`SupervisorConfig.tracer_provider`)."""
 
     def health(self) -> StoreHealth:
         return StoreHealth(
@@ -83,6 +87,18 @@ class HealthWatch:
         return await self._run(kind, make_call, again=True, budget=None)
 
     async def _run(
+        self, kind: str, make_call: Callable[[], Awaitable[T]], *, again: bool, budget: float | None
+    ) -> T:
+        if self.tracer is not None and trace.get_current_span().get_span_context().is_valid:
+            # A child of the request it is made for; the node's own rounds (renewals) are not traced.
+            attributes = {"db.system.name": "redis", "db.operation.name": kind}
+            with self.tracer.start_as_current_span(
+                f"redis {kind}", kind=SpanKind.CLIENT, attributes=attributes
+            ):
+                return await self._run_bounded(kind, make_call, again=again, budget=budget)
+        return await self._run_bounded(kind, make_call, again=again, budget=budget)
+
+    async def _run_bounded(
         self, kind: str, make_call: Callable[[], Awaitable[T]], *, again: bool, budget: float | None
     ) -> T:
         self._operations[kind] += 1

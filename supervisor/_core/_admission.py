@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 from mcp.server.lowlevel.server import Server
 
-from actors import ActorHooks, ActorSettings, AsyncioBridge, FaultSink, Principal, TransportOptions
+from actors import ActorHooks, ActorSettings, AsyncioBridge, FaultSink, Principal, TransportOptions, tracer_of
 from supervisor._cluster import Cluster, or_none
 from supervisor._core._config import SupervisorConfig
 from supervisor._core._registry import Registry
@@ -102,4 +102,5 @@ def actor_settings(
         direct_answers=direct_answers,
         faults=faults,
         asyncio=asyncio,
+        tracer=tracer_of(config.tracer_provider),
     )

@@ -10,6 +10,7 @@ import attrs
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.streamable_http import EventStore
 from mcp.server.transport_security import TransportSecuritySettings
+from opentelemetry.trace import TracerProvider
 
 from supervisor._cluster import StoreSettings
 from supervisor._core._hosts import loopback_security
@@ -162,6 +163,10 @@ class SupervisorConfig:
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(StoreSettings))
     )
     """A session store (Redis) shared with other nodes: sessions outlive the process (docs/scale-out.md)."""
+    tracer_provider: TracerProvider | None = None
+    """OpenTelemetry spans for each HTTP request and the supervisor's work (open, wake, hibernation,
+    close, store calls), from this provider; None: none of ours (the SDK's own spans go to the
+    global provider, as always). `--otel` makes one (docs/operations.md)."""
 
     def __attrs_post_init__(self) -> None:
         taken: dict[str, str] = {self.path: "path"}

@@ -11,7 +11,7 @@ import logging
 
 import trio
 
-from actors import CloseReason, Principal, SessionActor, SessionRecord
+from actors import CloseReason, Principal, SessionActor, SessionRecord, session_span, tracer_of
 from supervisor._cluster import POLL, Forward, Wake
 from supervisor._core._admission import OpenRefusal
 from supervisor._core._supervisor import SessionSupervisor
@@ -24,6 +24,7 @@ class Membership:
 
     def __init__(self, supervisor: SessionSupervisor) -> None:
         self._supervisor = supervisor
+        self._tracer = tracer_of(supervisor.config.tracer_provider)
 
     def fence(self, session_id: str) -> None:
         actor = self._supervisor.actor_of(session_id)
@@ -82,8 +83,13 @@ class Membership:
             if actor is not None:
                 return actor
         done = cluster.claims.waking[session_id] = trio.Event()
+        tracer = self._tracer
         try:
-            return await self._wake(session_id, principal, forward=forward)
+            with session_span(tracer, "mcp.session.wake_from_store", session_id) as span:
+                woken = await self._wake(session_id, principal, forward=forward)
+                if span is not None:
+                    span.set_attribute("mcp.session.outcome", _outcome(woken))
+                return woken
         finally:
             del cluster.claims.waking[session_id]
             done.set()
@@ -120,3 +126,12 @@ class Membership:
 def _busy(actor: SessionActor) -> bool:
     seen = actor.statistics()
     return seen.queued > 0 or seen.in_flight - seen.open_streams > 0
+
+
+def _outcome(woken: SessionActor | OpenRefusal | Forward | None) -> str:
+    """What a wake from the store came to, for its span."""
+    if isinstance(woken, SessionActor):
+        return "woken"
+    if isinstance(woken, Forward):
+        return "forwarded"
+    return "unknown" if woken is None else woken.name.lower()

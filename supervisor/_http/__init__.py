@@ -13,11 +13,13 @@ from supervisor._http._endpoint import SupervisorEndpoint
 from supervisor._http._front import build_front
 from supervisor._http._proxy import ForwardedHeaders, RootPath, security_for, trusted_peers
 from supervisor._http._refusals import unknown_path
+from supervisor._http._tracing import HttpTracing
 
 __all__ = [
     "AccessLog",
     "AdminFront",
     "ForwardedHeaders",
+    "HttpTracing",
     "RootPath",
     "StaticTokenVerifier",
     "SupervisorEndpoint",

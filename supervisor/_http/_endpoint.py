@@ -33,6 +33,7 @@ from supervisor._http._request import (
 )
 from supervisor._http._session_routes import SessionRoutes
 from supervisor._http._stateless_route import StatelessRoute
+from supervisor._http._tracing import TRACE_KEY, begin_trace
 
 logger = logging.getLogger("supervisor._endpoint")
 
@@ -103,6 +104,9 @@ class SupervisorEndpoint:
         if note is not None:
             note.parsed, note.mcp_method = request.envelope is not None, request.method_name
             note.session_id = request.session_id
+        if TRACE_KEY in scope:
+            envelope = request.envelope
+            begin_trace(scope, envelope.message if envelope is not None else None)
         if not request.handshake_era:
             # 2026-07-28 goes to the SDK's stateless entry; an unknown version is answered there.
             await self._stateless.serve(request, receive, send)

@@ -17,6 +17,7 @@ import logging
 
 import httpx2
 import trio
+from opentelemetry.propagate import inject
 from starlette.types import Receive, Send
 
 from supervisor._cluster import Directory, Forward
@@ -55,7 +56,7 @@ class Forwarder:
         path = scope.get("root_path", "") + scope["path"]
         query = scope.get("query_string", b"")
         url = forward.url.rstrip("/") + path + (f"?{query.decode('latin-1')}" if query else "")
-        headers = [(name, value) for name, value in scope["headers"] if name not in _HOP_BY_HOP]
+        headers = _with_trace([(name, value) for name, value in scope["headers"] if name not in _HOP_BY_HOP])
         headers.append((FORWARDED_BY, self._node_id))
         built = self._client.build_request(request.method, url, headers=headers, content=request.body)
         try:
@@ -85,6 +86,18 @@ class Forwarder:
             with trio.CancelScope(shield=True):
                 await response.aclose()
         return True
+
+
+def _with_trace(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The holder's span becomes a child of this node's (W3C trace context of the current span,
+    when it is traced here; else the caller's headers as they came)."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    if "traceparent" not in carrier:
+        return headers
+    kept = [(name, value) for name, value in headers if name not in (b"traceparent", b"tracestate")]
+    kept.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in carrier.items())
+    return kept
 
 
 async def _until_client_leaves(receive: Receive, scope: trio.CancelScope) -> None:

@@ -13,6 +13,7 @@ from starlette.types import Receive, Send
 
 import supervisor._http._refusals as refusals
 from actors import (
+    SESSION_ID,
     ActorState,
     CloseReason,
     Refusal,
@@ -20,6 +21,8 @@ from actors import (
     SessionActor,
     send_refusal,
     send_whole,
+    session_span,
+    tracer_of,
 )
 from supervisor._cluster import Forward
 from supervisor._core import Membership, OpenRefusal, SessionSupervisor
@@ -41,6 +44,7 @@ class SessionRoutes:
         self._quick = InitializeAnswers() if supervisor.quick_open else None
         """The server's own initialize answers, when new sessions may be born dormant."""
         self._membership = Membership(supervisor) if supervisor.cluster is not None else None
+        self._tracer = tracer_of(supervisor.config.tracer_provider)
 
     async def find(
         self, request: McpRequest, *, forward: bool = True
@@ -134,13 +138,26 @@ class SessionRoutes:
             return
         await self._open(request, receive, send)
 
+    async def _admitted(
+        self, request: McpRequest, params: dict[str, object] | None
+    ) -> SessionActor | OpenRefusal:
+        """Admit and start a new session (traced as its open, a child of the initialize's span)."""
+        with session_span(self._tracer, "mcp.session.open", None) as span:
+            opened = await self._supervisor.open_session(request.principal, dormant_with=params)
+            if span is not None:
+                if isinstance(opened, OpenRefusal):
+                    span.set_attribute("mcp.session.refused", opened.name.lower())
+                else:
+                    span.set_attribute(SESSION_ID, opened.session_id)
+            return opened
+
     async def _open(self, request: McpRequest, receive: Receive, send: Send) -> None:
         """A new session: admit it (or 503), serve its initialize within the open timeout."""
         config = self._config
         request_id = request.request_id
         quick = self._quick.lookup(request.envelope) if self._quick is not None else None
         params = _params(request) if quick is not None else None
-        opened = await self._supervisor.open_session(request.principal, dormant_with=params)
+        opened = await self._admitted(request, params)
         if isinstance(opened, OpenRefusal):
             refusal = refusals.not_opened(opened.value, opened.name, request_id, config.retry_after)
             await self._dispatcher.refuse(send, refusal)

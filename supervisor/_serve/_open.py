@@ -27,6 +27,7 @@ from actors import (
     open_bridge,
     quiet_closing_races,
     send_refusal,
+    tracer_of,
 )
 from supervisor._cluster import Cluster, RedisEventStore, StoreUnavailable, open_store, redacted
 from supervisor._core import (
@@ -42,6 +43,7 @@ from supervisor._core import (
 from supervisor._http import (
     AccessLog,
     AdminFront,
+    HttpTracing,
     SupervisorEndpoint,
     build_front,
     token_digest,
@@ -58,6 +60,9 @@ def supervisor_app(supervisor: SessionSupervisor) -> ASGIApp:
     )
     if config.admin_token is not None and not config.admin_separate:
         app = AdminFront(app, supervisor, token_digest(config.admin_token))
+    tracer = tracer_of(config.tracer_provider)
+    if tracer is not None:
+        app = HttpTracing(app, tracer, bodies_at=frozenset({config.path}))
     polled = (config.health_path, config.ready_path, config.metrics_path)
     quiet = frozenset(path for path in polled if path is not None)
     return AccessLog(
@@ -179,6 +184,7 @@ async def _cluster_for(config: SupervisorConfig) -> AsyncIterator[Cluster | None
         return
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(config.store, config.node_id))
+        store.trace_with(tracer_of(config.tracer_provider))
         try:
             await store.ping()  # readiness says "down" from the start if it is (serving goes on)
             await store.forgot_recently(0.0)  # learn the marker: a later loss is then seen
