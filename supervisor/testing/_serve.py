@@ -35,15 +35,17 @@ async def serve_for_test(
     config: SupervisorConfig | None = None,
     *,
     faults: FaultPlan | None = None,
+    bind: str = "127.0.0.1:0",
 ) -> AsyncIterator[TestServer]:
-    """Serve `server` on 127.0.0.1:0 for the block; drain and stop when it ends, then `check_stopped`."""
+    """Serve `server` on `bind` (an ephemeral loopback port unless told) for the block; drain and
+    stop when it ends, then `check_stopped`."""
     config = config or SupervisorConfig()
     stop = trio.Event()
     async with open_supervisor(server, config, faults=faults) as supervisor, trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(
             lambda task_status: serve_supervisor(
                 supervisor,
-                hypercorn_config("127.0.0.1:0", graceful_timeout=1.0),
+                hypercorn_config(bind, graceful_timeout=1.0),
                 shutdown_trigger=stop.wait,
                 task_status=task_status,
             )

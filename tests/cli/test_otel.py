@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from tests.support.cli_process import ROOT, ServerProcess
@@ -79,7 +80,20 @@ async def test_otel_traces_a_call_under_the_callers_trace_and_flushes_at_exit() 
     assert ours["attributes"]["mcp.session.id"] == session_id
 
 
-def test_an_exporter_otel_does_not_know_is_one_line_and_exit_2() -> None:
+@pytest.mark.parametrize(
+    ("setting", "line"),
+    [
+        (
+            {"OTEL_TRACES_EXPORTER": "zipkin"},
+            "OTEL_TRACES_EXPORTER='zipkin' is not one --otel knows: otlp, console, none",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            "--otel sends OTLP over HTTP (http/protobuf), not 'grpc': use the collector's HTTP port",
+        ),
+    ],
+)
+def test_a_setting_otel_cannot_follow_is_one_line_and_exit_2(setting: dict[str, str], line: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "supervisor", "serve", "--otel"],
         cwd=ROOT,
@@ -87,10 +101,8 @@ def test_an_exporter_otel_does_not_know_is_one_line_and_exit_2() -> None:
         text=True,
         timeout=60,
         check=False,
-        env=otel_env(OTEL_TRACES_EXPORTER="zipkin"),
+        env=otel_env(**setting),
     )
     assert result.returncode == 2
     [said] = result.stderr.splitlines()
-    assert (
-        said == "mcp-supervisor: OTEL_TRACES_EXPORTER='zipkin' is not one --otel knows: otlp, console, none"
-    )
+    assert said == f"mcp-supervisor: {line}"

@@ -13,11 +13,11 @@ import pytest
 from mcp.server.mcpserver import MCPServer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from supervisor import SessionSupervisor, StaticTokenVerifier, StoreSettings, SupervisorConfig
 from supervisor.testing import serve_for_test
-from tests.support.cluster import Redis, eventually, have_cluster_tools
+from tests.support.cluster import Redis, eventually, free_port, have_cluster_tools
 from tests.support.helpers import initialize_body, mcp_headers, messages_of, rpc
 from tests.support.servers import build_server
 from tests.support.tracing import Spans
@@ -184,3 +184,50 @@ async def test_a_move_between_nodes_is_one_trace_through_the_store_and_the_holde
         TRACE_ID, 16
     )
     assert spans.one("tools/call traced").context.trace_id == int(TRACE_ID, 16)
+
+
+@pytest.mark.skipif(not have_cluster_tools() and not os.environ.get("CI"), reason="needs redis-server")
+async def test_a_forwarded_request_is_traced_on_the_holder_under_the_forwarding_node(
+    spans: Spans, redis: Redis
+) -> None:
+    """A holds the session and advertises its URL: B forwards the call to it, and A's span for the
+    forwarded request is a child of B's (the trace rides the forwarded request's headers)."""
+    port = free_port()
+    a_store = StoreSettings(redis_url=redis.url, lease_ttl=30.0, advertise_url=f"http://127.0.0.1:{port}")
+    a_config = SupervisorConfig(tracer_provider=spans.provider, store=a_store, node_id="a")
+    b_config = SupervisorConfig(
+        tracer_provider=spans.provider, store=StoreSettings(redis_url=redis.url, lease_ttl=30.0), node_id="b"
+    )
+    async with (
+        serve_for_test(traced_server(), a_config, bind=f"127.0.0.1:{port}") as a,
+        serve_for_test(traced_server(), b_config) as b,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        session_id = await open_traced(http, a.url)
+        body = rpc("tools/call", 6, {"name": "traced"})
+        forwarded = await call(http, b.url, body, session_id, traceparent=TRACEPARENT)
+        assert messages_of(forwarded)[-1]["result"]["content"][0]["text"] == "traced"
+        assert a.supervisor.get(session_id) is not None  # served where it was: not moved
+    calls = [
+        s for s in spans.named("POST /mcp") if (s.attributes or {}).get("mcp.method.name") == "tools/call"
+    ]
+    assert len(calls) == 2 and all(s.context.trace_id == int(TRACE_ID, 16) for s in calls)
+    on_b, on_a = sorted(
+        calls, key=lambda s: s.parent is not None and s.parent.span_id != int(CALLER_SPAN, 16)
+    )
+    assert parent_of(on_b) == int(CALLER_SPAN, 16)
+    assert parent_of(on_a) == on_b.context.span_id
+    assert parent_of(spans.one("tools/call traced")) == on_a.context.span_id
+
+
+async def test_a_refused_open_is_an_error_span_that_says_why(spans: Spans) -> None:
+    config = SupervisorConfig(tracer_provider=spans.provider, max_sessions=1)
+    async with serve_for_test(traced_server(), config) as served, httpx.AsyncClient(timeout=30) as http:
+        await open_traced(http, served.url)
+        refused = await http.post(served.url, content=initialize_body(), headers=mcp_headers())
+        assert refused.status_code == 503
+    [span] = [
+        s for s in spans.named("POST /mcp") if (s.attributes or {}).get("http.response.status_code") == 503
+    ]
+    assert span.status.status_code is StatusCode.ERROR
+    assert spans.one("mcp.session.open", **{"mcp.session.refused": "at_capacity"}).parent is not None
