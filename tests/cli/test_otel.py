@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +16,12 @@ import pytest
 import trio
 
 from tests.support.cli_process import ROOT, ServerProcess
+from tests.support.cluster import TOKENS, have_cluster_tools, running_cluster
 from tests.support.helpers import mcp_headers, messages_of, open_session, rpc
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+CALLER_SPAN = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{CALLER_SPAN}-01"
 
 
 def otel_env(**settings: str) -> dict[str, str]:
@@ -106,3 +109,38 @@ def test_a_setting_otel_cannot_follow_is_one_line_and_exit_2(setting: dict[str, 
     assert result.returncode == 2
     [said] = result.stderr.splitlines()
     assert said == f"mcp-supervisor: {line}"
+
+
+@pytest.mark.skipif(
+    not have_cluster_tools() and not os.environ.get("CI"), reason="needs redis-server and haproxy"
+)
+async def test_through_haproxy_the_callers_trace_reaches_the_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HAProxy (the config `haproxy-config` writes) passes `traceparent` on: the node's span for a
+    call sent to HAProxy is a child of the caller's span. Real redis-server, haproxy, three nodes."""
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    bearer = {"authorization": f"Bearer {TOKENS['alice']}"}
+    async with (
+        running_cluster(tmp_path, extra=("--otel",)) as cluster,
+        httpx.AsyncClient(timeout=30, headers=bearer) as http,
+    ):
+        url = cluster.haproxy.url
+        session_id = await open_session(http, url)
+        body = rpc("tools/call", 9, {"name": "where", "arguments": {}})
+        answer = await http.post(url, content=body, headers=mcp_headers(session_id, traceparent=TRACEPARENT))
+        assert messages_of(answer)[-1]["id"] == 9
+        for node in cluster.nodes:
+            assert await node.stop() == 0  # a clean exit flushes the spans
+    # Every node has exited (its spans flushed): read what they wrote.
+    lines = [
+        line for node in cluster.nodes for line in node.stdout_path.read_text().splitlines() if line.strip()
+    ]
+    spans = [json.loads(line) for line in lines]
+    [ours] = [
+        span
+        for span in spans
+        if span["context"]["trace_id"] == f"0x{TRACE_ID}" and span["name"] == "POST /mcp"
+    ]
+    assert ours["parent_id"] == f"0x{CALLER_SPAN}"
+    assert ours["attributes"]["mcp.method.name"] == "tools/call"

@@ -208,6 +208,11 @@ class Node:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def stdout_path(self) -> Path:
+        """Where the node's standard output goes (`--otel` with the console exporter writes there)."""
+        return self.workdir / f"node-{self.node_id}.out"
+
     async def start(self) -> None:
         tokens = self.workdir / "tokens"
         tokens.write_text("".join(f"{token} {who}\n" for who, token in TOKENS.items()))
@@ -239,6 +244,7 @@ class Node:
                 *self.extra,
             ],
             cwd=ROOT,
+            stdout=self.stdout_path.open("ab"),  # nothing, unless a test asks for console spans
             stderr=subprocess.PIPE,
             env=env,
         )
