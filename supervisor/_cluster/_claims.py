@@ -17,6 +17,7 @@ from opentelemetry.propagate import inject
 
 from actors import Principal, SessionLog, SessionRecord
 from supervisor._cluster._directory import Directory, Forward
+from supervisor._cluster._lease_values import Claim
 from supervisor._cluster._leases import Leases
 from supervisor._cluster._redis_store import RedisStore
 from supervisor._cluster._store_health import StoreUnavailable
@@ -125,36 +126,42 @@ class Claims:
 
     async def _take_lease(self, session_id: str) -> bool:
         ttl = self._record_keep
-        # Strict: a silent holder may only be cut off, serving still; its lease must lapse first.
+        # Strict: a silent holder may only be cut off, serving still; its membership must lapse first.
         strict = self.store.settings.fencing is Fencing.STRICT
         asked = False
         with trio.move_on_after(self.store.settings.move_wait):
             while True:
-                sent = trio.current_time()
                 claim = await self.store.claim(session_id, ttl)
+                if not claim.won and await self.store.member_epoch(claim.owner) != claim.owner_epoch:
+                    # Its holder's process is no member any more (it died, or its membership
+                    # lapsed unrenewed): the lease is free to take, exactly as it was seen.
+                    claim = await self.store.claim(session_id, ttl, replace=claim.seen)
                 if claim.won:
-                    self._leases.won(session_id, claim.epoch, sent)
+                    self._leases.won(session_id, claim.epoch)
                     if asked:
                         self.moved_in += 1
                     return True
                 if not asked:
                     asked = True
                     self._released[session_id] = trio.Event()
-                    listening = await self.store.publish(
-                        self.store.node_channel_of(claim.owner),
-                        {"op": "release", "session": session_id, **trace_carrier()},
-                    )
-                    if listening == 0 and not strict:
-                        # Nobody listens on its holder's channel: that node is gone. Take over now;
-                        # if it is only cut off, its next renewal finds the lease lost and it stops.
-                        stolen = await self.store.claim(session_id, ttl, replace=claim.seen)
-                        if stolen.won:
-                            self._leases.won(session_id, stolen.epoch, sent)
-                            self.moved_in += 1
-                            return True
+                    ask = {"op": "release", "session": session_id, **trace_carrier()}
+                    listening = await self.store.publish(self.store.node_channel_of(claim.owner), ask)
+                    if listening == 0 and not strict and await self._silent_holder_ended(session_id, claim):
+                        self.moved_in += 1
+                        return True
                 await self._until_released(session_id)
         SessionLog(logger, session_id).warning("the session did not move here in time")
         return False
+
+    async def _silent_holder_ended(self, session_id: str, claim: Claim) -> bool:
+        """Nobody listens on the holder's channel: that node is gone. End its membership (if it is
+        only cut off, its next renewal finds it ended, checks what it holds and stops serving what
+        was taken) and take the lease over now."""
+        await self.store.end_membership(claim.owner, claim.owner_epoch)
+        stolen = await self.store.claim(session_id, self._record_keep, replace=claim.seen)
+        if stolen.won:
+            self._leases.won(session_id, stolen.epoch)
+        return stolen.won
 
     async def _until_released(self, session_id: str) -> None:
         """Until the holder says it let go (it writes the record first), or a while at most: a

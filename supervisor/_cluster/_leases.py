@@ -1,111 +1,81 @@
-"""This node's leases: which sessions it holds at which epoch, and how much time each has left.
+"""This node's leases: which sessions it holds at which epoch, and the one clock they all share.
 
-A lease was last made good when the store ran the renewal round (or the claim) that covers it;
-that moment is no earlier than when this node sent the call, so "sent + TTL" never overstates a
-lease. Under strict fencing (`Fencing.STRICT`) a node stops serving a session before that point,
-at `STRICT_SHARE` of the TTL, so by the time another node can claim it, this one has let go.
+Ownership is per node (issue 26): a session's lease names this process, and it is good while this
+process's membership is. So there is one deadline, not one per session: the membership was last
+made good when a renewal that reached the store was sent (Redis started its TTL no earlier), so
+"sent + TTL" never overstates it. Under strict fencing (`Fencing.STRICT`) the node stops serving
+every session it holds at `STRICT_SHARE` of the TTL unrenewed, so by the time another node can
+take one over, this one has let go.
+
+Records of awake sessions expire (the idle timeout, plus a lease), and no renewal keeps them any
+more: each held session's record is kept again when it nears its end (`due_for_keep`), which costs
+a session a store call every idle timeout or so, not every renewal.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable
 
 import trio
 
 STRICT_SHARE = 0.75
-"""The part of a lease's TTL after which, unrenewed, its session stops being served (strict)."""
+"""The part of the membership's TTL after which, unrenewed, this node stops serving (strict)."""
 OVERDUE_SHARE = 0.9
-"""The part after which a held session's lease is checked before a request is served."""
+"""The part after which the membership is confirmed before a request for a held session is served."""
 
 
 class LeaseClock:
-    """When each held lease was last made good: the last renewal round, or its own later claim."""
+    """When this node's membership was last made good."""
 
     def __init__(self, lease_ttl: float) -> None:
         self._ttl = lease_ttl
         self.renewed_at = trio.current_time()
-        """When the last renewal round that reached the store was sent (trio clock)."""
-        self._claimed_at: dict[str, float] = {}
-        """Leases claimed since the last round covering them, and when each claim was sent."""
+        """When the last membership renewal that reached the store was sent (trio clock)."""
         self.moved = trio.Event()
-        """Set (and replaced) whenever a lease is made good: a deadline may have moved on."""
-        self._round_holds = False
-        """Whether some held lease rests on the last round (none since a sweep lapsed them)."""
+        """Set (and replaced) whenever the membership is made good: the deadline moved on."""
 
-    def claimed(self, session_id: str, sent_at: float) -> None:
-        self._claimed_at[session_id] = sent_at
-        self._moved()
-
-    def forget(self, session_id: str) -> None:
-        """No longer held here (ended, given back): no deadline of its own any more."""
-        self._claimed_at.pop(session_id, None)
-
-    def renewed(self, sent_at: float, session_ids: list[str]) -> None:
-        """A renewal round sent at `sent_at` reached the store for every lease in `session_ids`."""
-        self.renewed_at = sent_at
-        self._round_holds = bool(session_ids)
-        for sid in session_ids:
-            if self._claimed_at.get(sid, math.inf) <= sent_at:
-                del self._claimed_at[sid]
-        self._moved()
-
-    def _moved(self) -> None:
+    def renewed(self, sent_at: float) -> None:
+        self.renewed_at = max(self.renewed_at, sent_at)
         self.moved.set()
         self.moved = trio.Event()
 
     @property
     def overdue(self) -> bool:
-        """No round has reached the store for most of a lease's time (this node was paused, say)."""
+        """No renewal has reached the store for most of a TTL (this node was paused, say)."""
         return trio.current_time() - self.renewed_at > self._ttl * OVERDUE_SHARE
 
-    def next_lapse(self) -> float | None:
-        """The soonest moment a held lease reaches `STRICT_SHARE` of its time unrenewed; None: none."""
-        times = list(self._claimed_at.values())
-        if self._round_holds:
-            times.append(self.renewed_at)
-        return min(times) + self._ttl * STRICT_SHARE if times else None
+    @property
+    def deadline(self) -> float:
+        """When, unrenewed, the membership reaches `STRICT_SHARE` of its time."""
+        return self.renewed_at + self._ttl * STRICT_SHARE
 
-    def lapsing(self, held: Mapping[str, int]) -> list[str]:
-        """The held sessions whose lease reached `STRICT_SHARE` of its time without renewal; from
-        here on they are not held (no deadline of their own any more)."""
-        limit = trio.current_time() - self._ttl * STRICT_SHARE
-        due = [
-            sid
-            for sid, epoch in held.items()
-            if epoch and self._claimed_at.get(sid, self.renewed_at) <= limit
-        ]
-        for sid in [sid for sid, at in self._claimed_at.items() if at <= limit or sid not in held]:
-            del self._claimed_at[sid]
-        if self.renewed_at <= limit:
-            self._round_holds = False  # every lease the last round covered is among `due`
-        return due
-
-    async def watch(self, held: Mapping[str, int], lapse: Callable[[str], None]) -> None:
-        """Strict fencing, until cancelled: `lapse` each held session the moment its lease may
-        lapse unrenewed."""
+    async def watch(self, lapse: Callable[[], None]) -> None:
+        """Strict fencing, until cancelled: `lapse()` once each time the deadline passes unrenewed."""
         while True:
             moved = self.moved
-            deadline = self.next_lapse()
-            if deadline is not None and deadline <= trio.current_time():
-                for sid in self.lapsing(held):
-                    lapse(sid)
-                continue
-            with trio.move_on_at(math.inf if deadline is None else deadline):
+            with trio.move_on_at(self.deadline):
                 await moved.wait()
+                continue
+            lapse()
+            await moved.wait()
 
 
 class Leases:
-    """The sessions this node holds, each with its lease's epoch, and the clock of those leases.
+    """The sessions this node holds, each with its lease's epoch; the membership clock; and when
+    each held session's record was last kept.
 
-    The one owner of both: whatever lets go of a session here drops its epoch and its deadline in
-    one call, so they cannot drift apart. Epoch 0 is a new session whose record is not written yet
-    (no lease anyone could take).
+    The one owner of them: whatever lets go of a session here drops its epoch in one call. Epoch 0
+    is a new session whose record is not written yet (no lease anyone could take).
     """
 
     def __init__(self, lease_ttl: float) -> None:
         self._epochs: dict[str, int] = {}
         self.clock = LeaseClock(lease_ttl)
+        self._kept_at: dict[str, float] = {}
+        self._keep_order: deque[tuple[float, str]] = deque()
+        """(kept at, session) in the order kept; stale entries are skipped when read."""
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._epochs
@@ -120,10 +90,17 @@ class Leases:
         """A new session here: held, with no lease in the store until its first write."""
         self._epochs.setdefault(session_id, 0)
 
-    def won(self, session_id: str, epoch: int, sent_at: float) -> None:
-        """A claim sent at `sent_at` won the lease at `epoch`."""
+    def won(self, session_id: str, epoch: int) -> None:
+        """A claim won the lease at `epoch`; its record is kept at the next renewal round (it
+        expires as the previous holder left it)."""
         self._epochs[session_id] = epoch
-        self.clock.claimed(session_id, sent_at)
+        self.keep_soon(session_id)
+
+    def keep_soon(self, session_id: str) -> None:
+        """Keep this session's record at the next round (a keep that did not reach the store)."""
+        if session_id in self._epochs:
+            self._kept_at[session_id] = -math.inf
+            self._keep_order.appendleft((-math.inf, session_id))
 
     def written(self, session_id: str, epoch: int, sent_at: float) -> bool:
         """A write sent at `sent_at` kept (or, for a new session, claimed) the lease at `epoch`;
@@ -131,37 +108,50 @@ class Leases:
         held = self._epochs.get(session_id)
         if held is None or not epoch:
             return held is None
-        if held == 0:
-            self.clock.claimed(session_id, sent_at)  # a new session's first write claims its lease
         self._epochs[session_id] = epoch
+        self.kept(session_id, sent_at)
         return True
 
-    def confirmed(self, session_id: str, sent_at: float) -> None:
-        """A renewal of this one lease, sent at `sent_at`, reached the store."""
-        self.clock.claimed(session_id, sent_at)
+    def kept(self, session_id: str, sent_at: float) -> None:
+        """The session's record (and lease) were kept by a call sent at `sent_at`."""
+        if session_id in self._epochs:
+            self._kept_at[session_id] = sent_at
+            self._keep_order.append((sent_at, session_id))
 
     def drop(self, session_id: str) -> int | None:
-        """No longer held here: its epoch (None if it was not held) and its deadline are gone."""
-        self.clock.forget(session_id)
+        """No longer held here: its epoch (None if it was not held) is gone."""
+        self._kept_at.pop(session_id, None)
         return self._epochs.pop(session_id, None)
 
     def renewable(self) -> list[tuple[str, int]]:
-        """The leases a renewal round covers: every held session written at least once."""
+        """Every held session written at least once (what a check after a lapse covers)."""
         return [(sid, epoch) for sid, epoch in self._epochs.items() if epoch]
 
-    def renewed(self, sent_at: float, session_ids: list[str]) -> None:
-        self.clock.renewed(sent_at, session_ids)
+    def due_for_keep(self, kept_before: float) -> list[tuple[str, int]]:
+        """The held sessions whose record was last kept before `kept_before`."""
+        due: list[tuple[str, int]] = []
+        order = self._keep_order
+        while order and order[0][0] < kept_before:
+            at, sid = order.popleft()
+            epoch = self._epochs.get(sid)
+            if epoch and self._kept_at.get(sid) == at:
+                due.append((sid, epoch))
+        return due
+
+    def renewed(self, sent_at: float) -> None:
+        self.clock.renewed(sent_at)
 
     @property
     def overdue(self) -> bool:
         return self.clock.overdue
 
     async def watch(self, lapse: Callable[[str, int], None]) -> None:
-        """Strict fencing, until cancelled: drop each held session the moment its lease may lapse
-        unrenewed, and tell `lapse` (with the epoch it was held at)."""
+        """Strict fencing, until cancelled: when the membership may lapse unrenewed, drop every
+        held session with a lease and tell `lapse` (with the epoch it was held at)."""
 
-        def lapsed(session_id: str) -> None:
-            epoch = self._epochs.pop(session_id)
-            lapse(session_id, epoch)
+        def lapse_all() -> None:
+            for sid, epoch in self.renewable():
+                self.drop(sid)
+                lapse(sid, epoch)
 
-        await self.clock.watch(self._epochs, lapsed)
+        await self.clock.watch(lapse_all)

@@ -71,6 +71,7 @@ class Cluster:
     ) -> None:
         """The writer, the renewer and the listener, until cancelled."""
         self._member = member
+        await self._renewer.join()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._writer.run)
             nursery.start_soon(self._renewer.run)

@@ -1,41 +1,78 @@
 """The store's atomic changes: one Lua script each, so a change costs one round trip.
 
-A lease is `"<node> <epoch>"` under `lease:<id>`; the epoch counter `epoch:<id>` only grows. A
-record is written only by the node whose lease the same script checks. A session is indexed twice,
-each a sorted set scored by when its record expires: by its whole principal (`who:`, for caps
-and revocation of one principal) and by its client id alone (`client:`, for revoking a client
-with every issuer and subject it came with).
+Ownership is per node, not per session (issue 26): each node process holds one membership key,
+`member:<node>` = its epoch (random, made when the process starts), with a TTL it renews alone.
+A session's lease is `"<node> <node epoch> <epoch>"` under `lease:<id>`, with no renewal of its
+own: it is good while that node's membership holds that node epoch. The session epoch counter
+`epoch:<id>` only grows. A record is written only by the node whose lease the same script checks.
+A session is indexed twice, each a sorted set scored by when its record expires: by its whole
+principal (`who:`, for caps and revocation of one principal) and by its client id alone
+(`client:`, for revoking a client with every issuer and subject it came with).
+
+Every script touches the keys of one session, or one node's membership: none reads another
+node's membership inside a script (the claimer reads it in a call of its own).
 """
 
-# Claim a lease. KEYS: lease, epoch. ARGV: node, lease ms, epoch-key ms (0: keep), the lease value
-# the caller saw and may replace ('' = only if free). Returns {won, epoch, owner}.
+# A node's membership. KEYS: member. ARGV: node epoch, ms, '1' to take it whatever it holds (a
+# process starting). Returns 1 (renewed), 2 (it had lapsed, or Redis lost it: set again; what the
+# node holds must be checked), 0 (another process of the same node id holds it now).
+MEMBER = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if cur and ARGV[3] ~= '1' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 2
+"""
+
+# End a node's membership if it still holds `epoch` (its channel is silent: it is gone, or cut
+# off; a node cut off finds it ended at its next renewal and checks what it holds). KEYS: member.
+END_MEMBER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+# Claim a lease. KEYS: lease, epoch. ARGV: holder ("<node> <node epoch>"), lease ms (0: none),
+# epoch-key ms (0: keep), the lease value the caller saw and may replace ('' = only if free).
+# Returns {won, epoch, value found or made}.
 CLAIM = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
-  local owner, ep = string.match(cur, '^(%S+) (%d+)$')
-  if owner == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return {1, tonumber(ep), owner}
+  local holder, ep = string.match(cur, '^(%S+ %S+) (%d+)$')
+  if holder == ARGV[1] then
+    if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+    return {1, tonumber(ep), cur}
   end
-  if cur ~= ARGV[4] then return {0, tonumber(ep), owner} end
+  if cur ~= ARGV[4] then return {0, tonumber(ep or 0), cur} end
 end
 local e = redis.call('INCR', KEYS[2])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. e, 'PX', ARGV[2])
-return {1, e, ARGV[1]}
+local value = ARGV[1] .. ' ' .. e
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], value)
+end
+return {1, e, value}
 """
 
-# Is the lease ours? Ours too if it lapsed and nobody claimed since (the epoch counter unmoved).
+# Is the lease ours? Ours too if it is gone and nobody claimed since (the epoch counter unmoved:
+# Redis lost it, or it expired with its record). `ms` 0: no expiry.
 _MINE = """
-local function mine(lease, epochkey, node, epoch, ms)
+local function mine(lease, epochkey, holder, epoch, ms)
   local cur = redis.call('GET', lease)
-  if cur == node .. ' ' .. epoch then return true end
+  if cur == holder .. ' ' .. epoch then return true end
   if not cur then
     local seen = redis.call('GET', epochkey)
-    -- Lapsed, and nobody claimed it since; or Redis lost its data (restarted without persistence).
     if seen == epoch or not seen then
       redis.call('SET', epochkey, epoch)
-      redis.call('SET', lease, node .. ' ' .. epoch, 'PX', ms)
+      if tonumber(ms) > 0 then
+        redis.call('SET', lease, holder .. ' ' .. epoch, 'PX', ms)
+      else
+        redis.call('SET', lease, holder .. ' ' .. epoch)
+      end
       return true
     end
   end
@@ -43,18 +80,27 @@ local function mine(lease, epochkey, node, epoch, ms)
 end
 """
 
-# Renew leases (and keep their records). KEYS: lease, epoch, record per session. ARGV: node,
-# lease ms, record ms (0: keep), then an epoch per session. Returns the 1-based indexes lost, and
+# Check leases (and keep their records and leases as long as a record of an awake session is
+# kept). Run for every held session only when the node's membership had lapsed; else only for
+# those whose record is near its expiry. KEYS: lease, epoch, record per session. ARGV: holder,
+# record ms (0: no expiry), then an epoch per session. Returns the 1-based indexes lost, and
 # those whose record is missing (Redis lost it: the holder writes it again).
 RENEW = (
     _MINE
     + """
 local lost, missing = {}, {}
-for i = 1, #ARGV - 3 do
+local keep = tonumber(ARGV[2]) > 0
+for i = 1, #ARGV - 2 do
   local lease, epochkey, rec = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
-  if mine(lease, epochkey, ARGV[1], ARGV[i+3], ARGV[2]) then
-    redis.call('PEXPIRE', lease, ARGV[2])
-    local kept = tonumber(ARGV[3]) > 0 and redis.call('PEXPIRE', rec, ARGV[3]) or redis.call('EXISTS', rec)
+  if mine(lease, epochkey, ARGV[1], ARGV[i+2], ARGV[2]) then
+    local kept
+    if keep then
+      redis.call('PEXPIRE', lease, ARGV[2])
+      redis.call('PEXPIRE', epochkey, ARGV[2])
+      kept = redis.call('PEXPIRE', rec, ARGV[2])
+    else
+      kept = redis.call('EXISTS', rec)
+    end
     if kept == 0 then table.insert(missing, i) end
   else
     table.insert(lost, i)
@@ -65,8 +111,8 @@ return {lost, missing}
 )
 
 # Write a record under the lease. KEYS: record, lease, epoch, principal index, client index ('' for
-# both: no principal). ARGV: json, record ms (0: keep), node, epoch ('0': a new session, claim it),
-# lease ms, session id, index score.
+# both: no principal). ARGV: json, record ms (0: no expiry; the lease keeps as long), holder,
+# epoch ('0': a new session, claim it), session id, index score.
 # Returns the epoch held, or 0 if another node holds the session.
 PUT = (
     _MINE
@@ -75,25 +121,31 @@ local epoch = ARGV[4]
 if epoch == '0' then
   if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
   epoch = tostring(redis.call('INCR', KEYS[3]))
-  redis.call('SET', KEYS[2], ARGV[3] .. ' ' .. epoch, 'PX', ARGV[5])
-elseif not mine(KEYS[2], KEYS[3], ARGV[3], epoch, ARGV[5]) then
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('SET', KEYS[2], ARGV[3] .. ' ' .. epoch, 'PX', ARGV[2])
+  else
+    redis.call('SET', KEYS[2], ARGV[3] .. ' ' .. epoch)
+  end
+elseif not mine(KEYS[2], KEYS[3], ARGV[3], epoch, ARGV[2]) then
   return 0
 end
 if tonumber(ARGV[2]) > 0 then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
   redis.call('PEXPIRE', KEYS[3], ARGV[2])
 else
   redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('PERSIST', KEYS[2])
 end
 if KEYS[4] ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
-  redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
+  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+  redis.call('ZADD', KEYS[5], ARGV[6], ARGV[5])
 end
 return tonumber(epoch)
 """
 )
 
-# Let go of a lease if it is still ours. KEYS: lease. ARGV: node, epoch.
+# Let go of a lease if it is still ours. KEYS: lease. ARGV: holder, epoch.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] .. ' ' .. ARGV[2] then redis.call('DEL', KEYS[1]) end
 return 1

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,24 +26,15 @@ import trio
 from opentelemetry.trace import Tracer
 
 from actors import Principal, SessionRecord
-from supervisor._cluster._cluster_secret import MESSAGE_WINDOW, unsealed
-from supervisor._cluster._redis_scripts import CLAIM, FORGET, PUT, RELEASE, RENEW
+from supervisor._cluster._cluster_secret import unsealed
+from supervisor._cluster._lease_values import Claim, Membership
+from supervisor._cluster._redis_channels import messages_of, sealed_message
+from supervisor._cluster._redis_scripts import CLAIM, END_MEMBER, FORGET, MEMBER, PUT, RELEASE, RENEW
 from supervisor._cluster._store_health import HealthWatch, StoreHealth
 from supervisor._cluster._store_settings import StoreSettings
 from supervisor._cluster._store_urls import tls_context
 
 logger = logging.getLogger("supervisor._redis_store")
-
-
-@attrs.frozen
-class Claim:
-    """The answer to a claim: won or not, the lease's epoch, and who holds it."""
-
-    won: bool
-    epoch: int
-    owner: str
-    seen: str
-    """The lease's value as found: a steal may replace exactly this."""
 
 
 class RedisStore:
@@ -59,6 +51,9 @@ class RedisStore:
     ) -> None:
         self.settings = settings
         self.node_id = node_id
+        self.node_epoch = secrets.token_hex(6)
+        """This process's membership epoch: its leases are good while `member:<node>` holds it."""
+        self.holder = f"{node_id} {self.node_epoch}"
         self.client = client
         """The coredis client (the Redis event store shares it)."""
         prefix = settings.prefix
@@ -68,6 +63,8 @@ class RedisStore:
         self._scripts = {
             name: client.register_script(text)
             for name, text in (
+                ("member", MEMBER),
+                ("end_member", END_MEMBER),
                 ("claim", CLAIM),
                 ("renew", RENEW),
                 ("put", PUT),
@@ -142,9 +139,8 @@ class RedisStore:
         args = [
             text if self._secret is None else self._secret.seal(keys[0], text),
             self._ms(ttl),
-            self.node_id,
+            self.holder,
             str(epoch),
-            self._ms(self.settings.lease_ttl),
             sid,
             str(score),
         ]
@@ -234,16 +230,50 @@ class RedisStore:
             )
             page = [key.split(":rec:", 1)[1] for key in keys[: limit - len(found)]]
             found += [(record, owner) for record, owner in await self.load_many(page) if record is not None]
-        return found
+        return await self._with_live_holders(found)
+
+    async def _with_live_holders(
+        self, found: list[tuple[SessionRecord, str | None]]
+    ) -> list[tuple[SessionRecord, str | None]]:
+        """Each record's holder, if that node is still a member (a dead node's leases are left)."""
+        owners = sorted({owner for _, owner in found if owner is not None})
+        if not owners:
+            return found
+        members = await self.bounded("member", self.client.mget([self.member_key(o) for o in owners]))
+        alive = {owner for owner, member in zip(owners, members, strict=True) if member is not None}
+        return [(record, owner if owner in alive else None) for record, owner in found]
 
     # ------------------------------------------------------------------ leases
 
+    def member_key(self, node_id: str) -> str:
+        return f"{self._prefix}:member:{node_id}"
+
+    async def renew_member(self, *, take: bool = False) -> Membership:
+        """Renew this process's membership (`take`: as a process starting, whatever it holds)."""
+        args = [self.node_epoch, self._ms(self.settings.lease_ttl), "1" if take else "0"]
+        found = await self.bounded(
+            "member", self._scripts["member"](keys=[self.member_key(self.node_id)], args=args)
+        )
+        return {1: Membership.RENEWED, 2: Membership.REJOINED}.get(int(found), Membership.SUPERSEDED)
+
+    async def member_epoch(self, node_id: str) -> str | None:
+        """The epoch of the process that is `node_id`'s member now; None: no member (it is gone)."""
+        found = await self.bounded("member", self.client.get(self.member_key(node_id)))
+        return found if isinstance(found, str) else None
+
+    async def end_membership(self, node_id: str, node_epoch: str) -> None:
+        """End `node_id`'s membership if it is still `node_epoch` (its channel is silent)."""
+        await self.bounded(
+            "member", self._scripts["end_member"](keys=[self.member_key(node_id)], args=[node_epoch])
+        )
+
     async def claim(self, session_id: str, ttl: float | None, replace: str = "") -> Claim:
+        """Take the lease if it is free (or ours, or exactly `replace`); it keeps for `ttl` (None:
+        no expiry), as the record of an awake session does."""
         keys = [self._key("lease", session_id), self._key("epoch", session_id)]
-        args = [self.node_id, self._ms(self.settings.lease_ttl), self._ms(ttl), replace]
-        won, epoch, owner = await self.bounded("claim", self._scripts["claim"](keys=keys, args=args))
-        seen = "" if won else f"{owner} {epoch}"
-        return Claim(bool(won), int(epoch), str(owner), seen)
+        args = [self.holder, self._ms(ttl), self._ms(ttl), replace]
+        won, epoch, value = await self.bounded("claim", self._scripts["claim"](keys=keys, args=args))
+        return Claim.of(won, epoch, value)
 
     async def renew(
         self, held: Sequence[tuple[str, int]], record_ttl: float | None
@@ -253,7 +283,7 @@ class RedisStore:
         keys: list[str] = []
         for sid, _ in held:
             keys += [self._key("lease", sid), self._key("epoch", sid), self._key("rec", sid)]
-        args = [self.node_id, self._ms(self.settings.lease_ttl), self._ms(record_ttl)]
+        args = [self.holder, self._ms(record_ttl)]
         args += [str(epoch) for _, epoch in held]
         lost, missing = await self.bounded("renew", self._scripts["renew"](keys=keys, args=args))
         return [held[int(i) - 1][0] for i in lost], [held[int(i) - 1][0] for i in missing]
@@ -261,16 +291,14 @@ class RedisStore:
     async def release(self, session_id: str, epoch: int) -> None:
         await self.bounded(
             "release",
-            self._scripts["release"](keys=[self._key("lease", session_id)], args=[self.node_id, str(epoch)]),
+            self._scripts["release"](keys=[self._key("lease", session_id)], args=[self.holder, str(epoch)]),
         )
 
     # ------------------------------------------------------------------ channels
 
     async def publish(self, channel: str, message: dict[str, Any]) -> int:
         """Send `message` on `channel`; how many nodes listen there (0: its owner is gone)."""
-        text = json.dumps({**message, "from": self.node_id, "at": time.time()}, separators=(",", ":"))
-        if self._secret is not None:
-            text = self._secret.seal(channel, text)
+        text = sealed_message(message, self.node_id, channel, self._secret)
         return int(await self.bounded("publish", self.client.publish(channel, text)))
 
     @asynccontextmanager
@@ -280,34 +308,11 @@ class RedisStore:
         async with self.client.pubsub(
             channels=channels, ignore_subscribe_messages=True, retry_policy=self._no_retry
         ) as pubsub:
-            yield self._messages(pubsub)
+            yield messages_of(pubsub, self._secret, self._refused_message)
 
-    async def _messages(self, pubsub: Any) -> AsyncIterator[dict[str, Any]]:
-        async for message in pubsub:
-            if message.get("type") != "message":
-                continue
-            data = self._opened(str(message.get("channel")), message.get("data"))
-            if data is not None:
-                yield data
-
-    def _opened(self, channel: str, text: object) -> dict[str, Any] | None:
-        """A message as sent by a node of this cluster; None (counted, with a secret) otherwise."""
-        if not isinstance(text, str):
-            return None
-        opened = unsealed(text) if self._secret is None else self._secret.unseal(channel, text)
-        try:
-            data = json.loads(opened) if opened is not None else None
-        except ValueError:
-            data = None
-        if self._secret is not None and not (
-            isinstance(data, dict)
-            and isinstance(data.get("at"), int | float)
-            and abs(time.time() - data["at"]) <= MESSAGE_WINDOW
-        ):
-            self._watch.refused("message")
-            logger.error("a message on %s failed the cluster secret's check: ignored", channel[:80])
-            return None
-        return data if isinstance(data, dict) else None
+    def _refused_message(self, channel: str) -> None:
+        self._watch.refused("message")
+        logger.error("a message on %s failed the cluster secret's check: ignored", channel[:80])
 
     async def forgot_recently(self, window: float) -> bool:
         """Whether this Redis forgot the cluster (restarted without persistence) less than

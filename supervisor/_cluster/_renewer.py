@@ -1,19 +1,23 @@
-"""The renewer: every third of a lease's time, one round that renews every lease this node holds.
+"""The renewer: every third of a lease's time, one call that renews this node's membership.
 
-Rounds go in batches of `RENEW_BATCH` leases per script call. A lease found lost is fenced; a
-record Redis no longer has (it restarted without persistence) is written again from its actor.
-Between rounds, a request for a held session while the leases are in doubt (this node was paused)
-confirms that one lease first.
+Nothing per session is renewed: a session's lease names this process and is good while its
+membership is. What costs per session is rarer: a record near its expiry is kept again (about
+once per idle timeout per session), and when the membership is found lapsed (this node was
+paused or cut off, or Redis lost its data) every held lease is checked once, in batches of
+`RENEW_BATCH`: a lease another node took meanwhile is fenced, a record Redis no longer has is
+written again from its actor. Between rounds, a request for a held session while the membership
+is in doubt (this node was paused) runs a round first.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import trio
 
+from supervisor._cluster._lease_values import Membership
 from supervisor._cluster._leases import Leases
 from supervisor._cluster._redis_store import RedisStore
 from supervisor._cluster._store_health import StoreUnavailable
@@ -23,7 +27,7 @@ logger = logging.getLogger("supervisor._cluster")
 
 
 class Renewer:
-    """The renewal rounds of one node's leases, and the one-lease confirmation."""
+    """The membership renewals of one node, and what they find."""
 
     def __init__(
         self,
@@ -44,37 +48,46 @@ class Renewer:
         self._after_round = after_round
         """A round reached the store: whatever waits to be written may be tried again."""
         self._outage = OutageNotice()
+        self._superseded_said = False
+        self._one_round = trio.Lock()
+        """Rounds one at a time: a second round would find the membership renewed and skip the
+        check the first one is making."""
 
     @property
     def lease_in_doubt(self) -> bool:
         """No renewal has reached the store for most of a lease's time, though it was up when last
-        seen: this node may have been paused (or cut off) long enough for its leases to lapse."""
+        seen: this node may have been paused (or cut off) long enough for its membership to lapse."""
         return self._leases.overdue and self._store.up
 
-    async def confirm(self, session_id: str) -> bool:
-        """Before serving a held session while its lease is in doubt: is it still ours? Fenced if
-        not. True too when the store does not answer (held sessions are served through an outage)."""
-        epoch = self._leases.epoch_of(session_id)
-        if not epoch:
-            return True
+    async def join(self) -> None:
+        """At start: this process becomes its node's member (a previous process of the same node
+        id, if any, stops being one: its leases are free to take)."""
         sent = trio.current_time()
         try:
-            lost, _ = await self._store.renew([(session_id, epoch)], self._record_keep)
+            await self._store.renew_member(take=True)
+        except StoreUnavailable:
+            return  # the first round joins once the store answers
+        self._leases.renewed(sent)
+
+    async def confirm(self, session_id: str) -> bool:
+        """Before serving a held session while the membership is in doubt: a round first (which
+        finds what was taken meanwhile); is it still ours? True too when the store does not answer
+        (held sessions are served through an outage)."""
+        try:
+            async with self._one_round:
+                if self._leases.overdue:  # else a round made it good while this one waited
+                    await self._round()
         except StoreUnavailable:
             return True
-        if not lost:
-            self._leases.confirmed(session_id, sent)
-        if lost and self._leases.epoch_of(session_id) == epoch:
-            self._fence(session_id)
-            return False
-        return True
+        return session_id in self._leases
 
     async def run(self) -> None:
         """A round every `renew_every`, until cancelled."""
         while True:
             await trio.sleep(self._store.settings.renew_every)
             try:
-                await self._round()
+                async with self._one_round:
+                    await self._round()
                 self._after_round()
                 self._outage.up()
             except StoreUnavailable:
@@ -82,15 +95,48 @@ class Renewer:
 
     async def _round(self) -> None:
         sent = trio.current_time()
-        held = self._leases.renewable()
-        if not held:
-            await self._store.ping()  # so readiness knows the store is down even when idle
+        found = await self._store.renew_member()
+        if found is Membership.SUPERSEDED:
+            self._superseded(self._leases.renewable())
+            return
+        if found is Membership.REJOINED:
+            # Good again only once what was taken meanwhile is found: until then the membership
+            # stays in doubt, and a request for a held session waits for this check.
+            await self._check(self._leases.renewable(), sent)
+            self._leases.renewed(sent)
+            return
+        self._leases.renewed(sent)
+        if self._record_keep is not None:
+            # Kept again once past most of their time, with two rounds and a budget to spare.
+            margin = 2 * self._store.settings.renew_every + self._store.settings.budget
+            await self._check(self._leases.due_for_keep(sent - self._record_keep + margin), sent)
+
+    async def _check(self, held: Sequence[tuple[str, int]], sent: float) -> None:
+        """Check (and keep) these leases: fence the lost, write again what Redis forgot."""
         for start in range(0, len(held), RENEW_BATCH):
             batch = held[start : start + RENEW_BATCH]
+            try:
+                lost, missing = await self._store.renew(batch, self._record_keep)
+            except StoreUnavailable:
+                for sid, _ in held[start:]:
+                    self._leases.keep_soon(sid)
+                raise
             epochs = dict(batch)
-            lost, missing = await self._store.renew(batch, self._record_keep)
             for sid in lost:
                 if self._leases.epoch_of(sid) == epochs[sid]:
                     self._fence(sid)
+            for sid, _ in batch:
+                self._leases.kept(sid, sent)
             self._rewrite(missing)
-        self._leases.renewed(sent, [sid for sid, _ in held])
+
+    def _superseded(self, held: Sequence[tuple[str, int]]) -> None:
+        """Another process of this node id is the member now: nothing held here is ours."""
+        if not self._superseded_said:
+            self._superseded_said = True
+            logger.error(
+                "another process started with node id %s: this one's sessions are its to take, "
+                "and this one serves none of them any more",
+                self._store.node_id,
+            )
+        for sid, _ in held:
+            self._fence(sid)

@@ -133,6 +133,34 @@ async def redis_operations(cluster: Cluster, http: httpx.AsyncClient) -> dict[st
     }
 
 
+async def idle_at_scale(workdir: Path, count: int = 3000) -> dict[str, Any]:
+    """One node, `count` sessions that have each served a call, then idle for a minute: what
+    Redis runs for them (issue 26's first figure: it was 70.6 commands per session per minute,
+    the per-session lease renewals). Default flags but the lease (6 s, the default)."""
+    async with running_cluster(workdir, count=1, extra=("--lease-ttl", "6")) as cluster:
+        a = cluster.node("a")
+        async with httpx.AsyncClient(timeout=60) as http:
+            ids = [await _open(http, f"{a.url}/mcp") for _ in range(count)]
+            for session_id in ids:
+                assert (await call_where(http, f"{a.url}/mcp", session_id)).status_code == 200
+            # Idle from here: once every session has hibernated (30 s, the default; each writes
+            # its record then, a one-off), what stays is what idleness costs.
+            while (await a.admin("GET", "/admin/stats")).json()["hibernating"] < count:  # noqa: ASYNC110
+                await trio.sleep(1.0)
+            window = 60.0
+            before = await _ops(cluster)
+            await trio.sleep(window)
+            after = await _ops(cluster)
+            held = (await a.admin("GET", "/admin/stats")).json()["cluster"]["leases"]
+    rate = _rate(before, after, count, window)
+    return {
+        "sessions": count,
+        "leases_held": held,
+        "per_session_per_minute_idle": rate,
+        "per_node_per_minute_idle": {key: round(value * count, 1) for key, value in rate.items()},
+    }
+
+
 def _rss_kib(node: Node) -> int:
     assert node.server is not None
     status = Path(f"/proc/{node.server.process.pid}/status").read_text()
@@ -178,6 +206,11 @@ async def _until_none_live(node: Node) -> None:
 
 
 async def main() -> None:
+    if sys.argv[1:] == ["idle"]:
+        with tempfile.TemporaryDirectory() as directory:
+            json.dump(await idle_at_scale(Path(directory)), sys.stdout, indent=2)
+        print()
+        return
     results: dict[str, Any] = {}
     default_lease = ("--lease-ttl", "6")  # the tests' nodes use 2 s; measure with the default
     with tempfile.TemporaryDirectory() as directory:
@@ -198,6 +231,8 @@ async def main() -> None:
         ):
             results["redis_operations"] = await redis_operations(cluster, http)
         results["memory"] = await rss_with_eviction(workdir / "rss")
+        (workdir / "idle").mkdir()
+        results["idle_at_scale"] = await idle_at_scale(workdir / "idle")
     (ROOT / "docs" / "cluster-bench.json").write_text(json.dumps(results, indent=2) + "\n")
     json.dump(results, sys.stdout, indent=2)
     print()

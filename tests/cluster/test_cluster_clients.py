@@ -145,10 +145,12 @@ async def test_a_node_that_lost_its_lease_stops_serving_the_session(tmp_path: Pa
         async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
             session_id = await open_session(http, f"{a.url}/mcp")
             assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
-            # As if another node had claimed it while a was paused: a newer epoch, someone else's.
+            # As if another node had claimed it while a was paused: a's membership lapsed (all a
+            # pause does in Redis), then a newer epoch, someone else's.
+            await cluster.redis.command("DEL", "mcp-supervisor:member:a")
             epoch = int(await cluster.redis.command("INCR", f"mcp-supervisor:epoch:{session_id}"))
             await cluster.redis.command(
-                "SET", f"mcp-supervisor:lease:{session_id}", f"z {epoch}", "PX", "60000"
+                "SET", f"mcp-supervisor:lease:{session_id}", f"z 0 {epoch}", "PX", "60000"
             )
 
             async def fenced() -> bool:
@@ -230,9 +232,11 @@ async def test_a_node_resumed_after_its_lease_was_taken_fences_before_answering(
             try:
                 # Meanwhile another node ("z", gone since) took the lease, and told nobody.
                 lease = f"mcp-supervisor:lease:{session_id}"
-                await eventually(lambda: _gone(cluster, lease))  # the 2 s lease lapses
+                await eventually(
+                    lambda: _gone(cluster, "mcp-supervisor:member:a")
+                )  # a's 2 s membership lapses
                 epoch = await cluster.redis.command("INCR", f"mcp-supervisor:epoch:{session_id}")
-                await cluster.redis.command("SET", lease, f"z {epoch}", "PX", "60000")
+                await cluster.redis.command("SET", lease, f"z 0 {epoch}", "PX", "60000")
             finally:
                 a.server.process.send_signal(signal.SIGCONT)
             # The first request after the pause: a checks its lease first, fences its actor, then

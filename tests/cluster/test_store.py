@@ -16,6 +16,7 @@ import trio
 
 from actors._record import Principal, SessionRecord, new_record
 from supervisor._cluster._claims import Claims
+from supervisor._cluster._lease_values import Membership
 from supervisor._cluster._leases import Leases
 from supervisor._cluster._redis_store import RedisStore, open_store
 from supervisor._cluster._store_health import StoreUnavailable
@@ -120,7 +121,7 @@ async def test_a_lapsed_lease_nobody_took_is_taken_back_on_renewal(
     claim = await a.claim("s3", ttl=60)
     await redis.command("DEL", "mcp-supervisor:lease:s3")  # as if it expired during an outage
     assert await a.renew([("s3", claim.epoch)], None) == ([], ["s3"])
-    assert await redis.command("GET", "mcp-supervisor:lease:s3") == f"a {claim.epoch}"
+    assert await redis.command("GET", "mcp-supervisor:lease:s3") == f"{a.holder} {claim.epoch}"
 
 
 async def test_a_redis_that_lost_everything_keeps_the_holders_leases(
@@ -214,3 +215,43 @@ async def test_a_wake_after_redis_forgot_waits_for_the_holder_to_write_the_recor
         await a.release(held.session_id, epoch)
     [woken] = outcome
     assert isinstance(woken, SessionRecord) and woken.session_id == held.session_id
+
+
+async def test_a_nodes_membership_is_renewed_taken_back_and_superseded(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    """One key per node (issue 26): renewed by the node alone; found lapsed, it is set again and
+    the node knows to check what it holds; another process of the same node id supersedes it."""
+    a, b = nodes
+    assert await a.renew_member(take=True) in (Membership.REJOINED, Membership.RENEWED)
+    assert await a.renew_member() is Membership.RENEWED
+    assert await b.member_epoch("a") == a.node_epoch
+    await redis.command("DEL", "mcp-supervisor:member:a")  # lapsed (a pause, a cut link)
+    assert await a.renew_member() is Membership.REJOINED
+    async with open_store(StoreSettings(redis_url=redis.url), "a") as restarted:
+        assert await restarted.renew_member(take=True) is Membership.REJOINED  # a new process of node a
+        assert await a.renew_member() is Membership.SUPERSEDED
+        await b.end_membership("a", a.node_epoch)  # an old epoch: nothing ends
+        assert await b.member_epoch("a") == restarted.node_epoch
+        await b.end_membership("a", restarted.node_epoch)
+        assert await b.member_epoch("a") is None
+
+
+async def test_a_lease_of_a_process_that_is_no_member_is_taken_over_without_asking(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    """A lease is good while its holder's process is its node's member: once that membership is
+    gone, another node's wake takes the lease at once (no message to a dead node), and the old
+    holder's check after its membership lapsed finds the lease lost."""
+    a, b = nodes
+    await a.renew_member(take=True)
+    await b.renew_member(take=True)
+    mine = record("a." + "3" * 32)
+    epoch = await a.put(mine, 0, ttl=60)
+    claims = Claims(b, Leases(b.settings.lease_ttl), record_keep=60.0)
+    with trio.fail_after(1):  # a live holder would be asked, and wait for its answer
+        await redis.command("DEL", "mcp-supervisor:member:a")
+        assert isinstance(await claims.wake(mine.session_id, mine.principal), SessionRecord)
+    assert claims.moved_in == 0
+    assert await a.renew_member() is Membership.REJOINED
+    assert await a.renew([(mine.session_id, epoch)], 60.0) == ([mine.session_id], [])

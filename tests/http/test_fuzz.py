@@ -59,7 +59,9 @@ class Served:
         # Keep reading so the server never blocks on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
         self.http = httpx.Client(timeout=30, headers={"authorization": f"Bearer {token}"} if token else None)
-        self.others = httpx.Client(timeout=30, headers={"authorization": f"Bearer {token}"} if token else None)
+        self.others = httpx.Client(
+            timeout=30, headers={"authorization": f"Bearer {token}"} if token else None
+        )
         """The bystander's own client: another user, on connections of its own (a fuzzed request
         with a body the server does not read, a DELETE's say, ends its keep-alive connection,
         and a request sent on it in that instant would meet the close)."""
