@@ -14,7 +14,7 @@ from actors import (
     SessionRecord,
     asyncio_tool,
 )
-from supervisor._cluster import ClusterStats, Fencing, StoreSettings
+from supervisor._cluster import ClusterStats, Fencing, RedisMode, StoreSettings
 from supervisor._core import (
     ANY_HOST,
     OpenRefusal,
@@ -49,6 +49,7 @@ __all__ = [
     "Fencing",
     "OpenRefusal",
     "Principal",
+    "RedisMode",
     "RequestOutcome",
     "Served",
     "SessionInfo",

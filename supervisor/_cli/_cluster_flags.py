@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from supervisor._cluster import ClusterSecret, Fencing, StoreSettings
+from supervisor._cluster import ClusterSecret, Fencing, RedisMode, StoreSettings
 
 
 def add_cluster_flags(serve: argparse.ArgumentParser) -> None:
@@ -16,6 +16,15 @@ def add_cluster_flags(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--node-id", default=None, help="this node's name, in its session ids (default: host)")
     serve.add_argument(
         "--redis-url", default=None, help="share sessions through this Redis (default: none, one node)"
+    )
+    serve.add_argument(
+        "--redis-mode",
+        choices=[mode.value for mode in RedisMode],
+        default=None,
+        help="one Redis (standalone, the default), or a primary and replicas under Sentinel (sentinel)",
+    )
+    serve.add_argument(
+        "--redis-sentinel-master", default=None, help="with --redis-mode sentinel: the service's name"
     )
     serve.add_argument("--redis-prefix", default=None, help="key prefix (mcp-supervisor)")
     serve.add_argument(
@@ -64,6 +73,8 @@ def add_cluster_flags(serve: argparse.ArgumentParser) -> None:
 
 
 _CLUSTER_FLAGS: dict[str, tuple[str, Any]] = {
+    "redis_mode": ("--redis-mode", RedisMode.STANDALONE.value),
+    "redis_sentinel_master": ("--redis-sentinel-master", None),
     "redis_prefix": ("--redis-prefix", "mcp-supervisor"),
     "lease_ttl": ("--lease-ttl", 6.0),
     "store_budget": ("--store-budget", 0.5),
@@ -89,6 +100,15 @@ def store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSett
         option: default if getattr(options, option) is None else getattr(options, option)
         for option, (_, default) in _CLUSTER_FLAGS.items()
     }
+    sentinel = value["redis_mode"] == RedisMode.SENTINEL.value
+    if sentinel and not value["redis_sentinel_master"]:
+        raise ValueError(
+            "--redis-mode sentinel needs --redis-sentinel-master NAME (the service Sentinel watches)"
+        )
+    if not sentinel and value["redis_sentinel_master"] is not None:
+        raise ValueError("--redis-sentinel-master names a service of --redis-mode sentinel: give that too")
+    if sentinel and not options.redis_url.startswith("redis://"):
+        raise ValueError("--redis-mode sentinel takes a redis:// URL naming one sentinel (host:port)")
     return StoreSettings(
         redis_url=options.redis_url,
         prefix=value["redis_prefix"],
@@ -103,6 +123,8 @@ def store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSett
         release_grace=drain_grace,
         advertise_url=_advertise_url(value["advertise_url"]),
         required=bool(value["require_store"]),
+        mode=RedisMode(value["redis_mode"]),
+        sentinel_master=value["redis_sentinel_master"],
     )
 
 

@@ -9,10 +9,10 @@ core above imports from here only.
 from supervisor._cluster._cluster_secret import ClusterSecret
 from supervisor._cluster._directory import Directory, Forward
 from supervisor._cluster._part import Cluster
+from supervisor._cluster._redis_connect import open_store
 from supervisor._cluster._redis_events import RedisEventStore
-from supervisor._cluster._redis_store import open_store
 from supervisor._cluster._store_health import StoreUnavailable, or_none
-from supervisor._cluster._store_settings import Fencing, StoreSettings
+from supervisor._cluster._store_settings import Fencing, RedisMode, StoreSettings
 from supervisor._cluster._store_urls import redacted
 from supervisor._cluster._terms import POLL, ClusterStats, Wake
 
@@ -25,6 +25,7 @@ __all__ = [
     "Fencing",
     "Forward",
     "RedisEventStore",
+    "RedisMode",
     "StoreSettings",
     "StoreUnavailable",
     "Wake",

@@ -32,7 +32,6 @@ from supervisor._cluster._redis_channels import messages_of, sealed_message
 from supervisor._cluster._redis_scripts import CLAIM, END_MEMBER, FORGET, MEMBER, PUT, RELEASE, RENEW
 from supervisor._cluster._store_health import HealthWatch, StoreHealth
 from supervisor._cluster._store_settings import StoreSettings
-from supervisor._cluster._store_urls import tls_context
 
 logger = logging.getLogger("supervisor._redis_store")
 
@@ -337,32 +336,3 @@ class RedisStore:
 
     async def ping(self) -> None:
         await self._watch.read("ping", self.client.ping)
-
-
-@asynccontextmanager
-async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[RedisStore]:
-    """Connect to the store for the block's duration (coredis, imported only now)."""
-    try:
-        import coredis
-        from coredis.retry import NoRetryPolicy
-    except ImportError:
-        raise RuntimeError(
-            "a session store needs the coredis package (a dependency of trio-mcp-supervisor): "
-            "reinstall it, e.g. pip install -e . from a clone"
-        ) from None
-    tls = tls_context(settings.redis_url)
-    # Ours, not coredis's: its default checks neither the host name nor (strictly) the chain.
-    extra: dict[str, Any] = {"ssl_context": tls} if tls is not None else {}
-    client = coredis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        connect_timeout=settings.budget,
-        stream_timeout=max(settings.budget, 1.0),
-        client_name=f"mcp-supervisor-{node_id}",
-        # No retries inside the client: each call has its budget, and a failed one is ours to handle.
-        retry_policy=NoRetryPolicy(),
-        **extra,
-    )
-    async with client:
-        closed = (coredis.exceptions.ConnectionError,)
-        yield RedisStore(settings, node_id, client, no_retry=NoRetryPolicy(), closed_errors=closed)

@@ -49,6 +49,9 @@ class Renewer:
         """A round reached the store: whatever waits to be written may be tried again."""
         self._outage = OutageNotice()
         self._superseded_said = False
+        self._after_outage = False
+        """The store did not answer a round: the next that reaches it checks every held lease
+        (a failover to a replica may have lost the last writes; a restart may have lost all)."""
         self._one_round = trio.Lock()
         """Rounds one at a time: a second round would find the membership renewed and skip the
         check the first one is making."""
@@ -91,6 +94,7 @@ class Renewer:
                 self._after_round()
                 self._outage.up()
             except StoreUnavailable:
+                self._after_outage = True
                 self._outage.down(self._store.health().since, time.time(), logger)
 
     async def _round(self) -> None:
@@ -99,10 +103,11 @@ class Renewer:
         if found is Membership.SUPERSEDED:
             self._superseded(self._leases.renewable())
             return
-        if found is Membership.REJOINED:
+        if found is Membership.REJOINED or self._after_outage:
             # Good again only once what was taken meanwhile is found: until then the membership
             # stays in doubt, and a request for a held session waits for this check.
             await self._check(self._leases.renewable(), sent)
+            self._after_outage = False
             self._leases.renewed(sent)
             return
         self._leases.renewed(sent)

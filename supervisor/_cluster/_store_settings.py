@@ -32,6 +32,16 @@ class Fencing(enum.Enum):
 DEFAULT_EVICT_AFTER = 300.0
 
 
+class RedisMode(enum.Enum):
+    """How the node reaches Redis."""
+
+    STANDALONE = "standalone"
+    """One Redis at `redis_url` (a single point: while it is down, no session moves or wakes)."""
+    SENTINEL = "sentinel"
+    """A primary with replicas watched by Redis Sentinel: `redis_url` names a sentinel and
+    `sentinel_master` the service; a failover moves the node to the new primary by itself."""
+
+
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{attribute.name} must be a positive, finite number, got {value!r}")
@@ -97,6 +107,11 @@ class StoreSettings:
     required: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     """Refuse to start (`StoreRequired`; the CLI's exit 3) when the store does not answer within
     the budget at start; by default a node serves without it and says so (`/readyz`: degraded)."""
+    mode: RedisMode = attrs.field(
+        default=RedisMode.STANDALONE, validator=attrs.validators.instance_of(RedisMode)
+    )
+    sentinel_master: str | None = attrs.field(default=None)
+    """The service Sentinel watches (`sentinel monitor NAME ...`); needed with `RedisMode.SENTINEL`."""
     secret: ClusterSecret | None = attrs.field(
         default=None,
         repr=False,
@@ -104,6 +119,15 @@ class StoreSettings:
     )
     """Sign records and messages (`--cluster-secret-file`): Redis access alone forges nothing a
     node trusts (docs/scale-out.md, "What Redis access allows")."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.mode is RedisMode.SENTINEL:
+            if not self.sentinel_master:
+                raise ValueError("the sentinel mode needs the service's name (sentinel_master)")
+            if not self.redis_url.startswith("redis://"):
+                raise ValueError("the sentinel mode takes a redis:// URL naming one sentinel (host:port)")
+        elif self.sentinel_master is not None:
+            raise ValueError("sentinel_master names a service of the sentinel mode: set mode too")
 
     @property
     def move_wait(self) -> float:

@@ -62,6 +62,19 @@ def test_haproxy_config_refuses_bad_flags_in_one_line(args: list[str], said: str
             "--lease-ttl says how nodes share sessions through Redis: give --redis-url too",
         ),
         (["--evict-after", "0"], "--evict-after says how nodes share sessions"),
+        (
+            ["--redis-url", "redis://x:26379", "--redis-mode", "sentinel"],
+            "--redis-mode sentinel needs --redis-sentinel-master NAME",
+        ),
+        (
+            ["--redis-url", "redis://x", "--redis-sentinel-master", "m"],
+            "--redis-sentinel-master names a service of --redis-mode sentinel",
+        ),
+        (
+            ["--redis-url", "rediss://x", "--redis-mode", "sentinel", "--redis-sentinel-master", "m"],
+            "--redis-mode sentinel takes a redis:// URL naming one sentinel",
+        ),
+        (["--redis-url", "redis://x", "--redis-mode", "cluster"], "choose from 'standalone', 'sentinel'"),
         (["--redis-url", "redis://x", "--max-initialize-bytes", "0"], "--max-initialize-bytes must be"),
     ],
 )

@@ -19,7 +19,8 @@ import trio
 
 from actors._record import Principal, new_record
 from supervisor._cluster._cluster_secret import ClusterSecret
-from supervisor._cluster._redis_store import RedisStore, open_store
+from supervisor._cluster._redis_connect import open_store
+from supervisor._cluster._redis_store import RedisStore
 from supervisor._cluster._store_settings import StoreSettings
 from tests.support.cli_process import run_serve
 from tests.support.cluster import TOKENS, Redis, eventually, have_cluster_tools, running_cluster

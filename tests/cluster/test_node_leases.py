@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from tests.cluster.test_cluster_basics import answer_text, auth, call_where
-from tests.support.cluster import Cluster, have_cluster_tools, running_cluster
+from tests.support.cluster import Cluster, eventually, have_cluster_tools, running_cluster
 from tests.support.helpers import open_session
 
 pytestmark = pytest.mark.skipif(
@@ -68,3 +68,29 @@ async def test_a_record_held_awake_past_its_keep_is_kept_again(tmp_path: Path) -
                 await trio.sleep(1.0)
             assert await cluster.redis.command("EXISTS", record) == "1"
             assert int(await cluster.redis.command("PTTL", record)) > 0
+
+
+async def test_after_a_round_that_missed_the_store_every_held_record_is_checked(tmp_path: Path) -> None:
+    """As after a failover to a replica that missed the last writes: the membership is there, a
+    held session's record is not. The first round that reaches the store again checks every held
+    lease and writes the missing record back."""
+    # A 6 s membership renewed every 2 s: one round misses the store, and the membership is
+    # still there when the next one reaches it (so the check comes from the missed round alone).
+    async with running_cluster(tmp_path, count=1, linked=("a",), extra=("--lease-ttl", "6")) as cluster:
+        (a,) = cluster.nodes
+        async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
+            session_id = await open_session(http, f"{a.url}/mcp")
+            record = f"mcp-supervisor:rec:{session_id}"
+            rounds = await _rounds(cluster)
+            cluster.links["a"].cut()
+            while await _rounds(cluster) < rounds + 1:  # noqa: ASYNC110 (a round that misses the store)
+                await trio.sleep(0.1)
+            await cluster.redis.command("DEL", record)
+            assert await cluster.redis.command("EXISTS", "mcp-supervisor:member:a") == "1"
+            cluster.links["a"].mend()
+
+            async def written_again() -> bool:
+                return await cluster.redis.command("EXISTS", record) == "1"
+
+            await eventually(written_again)
+            assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"

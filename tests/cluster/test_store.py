@@ -18,7 +18,8 @@ from actors._record import Principal, SessionRecord, new_record
 from supervisor._cluster._claims import Claims
 from supervisor._cluster._lease_values import Membership
 from supervisor._cluster._leases import Leases
-from supervisor._cluster._redis_store import RedisStore, open_store
+from supervisor._cluster._redis_connect import open_store
+from supervisor._cluster._redis_store import RedisStore
 from supervisor._cluster._store_health import StoreUnavailable
 from supervisor._cluster._store_settings import StoreSettings
 from tests.support.cluster import CutLink, Redis, free_port, have_cluster_tools

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from supervisor import StoreSettings, SupervisorConfig, open_supervisor
-from supervisor._cluster._redis_store import open_store
+from supervisor._cluster._redis_connect import open_store
 from supervisor._cluster._store_health import StoreUnavailable
 from supervisor._cluster._store_urls import redacted
 from tests.support.cli_process import run_serve

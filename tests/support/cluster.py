@@ -95,6 +95,8 @@ class Redis:
     workdir: Path
     port: int = attrs.field(factory=free_port)
     process: trio.Process | None = None
+    extra: tuple[str, ...] = ()
+    """More redis-server arguments (`--replicaof HOST PORT` for a replica)."""
 
     @property
     def url(self) -> str:
@@ -114,6 +116,9 @@ class Redis:
                 "no",
                 "--dir",
                 str(self.workdir),
+                "--dbfilename",
+                f"dump-{self.port}.rdb",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -364,17 +369,21 @@ async def running_cluster(
     linked: Sequence[str] = (),
     admin_bind: bool = True,
     advertise: bool = False,
+    store: tuple[Redis, str] | None = None,
 ) -> AsyncIterator[Cluster]:
     """Redis, `count` nodes (a, b, c, ...) and haproxy in front, all stopped at the end. The nodes
-    named in `linked` reach Redis through a `CutLink` each (`Cluster.links`)."""
-    redis = Redis(workdir)
-    await redis.start()
+    named in `linked` reach Redis through a `CutLink` each (`Cluster.links`). `store`: a Redis the
+    caller runs (a Sentinel set's primary) and the URL the nodes are given instead (a sentinel)."""
+    redis = store[0] if store is not None else Redis(workdir)
+    if store is None:
+        await redis.start()
+    node_url = store[1] if store is not None else redis.url
     links = {node_id: CutLink(redis.port) for node_id in linked}
     names = [chr(ord("a") + index) for index in range(count)]
     nodes = [
         Node(
             name,
-            links[name].url if name in links else redis.url,
+            links[name].url if name in links else node_url,
             workdir,
             extra,
             target,
@@ -408,7 +417,8 @@ async def running_cluster(
                 assert node.server is not None
                 node.server.process.kill()
                 await node.server.process.wait()
-        await redis.stop()
+        if store is None:
+            await redis.stop()
 
 
 def _print_logs(nodes: Sequence[Node]) -> None:

@@ -1,0 +1,80 @@
+"""Connecting a node to its store: one Redis, or the primary that Redis Sentinel names.
+
+coredis is imported only here, and only when a store is configured.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from supervisor._cluster._redis_store import RedisStore
+from supervisor._cluster._store_settings import RedisMode, StoreSettings
+from supervisor._cluster._store_urls import tls_context
+
+
+@asynccontextmanager
+async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[RedisStore]:
+    """Connect to the store for the block's duration (coredis, imported only now)."""
+    try:
+        import coredis
+        from coredis.retry import NoRetryPolicy
+    except ImportError:
+        raise RuntimeError(
+            "a session store needs the coredis package (a dependency of trio-mcp-supervisor): "
+            "reinstall it, e.g. pip install -e . from a clone"
+        ) from None
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "connect_timeout": settings.budget,
+        "stream_timeout": max(settings.budget, 1.0),
+        "client_name": f"mcp-supervisor-{node_id}",
+        # No retries inside the client: each call has its budget, and a failed one is ours to handle.
+        "retry_policy": NoRetryPolicy(),
+    }
+    async with AsyncExitStack() as stack:
+        if settings.mode is RedisMode.SENTINEL:
+            client = await stack.enter_async_context(_primary_of(settings, options))
+        else:
+            tls = tls_context(settings.redis_url)
+            # Ours, not coredis's: its default checks neither the host name nor (strictly) the chain.
+            extra: dict[str, Any] = {"ssl_context": tls} if tls is not None else {}
+            client = await stack.enter_async_context(
+                coredis.Redis.from_url(settings.redis_url, **options, **extra)
+            )
+        closed = (coredis.exceptions.ConnectionError,)
+        yield RedisStore(settings, node_id, client, no_retry=NoRetryPolicy(), closed_errors=closed)
+
+
+@asynccontextmanager
+async def _primary_of(settings: StoreSettings, options: dict[str, Any]) -> AsyncIterator[Any]:
+    """A client of the primary that the sentinel at `redis_url` names for the service; after a
+    failover its next connection goes to the new primary."""
+    import coredis
+    from coredis.connection import TCPLocation
+
+    url = urllib.parse.urlsplit(settings.redis_url)
+    database = int(url.path.strip("/") or 0)
+    location = TCPLocation(url.hostname or "127.0.0.1", url.port or 26379)
+    sentinel_options = {key: options[key] for key in ("connect_timeout", "stream_timeout")}
+    connection: dict[str, Any] = {
+        key: value for key, value in options.items() if key not in ("retry_policy", "decode_responses")
+    }
+    connection["db"] = database
+    if url.password:
+        connection["password"] = urllib.parse.unquote(url.password)
+    if url.username:
+        connection["username"] = urllib.parse.unquote(url.username)
+    sentinel = coredis.Sentinel(
+        [location],
+        sentinel_kwargs=sentinel_options,
+        retry_policy=options["retry_policy"],
+        decode_responses=True,
+        **connection,
+    )
+    async with sentinel:
+        assert settings.sentinel_master is not None
+        async with sentinel.primary_for(settings.sentinel_master) as client:
+            yield client

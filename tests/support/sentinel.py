@@ -1,0 +1,68 @@
+"""A Redis primary, a replica and three Sentinels on loopback ports (real redis-server processes,
+`redis-server CONF --sentinel`), for the nodes' `--redis-mode sentinel`. A failover is fast here:
+a primary unanswering for 1 s is down, and the replica is promoted."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import attrs
+import trio
+
+from tests.support.cluster import Redis, free_port, wait_for_port
+
+SERVICE = "mymaster"
+
+
+@attrs.define(eq=False)
+class Sentinels:
+    workdir: Path
+    primary: Redis = attrs.field(init=False)
+    replica: Redis = attrs.field(init=False)
+    ports: list[int] = attrs.field(init=False, factory=lambda: [free_port() for _ in range(3)])
+    processes: list[trio.Process] = attrs.field(init=False, factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        self.primary = Redis(self.workdir)
+        self.replica = Redis(self.workdir, extra=("--replicaof", "127.0.0.1", str(self.primary.port)))
+
+    @property
+    def url(self) -> str:
+        """What a node is given as `--redis-url`: one sentinel."""
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    async def start(self) -> None:
+        await self.primary.start()
+        await self.replica.start()
+        for port in self.ports:
+            config = self.workdir / f"sentinel-{port}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+                f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                f"sentinel failover-timeout {SERVICE} 3000\n"
+                f"sentinel parallel-syncs {SERVICE} 1\n"
+            )
+            process = await trio.lowlevel.open_process(
+                ["redis-server", str(config), "--sentinel"], stdout=subprocess.DEVNULL
+            )
+            self.processes.append(process)
+            await wait_for_port(port, process)
+
+    async def primary_port(self) -> int:
+        """The primary the sentinels name now."""
+        done = await trio.run_process(
+            ["redis-cli", "-p", str(self.ports[0]), "SENTINEL", "get-master-addr-by-name", SERVICE],
+            capture_stdout=True,
+            check=False,
+        )
+        return int(done.stdout.decode().split()[1])
+
+    async def stop(self) -> None:
+        for process in self.processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        await self.replica.stop()
+        await self.primary.stop()
