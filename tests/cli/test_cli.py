@@ -17,23 +17,30 @@ from tests.support.cli_process import ROOT, ServerProcess, run_serve, serving, s
 from tests.support.helpers import initialize_body, mcp_headers, messages_of, open_session, rpc
 
 
+async def sigterm_during_a_slow_call(seconds: float, *args: str) -> tuple[ServerProcess, httpx.Response]:
+    """Serve with `args`, start a `slow` call of `seconds` (id 11), SIGTERM once it runs; the
+    server (still to be waited for) and the call's answer."""
+    server = await start("tests.support.cli_target:server", *args)
+    url = (await server.wait_for(r"serving MCP on (\S+)")).group(1)
+    async with httpx.AsyncClient(timeout=30) as http:
+        session_id = await open_session(http, url)
+        responses: list[httpx.Response] = []
+
+        async def call() -> None:
+            body = rpc("tools/call", 11, {"name": "slow", "arguments": {"seconds": seconds}})
+            responses.append(await http.post(url, content=body, headers=mcp_headers(session_id)))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call)
+            await server.wait_for("slow call started")
+            server.process.send_signal(signal.SIGTERM)
+    return server, responses[0]
+
+
 async def test_sigterm_with_a_call_in_flight_returns_its_result_and_exits_0() -> None:
-    server = await start("tests.support.cli_target:server")
+    server, response = await sigterm_during_a_slow_call(1.0)
     try:
-        url = (await server.wait_for(r"serving MCP on (\S+)")).group(1)
-        async with httpx.AsyncClient(timeout=30) as http:
-            session_id = await open_session(http, url)
-            responses: list[httpx.Response] = []
-
-            async def call() -> None:
-                body = rpc("tools/call", 11, {"name": "slow", "arguments": {"seconds": 1.0}})
-                responses.append(await http.post(url, content=body, headers=mcp_headers(session_id)))
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(call)
-                await server.wait_for("slow call started")
-                server.process.send_signal(signal.SIGTERM)
-        [answer] = [m for m in messages_of(responses[0]) if m.get("id") == 11]
+        [answer] = [m for m in messages_of(response) if m.get("id") == 11]
         assert answer["result"]["content"][0]["text"] == "done after 1.0"
         with trio.fail_after(30):
             assert await server.process.wait() == 0
@@ -47,23 +54,10 @@ async def test_sigterm_with_a_call_in_flight_returns_its_result_and_exits_0() ->
 async def test_a_call_cut_off_at_the_end_of_the_grace_is_told_the_server_is_shutting_down(
     mode: list[str],
 ) -> None:
-    server = await start("tests.support.cli_target:server", "--drain-grace", "0.2", *mode)
+    server, response = await sigterm_during_a_slow_call(60.0, "--drain-grace", "0.2", *mode)
     try:
-        url = (await server.wait_for(r"serving MCP on (\S+)")).group(1)
-        async with httpx.AsyncClient(timeout=30) as http:
-            session_id = await open_session(http, url)
-            responses: list[httpx.Response] = []
-
-            async def call() -> None:
-                body = rpc("tools/call", 12, {"name": "slow", "arguments": {"seconds": 60.0}})
-                responses.append(await http.post(url, content=body, headers=mcp_headers(session_id)))
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(call)
-                await server.wait_for("slow call started")
-                server.process.send_signal(signal.SIGTERM)
-        assert responses[0].status_code == 200
-        [answer] = [m for m in messages_of(responses[0]) if m.get("id") == 12]
+        assert response.status_code == 200
+        [answer] = [m for m in messages_of(response) if m.get("id") == 11]
         assert answer["error"] == {"code": -32000, "message": "Server is shutting down"}
         await server.wait_for("1 cut off at its end")
         with trio.fail_after(30):

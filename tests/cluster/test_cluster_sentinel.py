@@ -37,67 +37,69 @@ async def sentinels(tmp_path: Path) -> AsyncIterator[Sentinels]:
         await running.stop()
 
 
-async def test_sessions_open_move_and_survive_a_node_kill_through_sentinel(
-    tmp_path: Path, sentinels: Sentinels
-) -> None:
+@pytest.fixture
+async def cluster(tmp_path: Path, sentinels: Sentinels) -> AsyncIterator[Cluster]:
+    """Two nodes and haproxy, the nodes given a sentinel as their store."""
     store = (sentinels.primary, sentinels.url)
-    async with running_cluster(tmp_path, count=2, extra=SENTINEL_FLAGS, store=store) as cluster:
-        a, b = cluster.nodes
-        async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
-            moving = await open_session(http, f"{a.url}/mcp")
-            staying = await open_session(http, f"{a.url}/mcp")
-            assert answer_text(await call_where(http, f"{a.url}/mcp", staying)) == "a"
-            assert answer_text(await call_where(http, f"{b.url}/mcp", moving)) == "b"  # a move
-            assert a.server is not None
-            a.server.process.send_signal(signal.SIGKILL)
-            await a.server.process.wait()
-            assert answer_text(await call_where(http, cluster.haproxy.url, staying)) == "b"
-            assert answer_text(await call_where(http, cluster.haproxy.url, moving)) == "b"
+    async with running_cluster(tmp_path, count=2, extra=SENTINEL_FLAGS, store=store) as running:
+        yield running
+
+
+async def test_sessions_open_move_and_survive_a_node_kill_through_sentinel(cluster: Cluster) -> None:
+    a, b = cluster.nodes
+    async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
+        moving = await open_session(http, f"{a.url}/mcp")
+        staying = await open_session(http, f"{a.url}/mcp")
+        assert answer_text(await call_where(http, f"{a.url}/mcp", staying)) == "a"
+        assert answer_text(await call_where(http, f"{b.url}/mcp", moving)) == "b"  # a move
+        assert a.server is not None
+        a.server.process.send_signal(signal.SIGKILL)
+        await a.server.process.wait()
+        assert answer_text(await call_where(http, cluster.haproxy.url, staying)) == "b"
+        assert answer_text(await call_where(http, cluster.haproxy.url, moving)) == "b"
 
 
 async def test_a_primary_killed_fails_over_and_no_awake_session_is_lost(
-    tmp_path: Path, sentinels: Sentinels
+    cluster: Cluster, sentinels: Sentinels
 ) -> None:
-    store = (sentinels.primary, sentinels.url)
-    async with running_cluster(tmp_path, count=2, extra=SENTINEL_FLAGS, store=store) as cluster:
-        a, b = cluster.nodes
-        async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
-            on_a = [await open_session(http, f"{a.url}/mcp") for _ in range(3)]
-            on_b = [await open_session(http, f"{b.url}/mcp") for _ in range(3)]
-            answers: list[tuple[str, int, float]] = []
-            failed_over = trio.Event()
+    a, b = cluster.nodes
+    async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
+        on_a = [await open_session(http, f"{a.url}/mcp") for _ in range(3)]
+        on_b = [await open_session(http, f"{b.url}/mcp") for _ in range(3)]
+        answers: list[tuple[str, int, float]] = []
+        failed_over = trio.Event()
 
-            async def keep_calling(node_url: str, session_id: str) -> None:
-                while not failed_over.is_set():
-                    started = trio.current_time()
-                    response = await call_where(http, f"{node_url}/mcp", session_id)
-                    answers.append((session_id, response.status_code, trio.current_time() - started))
-                    await trio.sleep(0.05)
+        async def keep_calling(node_url: str, session_id: str) -> None:
+            while not failed_over.is_set():
+                started = trio.current_time()
+                response = await call_where(http, f"{node_url}/mcp", session_id)
+                answers.append((session_id, response.status_code, trio.current_time() - started))
+                await trio.sleep(0.05)
 
-            async with trio.open_nursery() as nursery:
-                for node, ids in ((a, on_a), (b, on_b)):
-                    for session_id in ids:
-                        nursery.start_soon(keep_calling, node.url, session_id)
-                old = sentinels.primary.port
-                await sentinels.primary.stop()  # SIGKILL
+        async with trio.open_nursery() as nursery:
+            for node, ids in ((a, on_a), (b, on_b)):
+                for session_id in ids:
+                    nursery.start_soon(keep_calling, node.url, session_id)
+            old = sentinels.primary.port
+            await sentinels.primary.stop()  # SIGKILL
 
-                async def promoted() -> bool:
-                    return await sentinels.primary_port() == sentinels.replica.port
+            async def promoted() -> bool:
+                return await sentinels.primary_port() == sentinels.replica.port
 
-                await eventually(promoted, timeout=30.0)
-                await _store_up_on(cluster)
-                failed_over.set()
-            assert old != sentinels.replica.port
-            # Every call on an awake session was answered, each within the store budget of the
-            # failover (they need no store at all).
-            assert answers and all(status == 200 for _, status, _ in answers), answers
-            assert max(took for _, _, took in answers) < 0.5 + 5.0
-            # On the new primary, sessions move and new ones open.
-            assert answer_text(await call_where(http, f"{b.url}/mcp", on_a[0])) == "b"
-            fresh = await open_session(http, f"{a.url}/mcp")
-            assert answer_text(await call_where(http, f"{a.url}/mcp", fresh)) == "a"
-            for session_id in on_a[1:]:
-                assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
+            await eventually(promoted, timeout=30.0)
+            await _store_up_on(cluster)
+            failed_over.set()
+        assert old != sentinels.replica.port
+        # Every call on an awake session was answered, each within the store budget of the
+        # failover (they need no store at all).
+        assert answers and all(status == 200 for _, status, _ in answers), answers
+        assert max(took for _, _, took in answers) < 0.5 + 5.0
+        # On the new primary, sessions move and new ones open.
+        assert answer_text(await call_where(http, f"{b.url}/mcp", on_a[0])) == "b"
+        fresh = await open_session(http, f"{a.url}/mcp")
+        assert answer_text(await call_where(http, f"{a.url}/mcp", fresh)) == "a"
+        for session_id in on_a[1:]:
+            assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
 
 
 async def _store_up_on(cluster: Cluster) -> None:
