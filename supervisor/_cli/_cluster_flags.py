@@ -21,7 +21,7 @@ def add_cluster_flags(serve: argparse.ArgumentParser) -> None:
         "--redis-mode",
         choices=[mode.value for mode in RedisMode],
         default=None,
-        help="one Redis (standalone, the default), or a primary and replicas under Sentinel (sentinel)",
+        help="one Redis (standalone, the default), a primary and replicas under Sentinel, or a Redis Cluster",
     )
     serve.add_argument(
         "--redis-sentinel-master", default=None, help="with --redis-mode sentinel: the service's name"
@@ -109,6 +109,8 @@ def store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSett
         raise ValueError("--redis-sentinel-master names a service of --redis-mode sentinel: give that too")
     if sentinel and not options.redis_url.startswith("redis://"):
         raise ValueError("--redis-mode sentinel takes a redis:// URL naming one sentinel (host:port)")
+    if value["redis_mode"] == RedisMode.CLUSTER.value and not options.redis_url.startswith("redis://"):
+        raise ValueError("--redis-mode cluster takes a redis:// URL naming any node of the cluster")
     return StoreSettings(
         redis_url=options.redis_url,
         prefix=value["redis_prefix"],

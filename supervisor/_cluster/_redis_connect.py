@@ -37,6 +37,10 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
     async with AsyncExitStack() as stack:
         if settings.mode is RedisMode.SENTINEL:
             client = await stack.enter_async_context(_primary_of(settings, options))
+        elif settings.mode is RedisMode.CLUSTER:
+            # Reads of many sessions (an MGET) are split by slot: they need no atomicity.
+            cluster = coredis.RedisCluster.from_url(settings.redis_url, non_atomic_cross_slot=True, **options)
+            client = await stack.enter_async_context(cluster)
         else:
             tls = tls_context(settings.redis_url)
             # Ours, not coredis's: its default checks neither the host name nor (strictly) the chain.

@@ -111,8 +111,9 @@ return {lost, missing}
 )
 
 # Write a record under the lease. KEYS: record, lease, epoch, principal index, client index ('' for
-# both: no principal). ARGV: json, record ms (0: no expiry; the lease keeps as long), holder,
-# epoch ('0': a new session, claim it), session id, index score.
+# both, or left out: no principal, or a Redis Cluster, where the caller writes the indexes).
+# ARGV: json, record ms (0: no expiry; the lease keeps as long), holder, epoch ('0': a new
+# session, claim it), session id, index score.
 # Returns the epoch held, or 0 if another node holds the session.
 PUT = (
     _MINE
@@ -137,7 +138,7 @@ else
   redis.call('SET', KEYS[1], ARGV[1])
   redis.call('PERSIST', KEYS[2])
 end
-if KEYS[4] ~= '' then
+if #KEYS >= 5 and KEYS[4] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
   redis.call('ZADD', KEYS[5], ARGV[6], ARGV[5])
 end
@@ -151,10 +152,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] .. ' ' .. ARGV[2] then redis.call('DEL'
 return 1
 """
 
-# Forget a session for good. KEYS: record, lease, epoch, principal index, client index. ARGV: id.
+# Forget a session for good. KEYS: record, lease, epoch, principal index, client index (left out
+# on a Redis Cluster: the caller drops the indexes). ARGV: id.
 FORGET = """
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-if KEYS[4] ~= '' then
+if #KEYS >= 5 and KEYS[4] ~= '' then
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('ZREM', KEYS[5], ARGV[1])
 end

@@ -11,8 +11,6 @@ coredis is imported here alone, and only when a store is configured.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import secrets
@@ -21,7 +19,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import attrs
 import trio
 from opentelemetry.trace import Tracer
 
@@ -29,9 +26,11 @@ from actors import Principal, SessionRecord
 from supervisor._cluster._cluster_secret import unsealed
 from supervisor._cluster._lease_values import Claim, Membership
 from supervisor._cluster._redis_channels import messages_of, sealed_message
+from supervisor._cluster._redis_indexes import PrincipalIndexes
+from supervisor._cluster._redis_listing import listed_records
 from supervisor._cluster._redis_scripts import CLAIM, END_MEMBER, FORGET, MEMBER, PUT, RELEASE, RENEW
 from supervisor._cluster._store_health import HealthWatch, StoreHealth
-from supervisor._cluster._store_settings import StoreSettings
+from supervisor._cluster._store_settings import RedisMode, StoreSettings
 
 logger = logging.getLogger("supervisor._redis_store")
 
@@ -55,7 +54,7 @@ class RedisStore:
         self.holder = f"{node_id} {self.node_epoch}"
         self.client = client
         """The coredis client (the Redis event store shares it)."""
-        prefix = settings.prefix
+        prefix = self.prefix = settings.prefix
         self._prefix = prefix
         self.node_channel = f"{prefix}:node:{node_id}"
         self.cluster_channel = f"{prefix}:cluster"
@@ -75,26 +74,19 @@ class RedisStore:
         self._marker: str | None = None
         self._forgot_at = -math.inf
         self._secret = settings.secret
+        self.sharded = settings.mode is RedisMode.CLUSTER
+        self.indexes = PrincipalIndexes(prefix, client, self.bounded)
+        """A Redis Cluster: scripts touch one session's keys; indexes are written beside them."""
         self._no_retry = no_retry
 
     # ------------------------------------------------------------------ keys
 
     def _key(self, kind: str, session_id: str) -> str:
+        """A session's key; on a Redis Cluster its id is a hash tag, so a script that touches one
+        session's keys touches one slot."""
+        if self.sharded:
+            return f"{self._prefix}:{kind}:{{{session_id}}}"
         return f"{self._prefix}:{kind}:{session_id}"
-
-    def _index(self, principal: Principal | None) -> str:
-        if principal is None:
-            return ""
-        text = json.dumps(attrs.asdict(principal), sort_keys=True).encode()
-        return f"{self._prefix}:who:{hashlib.sha256(text).hexdigest()[:32]}"
-
-    def _client_index(self, principal: Principal | None) -> str:
-        if principal is None:
-            return ""
-        return f"{self._prefix}:client:{hashlib.sha256(principal.client_id.encode()).hexdigest()[:32]}"
-
-    def _indexes(self, principal: Principal | None) -> list[str]:
-        return [self._index(principal), self._client_index(principal)]
 
     def node_channel_of(self, node_id: str) -> str:
         return f"{self._prefix}:node:{node_id}"
@@ -133,7 +125,9 @@ class RedisStore:
         sid = record.session_id
         score = time.time() + (ttl if ttl is not None else 10 * 365 * 86400.0)
         keys = [self._key("rec", sid), self._key("lease", sid), self._key("epoch", sid)]
-        keys += self._indexes(record.principal)
+        indexes = self.indexes.keys_of(record.principal)
+        if not self.sharded:
+            keys += indexes
         text = record.to_json()
         args = [
             text if self._secret is None else self._secret.seal(keys[0], text),
@@ -144,6 +138,8 @@ class RedisStore:
             str(score),
         ]
         held = await self.bounded("put", self._scripts["put"](keys=keys, args=args))
+        if held and self.sharded:
+            await self.indexes.add(record.principal, sid, score)
         return int(held)
 
     async def load(self, session_id: str) -> tuple[SessionRecord | None, str | None]:
@@ -189,58 +185,26 @@ class RedisStore:
         """Delete a session's record, lease and epoch, and its place in its principal's indexes."""
         sid = record.session_id
         keys = [self._key("rec", sid), self._key("lease", sid), self._key("epoch", sid)]
-        await self.bounded(
-            "forget", self._scripts["forget"](keys=[*keys, *self._indexes(record.principal)], args=[sid])
-        )
+        indexes = self.indexes.keys_of(record.principal)
+        scripted = keys if self.sharded else [*keys, *indexes]
+        await self.bounded("forget", self._scripts["forget"](keys=scripted, args=[sid]))
+        if self.sharded:
+            await self.indexes.remove(record.principal, sid)
 
     async def count_of(self, principal: Principal) -> int:
-        """Sessions `principal` holds in the store (over every node), expired entries dropped."""
-        index = self._index(principal)
-        now = str(time.time())
-        await self.bounded("index", self.client.zremrangebyscore(index, "-inf", now))
-        return int(await self.bounded("index", self.client.zcount(index, now, "+inf")))
+        return await self.indexes.count_of(principal)
 
     async def sessions_of(self, principal: Principal) -> list[str]:
-        return await self._members(self._index(principal))
+        return await self.indexes.sessions_of(principal)
 
     async def principals_named(self, client_id: str) -> set[Principal]:
         """Every principal with a session in the store whose client id is `client_id`."""
-        ids = await self._members(self._client_index(Principal(client_id)))
-        found = await self.load_many(ids)
+        found = await self.load_many(await self.indexes.sessions_of_client(client_id))
         return {rec.principal for rec, _ in found if rec is not None and rec.principal is not None}
 
-    async def _members(self, index: str) -> list[str]:
-        """An index's sessions whose records have not expired (those that have are dropped)."""
-        from coredis.tokens import PureToken  # here: coredis is imported only with a store
-
-        now = time.time()
-        await self.bounded("index", self.client.zremrangebyscore(index, "-inf", now))
-        live = self.client.zrange(index, now, "+inf", sortby=PureToken.BYSCORE)
-        return [str(member) for member in await self.bounded("index", live)]
-
     async def records(self, limit: int) -> list[tuple[SessionRecord, str | None]]:
-        """Up to `limit` records of the whole cluster, with each one's lease holder (a SCAN)."""
-        found: list[tuple[SessionRecord, str | None]] = []
-        cursor: int | None = None
-        pattern = f"{self._prefix}:rec:*"
-        while cursor != 0 and len(found) < limit:
-            cursor, keys = await self.bounded(
-                "scan", self.client.scan(cursor or 0, match=pattern, count=500), budget=2.0
-            )
-            page = [key.split(":rec:", 1)[1] for key in keys[: limit - len(found)]]
-            found += [(record, owner) for record, owner in await self.load_many(page) if record is not None]
-        return await self._with_live_holders(found)
-
-    async def _with_live_holders(
-        self, found: list[tuple[SessionRecord, str | None]]
-    ) -> list[tuple[SessionRecord, str | None]]:
-        """Each record's holder, if that node is still a member (a dead node's leases are left)."""
-        owners = sorted({owner for _, owner in found if owner is not None})
-        if not owners:
-            return found
-        members = await self.bounded("member", self.client.mget([self.member_key(o) for o in owners]))
-        alive = {owner for owner, member in zip(owners, members, strict=True) if member is not None}
-        return [(record, owner if owner in alive else None) for record, owner in found]
+        """Up to `limit` records of the whole cluster, with each one's live holder (a SCAN)."""
+        return await listed_records(self, limit)
 
     # ------------------------------------------------------------------ leases
 
@@ -277,8 +241,18 @@ class RedisStore:
     async def renew(
         self, held: Sequence[tuple[str, int]], record_ttl: float | None
     ) -> tuple[list[str], list[str]]:
-        """Renew the leases `held` (id, epoch): the ids whose lease another node now holds, and
-        those (still ours) whose record Redis no longer has."""
+        """Check (and keep) the leases `held` (id, epoch): the ids whose lease another node now
+        holds, and those (still ours) whose record Redis no longer has. On a Redis Cluster one
+        call per session (a script touches one slot); this runs after a lapse, or near a
+        record's end, never every round."""
+        if self.sharded and len(held) > 1:
+            lost: list[str] = []
+            missing: list[str] = []
+            for one in held:
+                one_lost, one_missing = await self.renew([one], record_ttl)
+                lost += one_lost
+                missing += one_missing
+            return lost, missing
         keys: list[str] = []
         for sid, _ in held:
             keys += [self._key("lease", sid), self._key("epoch", sid), self._key("rec", sid)]

@@ -40,6 +40,9 @@ class RedisMode(enum.Enum):
     SENTINEL = "sentinel"
     """A primary with replicas watched by Redis Sentinel: `redis_url` names a sentinel and
     `sentinel_master` the service; a failover moves the node to the new primary by itself."""
+    CLUSTER = "cluster"
+    """A Redis Cluster (sharded): `redis_url` names any node of it. Every script touches one slot
+    (a session's keys carry its id as a hash tag); the indexes are written beside the scripts."""
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -126,7 +129,9 @@ class StoreSettings:
                 raise ValueError("the sentinel mode needs the service's name (sentinel_master)")
             if not self.redis_url.startswith("redis://"):
                 raise ValueError("the sentinel mode takes a redis:// URL naming one sentinel (host:port)")
-        elif self.sentinel_master is not None:
+        elif self.mode is RedisMode.CLUSTER and not self.redis_url.startswith("redis://"):
+            raise ValueError("the cluster mode takes a redis:// URL naming any node of the cluster")
+        if self.mode is not RedisMode.SENTINEL and self.sentinel_master is not None:
             raise ValueError("sentinel_master names a service of the sentinel mode: set mode too")
 
     @property

@@ -74,7 +74,14 @@ def test_haproxy_config_refuses_bad_flags_in_one_line(args: list[str], said: str
             ["--redis-url", "rediss://x", "--redis-mode", "sentinel", "--redis-sentinel-master", "m"],
             "--redis-mode sentinel takes a redis:// URL naming one sentinel",
         ),
-        (["--redis-url", "redis://x", "--redis-mode", "cluster"], "choose from 'standalone', 'sentinel'"),
+        (
+            ["--redis-url", "redis://x", "--redis-mode", "sharded"],
+            "choose from 'standalone', 'sentinel', 'cluster'",
+        ),
+        (
+            ["--redis-url", "rediss://x", "--redis-mode", "cluster"],
+            "--redis-mode cluster takes a redis:// URL naming any node of the cluster",
+        ),
         (["--redis-url", "redis://x", "--max-initialize-bytes", "0"], "--max-initialize-bytes must be"),
     ],
 )

@@ -1,0 +1,63 @@
+"""A Redis Cluster of three primaries on loopback ports (real redis-server processes, joined with
+`redis-cli --cluster create`), for the nodes' `--redis-mode cluster`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import attrs
+import trio
+
+from tests.support.cluster import Redis, eventually
+
+
+@attrs.define(eq=False)
+class RedisCluster:
+    workdir: Path
+    shards: list[Redis] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.shards = []
+        for _ in range(3):
+            shard = Redis(self.workdir)
+            shard.extra = (
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                f"nodes-{shard.port}.conf",
+                "--cluster-node-timeout",
+                "2000",
+            )
+            self.shards.append(shard)
+
+    @property
+    def url(self) -> str:
+        """What a node is given as `--redis-url`: any one of the cluster's nodes."""
+        return f"redis://127.0.0.1:{self.shards[0].port}/0"
+
+    async def start(self) -> None:
+        for shard in self.shards:
+            await shard.start()
+        addresses = [f"127.0.0.1:{shard.port}" for shard in self.shards]
+        await trio.run_process(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            stdout=subprocess.DEVNULL,
+        )
+
+        async def ok() -> bool:
+            infos = [await shard.command("CLUSTER", "INFO") for shard in self.shards]
+            return all("cluster_state:ok" in info for info in infos)
+
+        await eventually(ok, timeout=30.0)
+
+    async def keys(self, pattern: str) -> list[str]:
+        """Every key matching `pattern`, over the three shards."""
+        found: list[str] = []
+        for shard in self.shards:
+            found += [key for key in (await shard.command("KEYS", pattern)).splitlines() if key]
+        return found
+
+    async def stop(self) -> None:
+        for shard in self.shards:
+            await shard.stop()
