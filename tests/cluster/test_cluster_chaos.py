@@ -44,7 +44,9 @@ class Call:
     answer: str | None = None
     failure: str | None = None
     balancer: bool = False
-    """The failure is HAProxy's own answer: the request never reached a node that answered."""
+    """The failure is HAProxy's own answer, or the connection cut with no answer at all (as
+    scale-out.md says a call sent to the node in the moment it died may meet): the request never
+    reached a node that answered."""
 
 
 async def chaos(cluster: Cluster, events: list[tuple[str, float]]) -> None:
@@ -99,6 +101,7 @@ async def keep_calling(
             response = await http.post(url, content=body, headers=auth(who, session_id))
         except httpx.HTTPError as error:
             call.failure = repr(error)
+            call.balancer = True
         else:
             try:
                 [message] = [m for m in messages_of(response) if "result" in m or "error" in m]
@@ -154,7 +157,7 @@ async def test_chaos_fails_only_the_calls_on_the_killed_node(
             on_killed.update(lines)
     [back] = [at for event, at in events if event == "c restarted"]
     # In flight on c when it died; or sent to c by HAProxy before its checks saw it down (the
-    # balancer's 502, and the call ran nowhere else).
+    # balancer's 502, or the connection cut with no answer; the call ran nowhere else).
     excused = [
         c
         for c in failed

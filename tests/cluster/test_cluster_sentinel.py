@@ -66,6 +66,7 @@ async def test_a_primary_killed_fails_over_and_no_awake_session_is_lost(
     async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
         on_a = [await open_session(http, f"{a.url}/mcp") for _ in range(3)]
         on_b = [await open_session(http, f"{b.url}/mcp") for _ in range(3)]
+        spare = await open_session(http, f"{a.url}/mcp")
         answers: list[tuple[str, int, float]] = []
         failed_over = trio.Event()
 
@@ -82,6 +83,12 @@ async def test_a_primary_killed_fails_over_and_no_awake_session_is_lost(
                     nursery.start_soon(keep_calling, node.url, session_id)
             old = sentinels.primary.port
             await sentinels.primary.stop()  # SIGKILL
+            # A request that needs the store while there is no primary (a session held on the
+            # other node: a move) is answered, retry or served, never left hanging.
+            started = trio.current_time()
+            needs_store = await call_where(http, f"{b.url}/mcp", spare)
+            assert needs_store.status_code in (200, 503), needs_store.text
+            assert trio.current_time() - started < 0.5 + 10.0
 
             async def promoted() -> bool:
                 return await sentinels.primary_port() == sentinels.replica.port
