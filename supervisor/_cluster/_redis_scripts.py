@@ -34,19 +34,28 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
 
-# Claim a lease. KEYS: lease, epoch. ARGV: holder ("<node> <node epoch>"), lease ms (0: none),
-# epoch-key ms (0: keep), the lease value the caller saw and may replace ('' = only if free).
-# Returns {won, epoch, value found or made}.
+# Claim a lease. KEYS: lease, epoch, and the record to read once claimed (optional: a wake then
+# costs one call). ARGV: holder ("<node> <node epoch>"), lease ms (0: none), epoch-key ms (0:
+# keep), the lease value the caller saw and may replace ('' = only if free).
+# Returns {won, epoch, value found or made} (and the record, '' for none, if asked: then a free
+# lease is claimed only if the record exists).
 CLAIM = """
+local function answer(won, ep, value)
+  if #KEYS >= 3 then return {won, ep, value, redis.call('GET', KEYS[3]) or ''} end
+  return {won, ep, value}
+end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local holder, ep = string.match(cur, '^(%S+ %S+) (%d+)$')
   if holder == ARGV[1] then
     if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-    return {1, tonumber(ep), cur}
+    return answer(1, tonumber(ep), cur)
   end
-  if cur ~= ARGV[4] then return {0, tonumber(ep or 0), cur} end
+  if cur ~= ARGV[4] then return answer(0, tonumber(ep or 0), cur) end
 end
+-- A wake claims only a session that has a record: the counter of one that Redis forgot (its
+-- holder writes it again) must not move, or that holder would take its own lease for lost.
+if #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 0 then return {0, 0, '', ''} end
 local e = redis.call('INCR', KEYS[2])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 local value = ARGV[1] .. ' ' .. e
@@ -55,7 +64,7 @@ if tonumber(ARGV[2]) > 0 then
 else
   redis.call('SET', KEYS[1], value)
 end
-return {1, e, value}
+return answer(1, e, value)
 """
 
 # Is the lease ours? Ours too if it is gone and nobody claimed since (the epoch counter unmoved:

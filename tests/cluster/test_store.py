@@ -22,6 +22,7 @@ from supervisor._cluster._redis_connect import open_store
 from supervisor._cluster._redis_store import RedisStore
 from supervisor._cluster._store_health import StoreUnavailable
 from supervisor._cluster._store_settings import StoreSettings
+from supervisor._cluster._terms import Wake
 from tests.support.cluster import CutLink, Redis, free_port, have_cluster_tools
 
 pytestmark = pytest.mark.skipif(
@@ -256,3 +257,20 @@ async def test_a_lease_of_a_process_that_is_no_member_is_taken_over_without_aski
     assert claims.moved_in == 0
     assert await a.renew_member() is Membership.REJOINED
     assert await a.renew([(mine.session_id, epoch)], 60.0) == ([mine.session_id], [])
+
+
+async def test_a_wake_of_a_session_nobody_holds_is_one_call(nodes: list[RedisStore], redis: Redis) -> None:
+    """Issue 26.4: the lease and the record as it is once claimed, in one step. For another
+    principal the lease goes straight back and the answer is "missing", as before."""
+    a, b = nodes
+    evicted = record("a." + "4" * 32)
+    epoch = await a.put(evicted, 0, ttl=60)
+    await a.release(evicted.session_id, epoch)  # as an eviction leaves it
+    stranger = Claims(b, Leases(b.settings.lease_ttl), record_keep=60.0)
+    assert await stranger.wake(evicted.session_id, Principal("mallory")) is Wake.MISSING
+    assert await redis.command("EXISTS", f"mcp-supervisor:lease:{evicted.session_id}") == "0"
+    claims = Claims(b, Leases(b.settings.lease_ttl), record_keep=60.0)
+    before = sum(b.health().operations.values())
+    woken = await claims.wake(evicted.session_id, evicted.principal)
+    assert woken == evicted
+    assert sum(b.health().operations.values()) - before == 1

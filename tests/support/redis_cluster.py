@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from tests.support.cluster import Redis, eventually
+from tests.support.cluster import Redis, eventually, free_port
 
 
 @attrs.define(eq=False)
@@ -28,6 +28,9 @@ class RedisCluster:
                 f"nodes-{shard.port}.conf",
                 "--cluster-node-timeout",
                 "2000",
+                # The bus port, else the port + 10000: in the kernel's ephemeral range.
+                "--cluster-port",
+                str(free_port()),
             )
             self.shards.append(shard)
 
