@@ -244,7 +244,10 @@ class RedisStore:
         record_key = self._key("rec", session_id)
         keys = [self._key("lease", session_id), self._key("epoch", session_id), record_key]
         args = [self.holder, self._ms(ttl), self._ms(ttl), ""]
-        won, epoch, value, text = await self.bounded("claim", self._scripts["claim"](keys=keys, args=args))
+        # Tried once more on a fresh connection if its own was found closed (a healed link), as a
+        # read is: a second try finds the lease ours already and answers the same.
+        script = self._scripts["claim"]
+        won, epoch, value, text = await self._watch.read("claim", lambda: script(keys=keys, args=args))
         claim = Claim.of(won, epoch, value)
         record, _ = self._parsed(session_id, record_key, str(text) or None, str(value))
         return claim, record
