@@ -253,8 +253,12 @@ async def test_a_lease_of_a_process_that_is_no_member_is_taken_over_without_aski
     claims = Claims(b, Leases(b.settings.lease_ttl), record_keep=60.0)
     with trio.fail_after(1):  # a live holder would be asked, and wait for its answer
         await redis.command("DEL", "mcp-supervisor:member:a")
+        before = sum(b.health().operations.values())
         assert isinstance(await claims.wake(mine.session_id, mine.principal), SessionRecord)
     assert claims.moved_in == 0
+    # The one-call claim finds it held; then load, claim, the holder's membership, the claim
+    # that replaces the lease, load again (scale-out.md, "Time spent on Redis").
+    assert sum(b.health().operations.values()) - before == 6
     assert await a.renew_member() is Membership.REJOINED
     assert await a.renew([(mine.session_id, epoch)], 60.0) == ([mine.session_id], [])
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from supervisor import SupervisorConfig
+from supervisor import RedisMode, StoreSettings, SupervisorConfig
 
 
 @pytest.mark.parametrize("field", ["idle_timeout", "max_request_body_size", "max_sessions", "mailbox_size"])
@@ -34,3 +34,22 @@ def test_a_count_must_be_whole_and_a_flag_a_bool() -> None:
         SupervisorConfig(mailbox_size=2.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="json_response"):
         SupervisorConfig(json_response="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"mode": RedisMode.SENTINEL}, "the sentinel mode needs the service's name"),
+        (
+            {"mode": RedisMode.SENTINEL, "sentinel_master": "m", "redis_url": "rediss://x:26379"},
+            "the sentinel mode takes a redis:// URL",
+        ),
+        ({"mode": RedisMode.CLUSTER, "redis_url": "rediss://x"}, "the cluster mode takes a redis:// URL"),
+        ({"sentinel_master": "m"}, "sentinel_master names a service of the sentinel mode"),
+    ],
+)
+def test_store_settings_that_cannot_work_are_refused_when_made(
+    settings: dict[str, object], said: str
+) -> None:
+    with pytest.raises(ValueError, match=said):
+        StoreSettings(**{"redis_url": "redis://x:26379", **settings})  # type: ignore[arg-type]
