@@ -148,7 +148,13 @@ class SessionRecord:
         return bodies
 
     def to_json(self) -> str:
-        data = attrs.asdict(self, recurse=True)
+        """Compact: fields at their default are left out, and the client's params are nested as
+        JSON rather than quoted in a string (a record lives in Redis for every session: issue
+        26.3). Readers of either shape take both (`from_json` fills defaults, the params converter
+        takes an object or its text)."""
+        data = attrs.asdict(self, recurse=True, filter=_not_default)
+        if self.client_params is not None:
+            data["client_params"] = json.loads(self.client_params)
         data["format"] = RECORD_FORMAT
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
@@ -166,6 +172,10 @@ class SessionRecord:
             return cls(**data, principal=Principal(**principal) if principal is not None else None)
         except (TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"not a session record: {error}") from None
+
+
+def _not_default(attribute: attrs.Attribute[Any], value: object) -> bool:
+    return attribute.default is attrs.NOTHING or value != attribute.default
 
 
 def _message(method: str, params: Mapping[str, Any] | None, request_id: str | None) -> bytes:

@@ -72,7 +72,7 @@ class Claims:
         except StoreUnavailable:
             return Wake.UNAVAILABLE
         if not claim.won:
-            return await self._wake_the_long_way(session_id, principal, directory)
+            return await self._wake_the_long_way(session_id, principal, directory, (claim, record))
         if record is not None and record.opened and record.principal == principal:
             self._leases.won(session_id, claim.epoch)
             self.wakes_from_store += 1
@@ -85,10 +85,16 @@ class Claims:
         return Wake.MISSING
 
     async def _wake_the_long_way(
-        self, session_id: str, principal: Principal | None, directory: Directory | None
+        self,
+        session_id: str,
+        principal: Principal | None,
+        directory: Directory | None,
+        first: tuple[Claim, SessionRecord | None],
     ) -> SessionRecord | Wake | Forward:
+        """`first`: the claim that did not win, and the record it read in the same step."""
+        claim, record = first
+        owner = claim.owner or None
         try:
-            record, owner = await self.store.load(session_id)
             if record is None and await self.store.forgot_recently(1.5 * self.store.settings.lease_ttl):
                 # Redis has just forgotten the cluster (restarted without persistence): its
                 # holder writes it again at its next renewal round. Wait for that; retry, not
@@ -104,24 +110,18 @@ class Claims:
                 url = await directory.url_of(owner)
                 if url is not None:
                     return Forward(owner, url)
-            if not await self._claim(session_id):
-                return Wake.UNAVAILABLE
+            # What was read first still stands unless Redis had forgotten it meanwhile.
+            taken = await self._claim(session_id, claim if claim.owner and record is first[1] else None)
         except StoreUnavailable:
             return Wake.UNAVAILABLE
-        # Read again now that it is ours: the holder's last write lands before it lets go.
-        outcome: SessionRecord | Wake = Wake.UNAVAILABLE
-        try:
-            latest, _ = await self.store.load(session_id)
-            # Forgotten (revoked, deleted) while it moved here: never revived from the first read.
-            same = latest is not None and latest.opened and latest.principal == principal
-            outcome = latest if same and latest is not None else Wake.MISSING
-        except StoreUnavailable:
-            pass
-        finally:
-            if not isinstance(outcome, SessionRecord):
-                await self._give_back(session_id)
-        self.wakes_from_store += isinstance(outcome, SessionRecord)
-        return outcome
+        # As the claim that won read it: the holder's last write lands before it lets go. Forgotten
+        # (revoked, deleted) while it moved here: never revived from the first read.
+        if isinstance(taken, SessionRecord) and taken.opened and taken.principal == principal:
+            self.wakes_from_store += 1
+            return taken
+        if taken is not Wake.UNAVAILABLE:
+            await self._give_back(session_id)  # won, but not this principal's (or unreadable)
+        return taken if taken is Wake.UNAVAILABLE else Wake.MISSING
 
     async def _rewritten(self, session_id: str) -> tuple[SessionRecord | None, str | None]:
         """The record its holder writes again after Redis forgot it: looked for until a renewal
@@ -141,51 +141,72 @@ class Claims:
             if epoch:
                 await self.store.release(session_id, epoch)
 
-    async def _claim(self, session_id: str) -> bool:
-        """Take the lease: at once if free, else by asking its holder to let go (or if it is gone)."""
+    async def _claim(self, session_id: str, first: Claim | None) -> SessionRecord | Wake:
+        """Take the lease (`first`: a claim just made that did not win): at once if free, else
+        by asking its holder to let go (or if it is gone). The record as the winning claim read
+        it; UNAVAILABLE if it did not come in time; MISSING if the session is gone."""
         try:
-            return await self._take_lease(session_id)
+            return await self._take_lease(session_id, first)
         finally:
             self._released.pop(session_id, None)
 
-    async def _take_lease(self, session_id: str) -> bool:
+    async def _take_lease(self, session_id: str, first: Claim | None) -> SessionRecord | Wake:
         ttl = self._record_keep
         # Strict: a silent holder may only be cut off, serving still; its membership must lapse first.
         strict = self.store.settings.fencing is Fencing.STRICT
-        asked = False
+        asked = moving = False
         with trio.move_on_after(self.store.settings.move_wait):
             while True:
-                claim = await self.store.claim(session_id, ttl)
-                if not claim.won and await self.store.member_epoch(claim.owner) != claim.owner_epoch:
-                    # Its holder's process is no member any more (it died, or its membership
-                    # lapsed unrenewed): the lease is free to take, exactly as it was seen.
-                    claim = await self.store.claim(session_id, ttl, replace=claim.seen)
+                claim, record = (
+                    (first, None) if first is not None else await self.store.claim_and_load(session_id, ttl)
+                )
+                first = None
+                if not claim.won and not claim.owner:
+                    return Wake.MISSING  # no record any more: nothing to take
+                if not claim.won:
+                    member, listening = await self._ask(session_id, claim, asked)
+                    asked = True
+                    if member != claim.owner_epoch:
+                        # Its holder's process is no member any more (it died, or its membership
+                        # lapsed unrenewed): the lease is free to take, exactly as it was seen.
+                        claim, record = await self.store.claim_and_load(session_id, ttl, replace=claim.seen)
+                    else:
+                        moving = True  # a member holds it: it moves here (or is taken from a silent one)
+                        if listening == 0 and not strict:
+                            claim, record = await self._silent_holder_ended(session_id, claim)
                 if claim.won:
                     self._leases.won(session_id, claim.epoch)
-                    if asked:
-                        self.moved_in += 1
-                    return True
-                if not asked:
-                    asked = True
-                    self._released[session_id] = trio.Event()
-                    ask = {"op": "release", "session": session_id, **trace_carrier()}
-                    listening = await self.store.publish(self.store.node_channel_of(claim.owner), ask)
-                    if listening == 0 and not strict and await self._silent_holder_ended(session_id, claim):
-                        self.moved_in += 1
-                        return True
+                    self.moved_in += moving
+                    return record if record is not None else Wake.MISSING
                 await self._until_released(session_id)
         SessionLog(logger, session_id).warning("the session did not move here in time")
-        return False
+        return Wake.UNAVAILABLE
 
-    async def _silent_holder_ended(self, session_id: str, claim: Claim) -> bool:
+    async def _ask(self, session_id: str, claim: Claim, asked: bool) -> tuple[str | None, int | None]:
+        """The holder's membership epoch as it is now, and (the first time) how many listen on
+        its channel for the ask to let go, sent at the same time: a move's first try costs one
+        round trip for both."""
+        if asked:
+            return await self.store.member_epoch(claim.owner), None
+        self._released[session_id] = trio.Event()
+        ask = {"op": "release", "session": session_id, **trace_carrier()}
+        found: dict[str, object] = {}
+
+        async def member() -> None:
+            found["member"] = await self.store.member_epoch(claim.owner)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(member)
+            listening = await self.store.publish(self.store.node_channel_of(claim.owner), ask)
+        epoch = found["member"]
+        return (epoch if isinstance(epoch, str) else None), listening
+
+    async def _silent_holder_ended(self, session_id: str, claim: Claim) -> tuple[Claim, SessionRecord | None]:
         """Nobody listens on the holder's channel: that node is gone. End its membership (if it is
         only cut off, its next renewal finds it ended, checks what it holds and stops serving what
         was taken) and take the lease over now."""
         await self.store.end_membership(claim.owner, claim.owner_epoch)
-        stolen = await self.store.claim(session_id, self._record_keep, replace=claim.seen)
-        if stolen.won:
-            self._leases.won(session_id, stolen.epoch)
-        return stolen.won
+        return await self.store.claim_and_load(session_id, self._record_keep, replace=claim.seen)
 
     async def _until_released(self, session_id: str) -> None:
         """Until the holder says it let go (it writes the record first), or a while at most: a

@@ -14,8 +14,7 @@ a session a store call every idle timeout or so, not every renewal.
 
 from __future__ import annotations
 
-import math
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable
 
 import trio
@@ -73,9 +72,12 @@ class Leases:
     def __init__(self, lease_ttl: float) -> None:
         self._epochs: dict[str, int] = {}
         self.clock = LeaseClock(lease_ttl)
-        self._kept_at: dict[str, float] = {}
-        self._keep_order: deque[tuple[float, str]] = deque()
-        """(kept at, session) in the order kept; stale entries are skipped when read."""
+        self._kept_at: OrderedDict[str, float] = OrderedDict()
+        """Each held session's last keep (trio clock), oldest first: only held sessions are in
+        it, so a session let go of costs nothing here (a queue of every write once kept an
+        evicted session's id until its record's end: issue 26.3 found it)."""
+        self._keep_next: dict[str, None] = {}
+        """Held sessions to keep at the next round whatever their time, in the order asked."""
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._epochs
@@ -99,8 +101,8 @@ class Leases:
     def keep_soon(self, session_id: str) -> None:
         """Keep this session's record at the next round (a keep that did not reach the store)."""
         if session_id in self._epochs:
-            self._kept_at[session_id] = -math.inf
-            self._keep_order.appendleft((-math.inf, session_id))
+            self._kept_at.pop(session_id, None)
+            self._keep_next[session_id] = None
 
     def written(self, session_id: str, epoch: int, sent_at: float) -> bool:
         """A write sent at `sent_at` kept (or, for a new session, claimed) the lease at `epoch`;
@@ -115,12 +117,14 @@ class Leases:
     def kept(self, session_id: str, sent_at: float) -> None:
         """The session's record (and lease) were kept by a call sent at `sent_at`."""
         if session_id in self._epochs:
+            self._keep_next.pop(session_id, None)
             self._kept_at[session_id] = sent_at
-            self._keep_order.append((sent_at, session_id))
+            self._kept_at.move_to_end(session_id)
 
     def drop(self, session_id: str) -> int | None:
         """No longer held here: its epoch (None if it was not held) is gone."""
         self._kept_at.pop(session_id, None)
+        self._keep_next.pop(session_id, None)
         return self._epochs.pop(session_id, None)
 
     def renewable(self) -> list[tuple[str, int]]:
@@ -128,13 +132,17 @@ class Leases:
         return [(sid, epoch) for sid, epoch in self._epochs.items() if epoch]
 
     def due_for_keep(self, kept_before: float) -> list[tuple[str, int]]:
-        """The held sessions whose record was last kept before `kept_before`."""
-        due: list[tuple[str, int]] = []
-        order = self._keep_order
-        while order and order[0][0] < kept_before:
-            at, sid = order.popleft()
-            epoch = self._epochs.get(sid)
-            if epoch and self._kept_at.get(sid) == at:
+        """The held sessions asked to be kept at the next round, then those whose record was last
+        kept before `kept_before`; each leaves the order until it is kept again."""
+        due = [(sid, epoch) for sid in self._keep_next if (epoch := self._epochs.get(sid, 0))]
+        self._keep_next.clear()
+        order = self._kept_at
+        while order:
+            sid, at = next(iter(order.items()))
+            if at >= kept_before:
+                break
+            del order[sid]
+            if epoch := self._epochs.get(sid, 0):
                 due.append((sid, epoch))
         return due
 

@@ -122,7 +122,8 @@ return {lost, missing}
 # Write a record under the lease. KEYS: record, lease, epoch, principal index, client index ('' for
 # both, or left out: no principal, or a Redis Cluster, where the caller writes the indexes).
 # ARGV: json, record ms (0: no expiry; the lease keeps as long), holder, epoch ('0': a new
-# session, claim it), session id, index score.
+# session, claim it), session id, index score; and, to let go of the session once written (a
+# hand-over: issue 26.4), '1', a channel and a message to publish there (the "released").
 # Returns the epoch held, or 0 if another node holds the session.
 PUT = (
     _MINE
@@ -150,6 +151,10 @@ end
 if #KEYS >= 5 and KEYS[4] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
   redis.call('ZADD', KEYS[5], ARGV[6], ARGV[5])
+end
+if ARGV[7] == '1' then
+  redis.call('DEL', KEYS[2])
+  if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 end
 return tonumber(epoch)
 """

@@ -12,14 +12,12 @@ coredis is imported here alone, and only when a store is configured.
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import trio
 from opentelemetry.trace import Tracer
 
 from actors import Principal, SessionRecord
@@ -28,6 +26,7 @@ from supervisor._cluster._lease_values import Claim, Membership
 from supervisor._cluster._redis_channels import messages_of, sealed_message
 from supervisor._cluster._redis_indexes import PrincipalIndexes
 from supervisor._cluster._redis_listing import listed_records
+from supervisor._cluster._redis_marker import ForgetMarker
 from supervisor._cluster._redis_scripts import CLAIM, END_MEMBER, FORGET, MEMBER, PUT, RELEASE, RENEW
 from supervisor._cluster._store_health import HealthWatch, StoreHealth
 from supervisor._cluster._store_settings import RedisMode, StoreSettings
@@ -71,11 +70,10 @@ class RedisStore:
             )
         }
         self._watch = HealthWatch(settings.budget, closed_errors)
-        self._marker: str | None = None
-        self._forgot_at = -math.inf
         self._secret = settings.secret
         self.sharded = settings.mode is RedisMode.CLUSTER
         self.indexes = PrincipalIndexes(prefix, client, self.bounded)
+        self._marker = ForgetMarker(f"{prefix}:marker", node_id, client, self.bounded)
         """A Redis Cluster: scripts touch one session's keys; indexes are written beside them."""
         self._no_retry = no_retry
 
@@ -117,8 +115,19 @@ class RedisStore:
     def _ms(self, seconds: float | None) -> int:
         return 0 if seconds is None else max(1, int(seconds * 1000))
 
-    async def put(self, record: SessionRecord, epoch: int, ttl: float | None) -> int:
+    async def put(
+        self,
+        record: SessionRecord,
+        epoch: int,
+        ttl: float | None,
+        *,
+        release: bool = False,
+        tell: str | None = None,
+    ) -> int:
         """Write `record` while holding its lease (epoch 0: a new session, claimed now).
+
+        `release`: let go of the lease in the same step, and say "released" to the node `tell`
+        (one that asked for the session): a hand-over costs the holder one call.
 
         Returns the epoch held, or 0 when another node holds the session (then nothing is written).
         """
@@ -137,6 +146,14 @@ class RedisStore:
             sid,
             str(score),
         ]
+        if release:
+            channel = "" if tell is None else self.node_channel_of(tell)
+            said = {"op": "released", "session": sid}
+            args += [
+                "1",
+                channel,
+                sealed_message(said, self.node_id, channel, self._secret) if channel else "",
+            ]
         held = await self.bounded("put", self._scripts["put"](keys=keys, args=args))
         if held and self.sharded:
             await self.indexes.add(record.principal, sid, score)
@@ -238,12 +255,15 @@ class RedisStore:
         won, epoch, value = await self.bounded("claim", self._scripts["claim"](keys=keys, args=args))
         return Claim.of(won, epoch, value)
 
-    async def claim_and_load(self, session_id: str, ttl: float | None) -> tuple[Claim, SessionRecord | None]:
-        """`claim` (a free lease only) and, in the same step, the record as it is once claimed:
-        a wake of a session nobody holds costs one call."""
+    async def claim_and_load(
+        self, session_id: str, ttl: float | None, replace: str = ""
+    ) -> tuple[Claim, SessionRecord | None]:
+        """`claim` and, in the same step, the record as it is once claimed (or as it is, held
+        elsewhere): a wake of a session nobody holds costs one call. Only a session whose record
+        exists is claimed; none: not won, and no owner."""
         record_key = self._key("rec", session_id)
         keys = [self._key("lease", session_id), self._key("epoch", session_id), record_key]
-        args = [self.holder, self._ms(ttl), self._ms(ttl), ""]
+        args = [self.holder, self._ms(ttl), self._ms(ttl), replace]
         # Tried once more on a fresh connection if its own was found closed (a healed link), as a
         # read is: a second try finds the lease ours already and answers the same.
         script = self._scripts["claim"]
@@ -303,24 +323,8 @@ class RedisStore:
 
     async def forgot_recently(self, window: float) -> bool:
         """Whether this Redis forgot the cluster (restarted without persistence) less than
-        `window` seconds ago, as this node sees it: then an id with no record may be a live
-        session whose holder has not written it again yet.
-
-        A marker key, made by the first node to find it missing; a node that finds another marker
-        than the one it knew (or none) knows Redis lost its data. The first call only learns it.
-        """
-        from coredis.tokens import PureToken
-
-        ours = f"{self.node_id} {time.time()}"
-        found = await self.bounded(
-            "marker", self.client.set(f"{self._prefix}:marker", ours, condition=PureToken.NX, get=True)
-        )
-        marker = found if isinstance(found, str) else ours
-        if self._marker is not None and marker != self._marker:
-            self._forgot_at = trio.current_time()
-            logger.warning("the session store forgot this cluster (a restart without persistence?)")
-        self._marker = marker
-        return trio.current_time() - self._forgot_at < window
+        `window` seconds ago, as this node sees it (`ForgetMarker`)."""
+        return await self._marker.forgot_within(window)
 
     async def ping(self) -> None:
         await self._watch.read("ping", self.client.ping)

@@ -7,7 +7,6 @@ the record and free the lease, or forget it). While the store is down everything
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -176,23 +175,14 @@ class RecordWriter:
     async def _write_end(self, sid: str, end: _End) -> None:
         store = self._store
         if end.keep and end.record.opened:
-            if await store.put(end.record, end.epoch, self.record_ttl(end.record, held=False)):
-                await store.release(sid, end.epoch)
-                await self._tell_released(sid)
+            # Written, let go of and (to a node that asked) said so, in one call.
+            ttl = self.record_ttl(end.record, held=False)
+            await store.put(end.record, end.epoch, ttl, release=True, tell=self._asked_by.get(sid))
         elif end.epoch:
             await store.forget(end.record)
         self._ends.pop(sid, None)
         self._asked_by.pop(sid, None)
         end.done.set()
-
-    async def _tell_released(self, sid: str) -> None:
-        """Tell the node that asked for this session that it is free now (no answer: it asks again)."""
-        asker = self._asked_by.pop(sid, None)
-        if asker is not None:
-            with contextlib.suppress(StoreUnavailable):
-                await self._store.publish(
-                    self._store.node_channel_of(asker), {"op": "released", "session": sid}
-                )
 
 
 async def _until_up(store: RedisStore) -> None:

@@ -106,3 +106,29 @@ async def test_a_session_rebuilt_from_its_json_record_is_where_it_was(
         assert calls == [("level", "warning"), ("subscribe", "test://kept")]
         record = supervisor.route(session_id)
         assert record is not None and record.record.subscriptions == ("test://kept",)
+
+
+def test_a_record_is_stored_compactly_and_either_shape_reads_back() -> None:
+    """Issue 26.3: what a record costs in Redis. Fields at their default are left out and the
+    client's params are nested, not quoted; a record in the older, full shape (a node not yet
+    upgraded wrote it) reads back the same, and so does the new one on an older reader's terms
+    (missing fields take their defaults, params as an object)."""
+    record = SessionRecord(
+        session_id="n1." + "a" * 32, principal=Principal("alice"), created_at=10.5, last_active_at=11.0
+    ).after("initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "c"}})
+    text = record.to_json()
+    assert '\\"' not in text and "null" not in text and "subscriptions" not in text
+    assert json.loads(text)["client_params"] == record.initialize_params
+    assert SessionRecord.from_json(text) == record
+    full: dict[str, Any] = {
+        "client_params": record.client_params,
+        "created_at": 10.5,
+        "format": 1,
+        "initialized": False,
+        "last_active_at": 11.0,
+        "log_level": None,
+        "principal": {"client_id": "alice", "issuer": None, "subject": None},
+        "session_id": record.session_id,
+        "subscriptions": [],
+    }
+    assert SessionRecord.from_json(json.dumps(full)) == record

@@ -206,6 +206,11 @@ async def _until_none_live(node: Node) -> None:
 
 
 async def main() -> None:
+    if sys.argv[1:2] == ["--scale"]:
+        from tests.bench.cluster_scale import main as scale_main
+
+        await scale_main(sys.argv[2:])
+        return
     if sys.argv[1:] == ["idle"]:
         with tempfile.TemporaryDirectory() as directory:
             json.dump(await idle_at_scale(Path(directory)), sys.stdout, indent=2)
