@@ -28,7 +28,7 @@ from actors._log import SessionLog
 from actors._messages import RequestTicket, ServeRequest
 from actors._polling import PollingTransport
 from actors._reasons import CloseReason
-from actors._sdk import loop_input_of, serve_handshake_loop
+from actors._sdk import loop_input_of, seed_handshake, serve_handshake_loop
 from actors._settings import CLEANUP_TIMEOUT, ActorSettings, TransportOptions
 from actors._standalone import LastingOutbound, StandaloneStream, StreamSlot
 from actors._tracing import context_of, session_span
@@ -84,6 +84,9 @@ class Incarnation:
     _session_id: str = attrs.field(alias="session_id")
     _settings: ActorSettings = attrs.field(alias="settings")
     _owner: Owner = attrs.field(alias="owner")
+    handshake: tuple[tuple[Any, str], bool] | None = attrs.field(default=None, kw_only=True)
+    """A wake's handshake as the SDK commits it, and whether the client sent `initialized`: set
+    on the fresh loop's connection before it reads anything (`_seen`), so the replay leaves it out."""
     watch: AnswerWatch | None = attrs.field(init=False)
     """With an event store: what shows that a request whose client left is settled."""
     transport: StreamableHTTPServerTransport = attrs.field(init=False)
@@ -348,3 +351,5 @@ class Incarnation:
 
     def _seen(self, connection: Connection) -> None:
         self._connection = connection
+        if self.handshake is not None:
+            seed_handshake(connection, *self.handshake)

@@ -133,14 +133,17 @@ class SessionRecord:
             kept += (uri,)
         return attrs.evolve(self, subscriptions=kept)
 
-    def replay(self) -> list[bytes]:
-        """The messages that bring a fresh server loop to where this session was, in order."""
+    def replay(self, *, handshake: bool = True) -> list[bytes]:
+        """The messages that bring a fresh server loop to where this session was, in order
+        (`handshake` False: the loop's connection was given the handshake already)."""
         params = self.initialize_params
         if params is None:
             return []
-        bodies = [_message("initialize", params, "wake:initialize")]
-        if self.initialized:
-            bodies.append(_message("notifications/initialized", None, None))
+        bodies = []
+        if handshake:
+            bodies.append(_message("initialize", params, "wake:initialize"))
+            if self.initialized:
+                bodies.append(_message("notifications/initialized", None, None))
         if self.log_level is not None:
             bodies.append(_message("logging/setLevel", {"level": self.log_level}, "wake:level"))
         for number, uri in enumerate(self.subscriptions):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 from mcp.server.connection import Connection
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
-from mcp.server.runner import serve_connection, serve_loop
+from mcp.server.runner import ServerRunner, serve_connection, serve_loop
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.shared.dispatcher import Outbound
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
@@ -27,6 +27,8 @@ LOWLEVEL = "_lowlevel_server"
 """The low-level `Server` behind an `MCPServer` (the SDK's own client unwraps it the same way)."""
 SESSION_MANAGER = "_session_manager"
 """Where `streamable_http_app()` records its session manager on the low-level server."""
+NEGOTIATE = "_negotiate_initialize"
+"""How the SDK's runner reads an `initialize` (its params model, the version it settles on)."""
 
 
 def loop_input_of(transport: object) -> Any | None:
@@ -53,6 +55,27 @@ async def serve_handshake_loop(
     connection = Connection.for_loop(standalone(dispatcher), session_id=session_id)
     seen(connection)
     await serve_connection(server, dispatcher, connection=connection, lifespan_state=lifespan_state)
+
+
+def negotiated(params: Mapping[str, Any]) -> tuple[Any, str] | None:
+    """What the SDK's runner commits to a connection for this `initialize` (issue 26.4: a wake
+    sets it on the fresh loop's connection instead of replaying the handshake through the loop);
+    None if this SDK cannot say so or the params no longer pass: the handshake is replayed then."""
+    negotiate = getattr(ServerRunner, NEGOTIATE, None)
+    if negotiate is None:
+        return None
+    try:
+        params_model, version = negotiate(params)
+    except Exception:  # whatever this SDK makes of them: replay, and the loop answers as it will
+        return None
+    return params_model, str(version)
+
+
+def seed_handshake(connection: Connection, handshake: tuple[Any, str], initialized: bool) -> None:
+    """Make `connection` what the runner makes it on `initialize` (and `initialized`)."""
+    connection.client_params, connection.protocol_version = handshake
+    if initialized:
+        connection.initialized.set()
 
 
 def lowlevel_of(server: MCPServer) -> Server[Any]:
@@ -142,6 +165,25 @@ def _handshake_loop_problem() -> str | None:
     return None
 
 
+def _negotiate_problem() -> str | None:
+    params = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "c", "version": "0"},
+    }
+    found = negotiated(params)
+    probe = Connection.for_loop(cast(Outbound, None), session_id="check")
+    if found is None or not hasattr(probe, "client_params") or not hasattr(probe, "initialized"):
+        return (
+            f"ServerRunner.{NEGOTIATE} (or Connection.client_params/initialized) moved: a wake "
+            "(actors/_incarnation.py) replays the handshake through the loop instead"
+        )
+    seed_handshake(probe, found, True)
+    if not probe.initialize_accepted or probe.protocol_version != "2025-06-18":
+        return "seeding a Connection no longer opens it as initialize does: see seed_handshake"
+    return None
+
+
 CHECKS: dict[str, Callable[[], str | None]] = {
     LOOP_INPUT: _loop_input_problem,
     LOWLEVEL: _lowlevel_problem,
@@ -149,6 +191,7 @@ CHECKS: dict[str, Callable[[], str | None]] = {
     "lifespan": _lifespan_problem,
     "close_sse_stream": _close_stream_problem,
     "serve_loop": _handshake_loop_problem,
+    NEGOTIATE: _negotiate_problem,
 }
 
 

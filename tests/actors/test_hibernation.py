@@ -242,3 +242,28 @@ async def test_a_stream_arriving_as_the_countdown_fires_leaves_the_session_servi
         assert awake(supervisor, session_id)
         stream.leave()
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_a_wake_does_not_show_the_server_the_handshake_again(
+    autojump_clock: trio.testing.MockClock, json_response: bool
+) -> None:
+    """Issue 26.4: a wake gives the fresh loop's connection the client's `initialize` as the SDK
+    commits it, instead of replaying it through the loop. So the server's middleware (the SDK's
+    way to observe initialization) sees the handshake once, as under the SDK's own manager, and
+    the woken session still knows its client (the `client_name` tool reads it)."""
+    server = build_server()
+    seen: list[str] = []
+
+    async def watching(ctx: ServerRequestContext[Any], call_next: Any) -> Any:
+        seen.append(ctx.method)
+        return await call_next(ctx)
+
+    server._lowlevel_server.middleware.append(watching)
+    async with open_supervisor(server, config(json_response=json_response)) as supervisor:
+        session_id = await open_in_process(supervisor)
+        for request_id in (2, 3):
+            await trio.sleep(HIBERNATE + 1)
+            assert not awake(supervisor, session_id)
+            assert await call(supervisor, session_id, "client_name", request_id) == "raw"
+    assert seen == ["initialize", "notifications/initialized", "tools/call", "tools/call"]
