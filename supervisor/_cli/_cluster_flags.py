@@ -107,10 +107,16 @@ def store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSett
         )
     if not sentinel and value["redis_sentinel_master"] is not None:
         raise ValueError("--redis-sentinel-master names a service of --redis-mode sentinel: give that too")
-    if sentinel and not options.redis_url.startswith("redis://"):
-        raise ValueError("--redis-mode sentinel takes a redis:// URL naming one sentinel (host:port)")
-    if value["redis_mode"] == RedisMode.CLUSTER.value and not options.redis_url.startswith("redis://"):
-        raise ValueError("--redis-mode cluster takes a redis:// URL naming any node of the cluster")
+    if sentinel and not options.redis_url.startswith(("redis://", "rediss://")):
+        raise ValueError(
+            "--redis-mode sentinel takes a redis:// or rediss:// URL naming one sentinel (host:port)"
+        )
+    if value["redis_mode"] == RedisMode.CLUSTER.value and not options.redis_url.startswith(
+        ("redis://", "rediss://")
+    ):
+        raise ValueError(
+            "--redis-mode cluster takes a redis:// or rediss:// URL naming any node of the cluster"
+        )
     return StoreSettings(
         redis_url=options.redis_url,
         prefix=value["redis_prefix"],

@@ -34,17 +34,20 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
         # No retries inside the client: each call has its budget, and a failed one is ours to handle.
         "retry_policy": NoRetryPolicy(),
     }
+    tls = tls_context(settings.redis_url)
+    # Ours, not coredis's: its default checks neither the host name nor (strictly) the chain.
+    extra: dict[str, Any] = {"ssl_context": tls} if tls is not None else {}
     async with AsyncExitStack() as stack:
         if settings.mode is RedisMode.SENTINEL:
-            client = await stack.enter_async_context(_primary_of(settings, options))
+            client = await stack.enter_async_context(_primary_of(settings, {**options, **extra}))
         elif settings.mode is RedisMode.CLUSTER:
-            # Reads of many sessions (an MGET) are split by slot: they need no atomicity.
-            cluster = coredis.RedisCluster.from_url(settings.redis_url, non_atomic_cross_slot=True, **options)
+            # Reads of many sessions (an MGET) are split by slot: they need no atomicity. Every
+            # shard it finds is dialled with the same TLS context as the seed node.
+            cluster = coredis.RedisCluster.from_url(
+                settings.redis_url, non_atomic_cross_slot=True, **options, **extra
+            )
             client = await stack.enter_async_context(cluster)
         else:
-            tls = tls_context(settings.redis_url)
-            # Ours, not coredis's: its default checks neither the host name nor (strictly) the chain.
-            extra: dict[str, Any] = {"ssl_context": tls} if tls is not None else {}
             client = await stack.enter_async_context(
                 coredis.Redis.from_url(settings.redis_url, **options, **extra)
             )
@@ -55,14 +58,16 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
 @asynccontextmanager
 async def _primary_of(settings: StoreSettings, options: dict[str, Any]) -> AsyncIterator[Any]:
     """A client of the primary that the sentinel at `redis_url` names for the service; after a
-    failover its next connection goes to the new primary."""
+    failover its next connection goes to the new primary. With `rediss://` the sentinel and
+    every primary it names are dialled over TLS, checked with the same context."""
     import coredis
     from coredis.connection import TCPLocation
 
     url = urllib.parse.urlsplit(settings.redis_url)
     database = int(url.path.strip("/") or 0)
     location = TCPLocation(url.hostname or "127.0.0.1", url.port or 26379)
-    sentinel_options = {key: options[key] for key in ("connect_timeout", "stream_timeout")}
+    kept = ("connect_timeout", "stream_timeout", "ssl_context")
+    sentinel_options: dict[str, Any] = {key: options[key] for key in kept if key in options}
     connection: dict[str, Any] = {
         key: value for key, value in options.items() if key not in ("retry_policy", "decode_responses")
     }

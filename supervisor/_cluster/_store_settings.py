@@ -127,10 +127,14 @@ class StoreSettings:
         if self.mode is RedisMode.SENTINEL:
             if not self.sentinel_master:
                 raise ValueError("the sentinel mode needs the service's name (sentinel_master)")
-            if not self.redis_url.startswith("redis://"):
-                raise ValueError("the sentinel mode takes a redis:// URL naming one sentinel (host:port)")
-        elif self.mode is RedisMode.CLUSTER and not self.redis_url.startswith("redis://"):
-            raise ValueError("the cluster mode takes a redis:// URL naming any node of the cluster")
+            if not self.redis_url.startswith(("redis://", "rediss://")):
+                raise ValueError(
+                    "the sentinel mode takes a redis:// or rediss:// URL naming one sentinel (host:port)"
+                )
+        elif self.mode is RedisMode.CLUSTER and not self.redis_url.startswith(("redis://", "rediss://")):
+            raise ValueError(
+                "the cluster mode takes a redis:// or rediss:// URL naming any node of the cluster"
+            )
         if self.mode is not RedisMode.SENTINEL and self.sentinel_master is not None:
             raise ValueError("sentinel_master names a service of the sentinel mode: set mode too")
 

@@ -71,16 +71,23 @@ def test_haproxy_config_refuses_bad_flags_in_one_line(args: list[str], said: str
             "--redis-sentinel-master names a service of --redis-mode sentinel",
         ),
         (
-            ["--redis-url", "rediss://x", "--redis-mode", "sentinel", "--redis-sentinel-master", "m"],
-            "--redis-mode sentinel takes a redis:// URL naming one sentinel",
+            [
+                "--redis-url",
+                "unix:///run/redis.sock",
+                "--redis-mode",
+                "sentinel",
+                "--redis-sentinel-master",
+                "m",
+            ],
+            "--redis-mode sentinel takes a redis:// or rediss:// URL naming one sentinel",
         ),
         (
             ["--redis-url", "redis://x", "--redis-mode", "sharded"],
             "choose from 'standalone', 'sentinel', 'cluster'",
         ),
         (
-            ["--redis-url", "rediss://x", "--redis-mode", "cluster"],
-            "--redis-mode cluster takes a redis:// URL naming any node of the cluster",
+            ["--redis-url", "unix:///run/redis.sock", "--redis-mode", "cluster"],
+            "--redis-mode cluster takes a redis:// or rediss:// URL naming any node of the cluster",
         ),
         (["--redis-url", "redis://x", "--max-initialize-bytes", "0"], "--max-initialize-bytes must be"),
     ],

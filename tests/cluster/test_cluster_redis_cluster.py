@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.cluster.test_cluster_basics import answer_text, auth, call_where
+from tests.cluster.test_store_tls import certificate
 from tests.support.cluster import Cluster, have_cluster_tools, running_cluster
 from tests.support.helpers import open_session
 from tests.support.redis_cluster import RedisCluster
@@ -82,3 +83,26 @@ async def test_listing_and_revocation_span_the_shards(cluster: Cluster) -> None:
         for session_id in ids:
             for node in (a, b):
                 assert (await call_where(http, f"{node.url}/mcp", session_id)).status_code == 404
+
+
+async def test_a_redis_cluster_over_tls(tmp_path: Path) -> None:
+    """A sharded store that speaks only TLS (as managed Redis Clusters do): the seed node's
+    `rediss://` URL and its CA reach every shard the client finds, the bus runs over TLS too, and
+    sessions open and move as on the plain one."""
+    cert = certificate(tmp_path, "127.0.0.1", ip=True)
+    shards = RedisCluster(tmp_path, tls=cert)
+    try:
+        await shards.start()
+        assert shards.url.startswith("rediss://")
+        extra = ("--redis-mode", "cluster")
+        async with running_cluster(
+            tmp_path, count=2, extra=extra, store=(shards.shards[0], shards.url)
+        ) as cluster:
+            a, b = cluster.nodes
+            async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
+                ids = [await open_session(http, f"{a.url}/mcp") for _ in range(4)]
+                for session_id in ids:
+                    assert answer_text(await call_where(http, f"{b.url}/mcp", session_id)) == "b"
+            assert len(await shards.keys("mcp-supervisor:rec:*")) == 4
+    finally:
+        await shards.stop()

@@ -72,6 +72,33 @@ async def listen_for(store: RedisStore, count: int, seen: list[dict[str, object]
                 return
 
 
+async def test_a_hand_over_is_one_call_and_its_released_is_sealed(redis: Redis) -> None:
+    """Issue 26.4: the holder of a session another node asked for writes the record, lets go of
+    the lease and says "released" to that node in one script; the message is sealed with the
+    cluster secret like any other, so the asker hears it."""
+    async with AsyncExitStack() as stack:
+        holder, asker = await stores(stack, redis, (NEW,), (NEW,))
+        await holder.renew_member(take=True)
+        record = new_record(SID, Principal("alice"), {"protocolVersion": "2025-11-25", "capabilities": {}})
+        epoch = await holder.put(record, 0, ttl=60)
+        seen: list[dict[str, object]] = []
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(listen_for, asker, 1, seen)
+
+                async def subscribed() -> bool:
+                    return int((await redis.command("PUBSUB", "NUMSUB", asker.node_channel)).split()[-1]) >= 1
+
+                await eventually(subscribed)
+                before = sum(holder.health().operations.values())
+                assert await holder.put(record, epoch, ttl=60, release=True, tell=asker.node_id) == epoch
+                assert sum(holder.health().operations.values()) - before == 1
+        assert [(m["op"], m["session"], m["from"]) for m in seen] == [("released", SID, holder.node_id)]
+        assert await redis.command("EXISTS", f"mcp-supervisor:lease:{SID}") == "0"
+        assert (await asker.load(SID))[0] == record
+        assert asker.health().refused == {}
+
+
 async def test_a_message_published_by_hand_or_replayed_is_refused(redis: Redis) -> None:
     async with AsyncExitStack() as stack:
         sender, receiver = await stores(stack, redis, (NEW,), (NEW, OLD))

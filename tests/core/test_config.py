@@ -41,10 +41,13 @@ def test_a_count_must_be_whole_and_a_flag_a_bool() -> None:
     [
         ({"mode": RedisMode.SENTINEL}, "the sentinel mode needs the service's name"),
         (
-            {"mode": RedisMode.SENTINEL, "sentinel_master": "m", "redis_url": "rediss://x:26379"},
-            "the sentinel mode takes a redis:// URL",
+            {"mode": RedisMode.SENTINEL, "sentinel_master": "m", "redis_url": "unix:///run/redis.sock"},
+            "the sentinel mode takes a redis:// or rediss:// URL",
         ),
-        ({"mode": RedisMode.CLUSTER, "redis_url": "rediss://x"}, "the cluster mode takes a redis:// URL"),
+        (
+            {"mode": RedisMode.CLUSTER, "redis_url": "unix:///run/redis.sock"},
+            "the cluster mode takes a redis:// or rediss:// URL",
+        ),
         ({"sentinel_master": "m"}, "sentinel_master names a service of the sentinel mode"),
     ],
 )

@@ -97,17 +97,34 @@ class Redis:
     process: trio.Process | None = None
     extra: tuple[str, ...] = ()
     """More redis-server arguments (`--replicaof HOST PORT` for a replica)."""
+    tls: tuple[Path, Path] | None = None
+    """A certificate (its own CA) and its key: then TLS alone is served on `port`."""
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls[0]}"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _listening(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        cert, key = (str(path) for path in self.tls)
+        return [
+            *("--port", "0", "--tls-port", str(self.port), "--tls-cert-file", cert, "--tls-key-file", key),
+            *("--tls-ca-cert-file", cert, "--tls-auth-clients", "no"),
+        ]
+
+    def cli(self) -> list[str]:
+        """redis-cli, talking to this server."""
+        tls = ["--tls", "--cacert", str(self.tls[0])] if self.tls is not None else []
+        return ["redis-cli", "-p", str(self.port), *tls]
 
     async def start(self) -> None:
         self.process = await trio.lowlevel.open_process(
             [
                 "redis-server",
-                "--port",
-                str(self.port),
+                *self._listening(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -131,9 +148,7 @@ class Redis:
         self.process = None
 
     async def command(self, *args: str) -> str:
-        done = await trio.run_process(
-            ["redis-cli", "-p", str(self.port), *args], capture_stdout=True, check=False
-        )
+        done = await trio.run_process([*self.cli(), *args], capture_stdout=True, check=False)
         return done.stdout.decode().strip()
 
 

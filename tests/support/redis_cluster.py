@@ -15,13 +15,16 @@ from tests.support.cluster import Redis, eventually, free_port
 @attrs.define(eq=False)
 class RedisCluster:
     workdir: Path
+    tls: tuple[Path, Path] | None = None
+    """A certificate and key: every shard serves TLS alone, and the cluster bus runs over TLS."""
     shards: list[Redis] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.shards = []
         for _ in range(3):
-            shard = Redis(self.workdir)
+            shard = Redis(self.workdir, tls=self.tls)
             shard.extra = (
+                *(("--tls-cluster", "yes") if self.tls is not None else ()),
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
@@ -37,14 +40,22 @@ class RedisCluster:
     @property
     def url(self) -> str:
         """What a node is given as `--redis-url`: any one of the cluster's nodes."""
-        return f"redis://127.0.0.1:{self.shards[0].port}/0"
+        return self.shards[0].url
 
     async def start(self) -> None:
         for shard in self.shards:
             await shard.start()
         addresses = [f"127.0.0.1:{shard.port}" for shard in self.shards]
         await trio.run_process(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            [
+                *self.shards[0].cli(),
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
             stdout=subprocess.DEVNULL,
         )
 

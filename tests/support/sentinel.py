@@ -18,19 +18,35 @@ SERVICE = "mymaster"
 @attrs.define(eq=False)
 class Sentinels:
     workdir: Path
+    tls: tuple[Path, Path] | None = None
+    """A certificate and key: the primary, the replica and the sentinels serve TLS alone, and
+    replication and the sentinels' own connections run over TLS."""
     primary: Redis = attrs.field(init=False)
     replica: Redis = attrs.field(init=False)
     ports: list[int] = attrs.field(init=False, factory=lambda: [free_port() for _ in range(3)])
     processes: list[trio.Process] = attrs.field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
-        self.primary = Redis(self.workdir)
-        self.replica = Redis(self.workdir, extra=("--replicaof", "127.0.0.1", str(self.primary.port)))
+        replication = ("--tls-replication", "yes") if self.tls is not None else ()
+        self.primary = Redis(self.workdir, tls=self.tls, extra=replication)
+        replica_of = ("--replicaof", "127.0.0.1", str(self.primary.port))
+        self.replica = Redis(self.workdir, tls=self.tls, extra=(*replica_of, *replication))
 
     @property
     def url(self) -> str:
         """What a node is given as `--redis-url`: one sentinel."""
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.ports[0]}/0?ssl_ca_certs={self.tls[0]}"
         return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def _listening(self, port: int) -> str:
+        if self.tls is None:
+            return f"port {port}\n"
+        cert, key = self.tls
+        return (
+            f"port 0\ntls-port {port}\ntls-cert-file {cert}\ntls-key-file {key}\n"
+            f"tls-ca-cert-file {cert}\ntls-auth-clients no\ntls-replication yes\n"
+        )
 
     async def start(self) -> None:
         await self.primary.start()
@@ -38,7 +54,7 @@ class Sentinels:
         for port in self.ports:
             config = self.workdir / f"sentinel-{port}.conf"
             config.write_text(
-                f"port {port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+                f"{self._listening(port)}bind 127.0.0.1\ndir {self.workdir}\n"
                 f"sentinel monitor {SERVICE} 127.0.0.1 {self.primary.port} 2\n"
                 f"sentinel down-after-milliseconds {SERVICE} 1000\n"
                 f"sentinel failover-timeout {SERVICE} 3000\n"
@@ -52,8 +68,9 @@ class Sentinels:
 
     async def primary_port(self) -> int:
         """The primary the sentinels name now."""
+        tls = ["--tls", "--cacert", str(self.tls[0])] if self.tls is not None else []
         done = await trio.run_process(
-            ["redis-cli", "-p", str(self.ports[0]), "SENTINEL", "get-master-addr-by-name", SERVICE],
+            ["redis-cli", "-p", str(self.ports[0]), *tls, "SENTINEL", "get-master-addr-by-name", SERVICE],
             capture_stdout=True,
             check=False,
         )
