@@ -18,7 +18,6 @@ import functools
 import logging
 import math
 import time
-from typing import Any
 
 import attrs
 import trio
@@ -27,14 +26,13 @@ from mcp.server.streamable_http import StreamableHTTPServerTransport
 from actors._closing import Closing
 from actors._faults import FaultPoint
 from actors._idle import IdleClock
-from actors._incarnation import Incarnation
+from actors._incarnation import Incarnation, handshake_of
 from actors._log import SERVING, SessionLog
 from actors._mailbox import Mailbox
 from actors._messages import Admission, ServeRequest
 from actors._reasons import CLOSE_POLICY, CloseReason, CloseStep, RequestOutcome
 from actors._record import Principal, SessionRecord
 from actors._request_task import serve_request
-from actors._sdk import negotiated
 from actors._settings import ActorSettings
 from actors._standalone import StreamSlot
 from actors._state import (
@@ -243,20 +241,15 @@ class SessionActor:
 
     def _incarnate(self) -> Incarnation:
         """A fresh incarnation (its scopes new by construction), with the drain deadlines if closing."""
+        handshake = handshake_of(self._record) if self._wake is not None else None
         incarnation = self._incarnation = Incarnation(
-            self.session_id, self._settings, self, handshake=self._handshake()
+            self.session_id, self._settings, self, handshake=handshake
         )
         self._closing.carry_over(incarnation)
         self._clock.fresh_scope(closing=self.close_reason is not None, queued=False, dormant=False)
         if self.residence is not Residence.AWAKE:
             self.residence = next_residence(self.residence, ResidenceEvent.WOKE)
         return incarnation
-
-    def _handshake(self) -> tuple[tuple[Any, str], bool] | None:
-        """For a wake from the record: the handshake the fresh loop's connection starts with."""
-        params = self._record.initialize_params if self._wake is not None else None
-        found = negotiated(params) if params is not None else None
-        return (found, self._record.initialized) if found is not None else None
 
     def _retire(self) -> None:
         """The incarnation has ended: by hibernating (the record is all that is left), or closing."""
@@ -274,8 +267,7 @@ class SessionActor:
         """The request nursery's own task: the mailbox loop. True if it ends by hibernating."""
         self._started(task_status)
         if self._wake is not None:
-            replay = self._record.replay(handshake=incarnation.handshake is None)
-            await incarnation.replay(replay, self._wake.context)
+            await incarnation.replay(self._record, self._wake.context)
             wake, self._wake = self._wake, None
             self._spawn(wake)
             del wake

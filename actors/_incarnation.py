@@ -28,7 +28,8 @@ from actors._log import SessionLog
 from actors._messages import RequestTicket, ServeRequest
 from actors._polling import PollingTransport
 from actors._reasons import CloseReason
-from actors._sdk import loop_input_of, seed_handshake, serve_handshake_loop
+from actors._record import SessionRecord
+from actors._sdk import loop_input_of, negotiated, seed_handshake, serve_handshake_loop
 from actors._settings import CLEANUP_TIMEOUT, ActorSettings, TransportOptions
 from actors._standalone import LastingOutbound, StandaloneStream, StreamSlot
 from actors._tracing import context_of, session_span
@@ -75,6 +76,14 @@ def transport_for(
         retry_interval=options.retry_interval,
         idle_timeout=None,
     )
+
+
+def handshake_of(record: SessionRecord) -> tuple[tuple[Any, str], bool] | None:
+    """What a wake's fresh connection starts with: the client's handshake as the SDK commits it,
+    and whether the client sent `initialized` (None: replay it through the loop instead)."""
+    params = record.initialize_params
+    found = negotiated(params) if params is not None else None
+    return (found, record.initialized) if found is not None else None
 
 
 @attrs.define(eq=False)
@@ -259,13 +268,15 @@ class Incarnation:
         if self.watch is not None:
             self.watch.ended()
 
-    async def replay(self, bodies: list[bytes], woken_by: contextvars.Context) -> None:
-        """Bring the fresh loop to where the session was: initialized, same client, same level.
+    async def replay(self, record: SessionRecord, woken_by: contextvars.Context) -> None:
+        """Bring the fresh loop to where `record` says the session was: initialized, same client,
+        same level (the handshake left out when the connection was given it: `handshake`).
 
         Straight into the loop's input where the SDK lets us reach it: nothing of the replay then
         touches the transport (no priming event, nothing in an event store, no event ids used up).
         Traced as the wake, a child of the request that woke the session (`woken_by` its context).
         """
+        bodies = record.replay(handshake=self.handshake is None)
         tracer = self._settings.tracer
         parent = context_of(woken_by) if tracer is not None else None
         attributes = {"mcp.session.replayed": len(bodies)}

@@ -56,7 +56,7 @@ async def test_idle_session_hibernates_and_wakes_with_its_handshake(
         await trio.sleep(HIBERNATE + 1)
         assert not awake(supervisor, session_id)
         assert supervisor.stats().hibernating == 1
-        # The next request wakes it; the new loop knows the client from the replayed initialize.
+        # The next request wakes it; the new loop knows the client from the record.
         assert await call(supervisor, session_id, "client_name", 2) == "raw"
         assert awake(supervisor, session_id)
         assert await call(supervisor, session_id, "echo", 3) == "x"
