@@ -9,7 +9,6 @@ docs/cluster-bench.json. Wall-clock figures, so noisy on a busy machine: compare
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -19,20 +18,13 @@ from typing import Any
 import httpx
 import trio
 
+from tests.bench.cluster_scale import main as scale_main
+from tests.bench.cluster_scale import quantiles
 from tests.cluster.test_cluster_basics import auth, call_where
 from tests.support.cluster import Cluster, Node, running_cluster
 from tests.support.helpers import initialize_body, rpc
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _quantiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
-        "n": len(ordered),
-    }
 
 
 async def _open(http: httpx.AsyncClient, url: str, who: str = "alice") -> str:
@@ -58,7 +50,7 @@ async def haproxy_overhead(cluster: Cluster, http: httpx.AsyncClient) -> dict[st
     await _timed_calls(http, f"{a.url}/mcp", session_id, 50)  # warm up
     direct = await _timed_calls(http, f"{a.url}/mcp", session_id, 400)
     proxied = await _timed_calls(http, cluster.haproxy.url, session_id, 400)
-    return {"direct": _quantiles(direct), "through_haproxy": _quantiles(proxied)}
+    return {"direct": quantiles(direct), "through_haproxy": quantiles(proxied)}
 
 
 async def wake_latency(cluster: Cluster, http: httpx.AsyncClient) -> dict[str, Any]:
@@ -70,7 +62,7 @@ async def wake_latency(cluster: Cluster, http: httpx.AsyncClient) -> dict[str, A
         await a.admin("DELETE", f"/admin/sessions/{session_id}?mode=evict")
         woken += await _timed_calls(http, f"{a.url}/mcp", session_id, 1)
         moved += await _timed_calls(http, f"{b.url}/mcp", session_id, 1)
-    return {"wake_from_store": _quantiles(woken), "move_between_nodes": _quantiles(moved)}
+    return {"wake_from_store": quantiles(woken), "move_between_nodes": quantiles(moved)}
 
 
 async def revocation_latency(cluster: Cluster, http: httpx.AsyncClient) -> dict[str, Any]:
@@ -86,7 +78,7 @@ async def revocation_latency(cluster: Cluster, http: httpx.AsyncClient) -> dict[
                 await trio.sleep(0.005)
         samples.append(time.perf_counter() - started)
         del round_
-    return _quantiles(samples)
+    return quantiles(samples)
 
 
 async def _ops(cluster: Cluster) -> tuple[int, int]:
@@ -207,8 +199,6 @@ async def _until_none_live(node: Node) -> None:
 
 async def main() -> None:
     if sys.argv[1:2] == ["--scale"]:
-        from tests.bench.cluster_scale import main as scale_main
-
         await scale_main(sys.argv[2:])
         return
     if sys.argv[1:] == ["idle"]:

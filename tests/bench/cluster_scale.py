@@ -60,7 +60,7 @@ async def _used_memory(cluster: Cluster) -> int:
     return int((await _redis_info(cluster, "memory"))["used_memory"])
 
 
-def _quantiles(samples: list[float]) -> dict[str, float]:
+def quantiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
@@ -208,9 +208,9 @@ async def wake_and_move(cluster: Cluster, evicted: list[bytes], awake: list[byte
     for session_id in awake[300:600]:
         moves.append(await on_b.timed_call(session_id))
     return {
-        "awake_call": _quantiles(awake_calls),
-        "wake_from_store": _quantiles(wakes),
-        "move": _quantiles(moves),
+        "awake_call": quantiles(awake_calls),
+        "wake_from_store": quantiles(wakes),
+        "move": quantiles(moves),
     }
 
 
