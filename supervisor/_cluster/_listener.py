@@ -7,16 +7,18 @@ after a second; messages that fail the cluster secret's check never get here (`R
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 import trio
 from opentelemetry.propagate import extract
 
-from actors import Principal, session_span
+from actors import Principal, SessionLog, session_span
 from supervisor._cluster._claims import Claims
 from supervisor._cluster._leases import Leases
 from supervisor._cluster._redis_store import RedisStore
+from supervisor._cluster._store_health import StoreUnavailable
 from supervisor._cluster._terms import Member
 from supervisor._cluster._writer import RecordWriter
 
@@ -46,10 +48,14 @@ class Listener:
 
     def _heard(self, message: dict[str, Any], member: Member, nursery: trio.Nursery) -> None:
         op, sender, session = message.get("op"), message.get("from"), message.get("session")
-        if op == "release" and isinstance(session, str):
-            if session in self._leases and isinstance(sender, str):
+        if op == "release" and isinstance(session, str) and isinstance(sender, str):
+            if session in self._leases:
                 self._writer.asked_by(session, sender)
                 nursery.start_soon(self._release, member, session, message)
+            elif self._writer.ending(session):
+                self._writer.asked_by(session, sender)  # told once its end is written
+            elif session not in self._claims.waking:
+                nursery.start_soon(self._free_left_behind, session, sender)
         elif op == "released" and isinstance(session, str):
             self._claims.heard_released(session)
         elif op == "revoke" and sender != self._store.node_id and isinstance(message.get("principal"), dict):
@@ -58,6 +64,14 @@ class Listener:
             except (TypeError, ValueError):
                 return
             nursery.start_soon(member.revoke_here, principal)
+
+    async def _free_left_behind(self, session: str, sender: str) -> None:
+        """Asked for a session no actor here stands for (not held, not ending, not being woken):
+        a lease of this process that is still in the store was left behind (a check of leases
+        that crossed the session's end can set it again). Free it for the node that asked."""
+        with contextlib.suppress(StoreUnavailable):
+            if await self._store.release(session, None, tell=sender):
+                SessionLog(logger, session).info("freed a lease left behind here for node %s", sender)
 
     async def _release(self, member: Member, session: str, message: dict[str, Any]) -> None:
         """Let go of `session` for the node that asked: traced under that node's request, when

@@ -122,7 +122,8 @@ return {lost, missing}
 # Write a record under the lease. KEYS: record, lease, epoch, principal index, client index ('' for
 # both, or left out: no principal, or a Redis Cluster, where the caller writes the indexes).
 # ARGV: json, record ms (0: no expiry; the lease keeps as long), holder, epoch ('0': a new
-# session, claim it), session id, index score; and, to let go of the session once written (a
+# session, claim it; a lease this process holds already is its own earlier try), session id,
+# index score; and, to let go of the session once written (a
 # hand-over: issue 26.4), '1', a channel and a message to publish there (the "released").
 # Returns the epoch held, or 0 if another node holds the session.
 PUT = (
@@ -130,8 +131,15 @@ PUT = (
     + """
 local epoch = ARGV[4]
 if epoch == '0' then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-  epoch = tostring(redis.call('INCR', KEYS[3]))
+  local cur = redis.call('GET', KEYS[2])
+  if cur then
+    -- Ours already (an earlier try whose answer never came back): go on under it.
+    local holder, ep = string.match(cur, '^(%S+ %S+) (%d+)$')
+    if holder ~= ARGV[3] then return 0 end
+    epoch = ep
+  else
+    epoch = tostring(redis.call('INCR', KEYS[3]))
+  end
   if tonumber(ARGV[2]) > 0 then
     redis.call('SET', KEYS[2], ARGV[3] .. ' ' .. epoch, 'PX', ARGV[2])
   else
@@ -160,9 +168,16 @@ return tonumber(epoch)
 """
 )
 
-# Let go of a lease if it is still ours. KEYS: lease. ARGV: holder, epoch.
+# Let go of a lease if it is still ours. KEYS: lease. ARGV: holder, epoch ('' = whatever epoch
+# this process holds it at: a lease left behind that no session here stands for), and a channel
+# and a message to publish there once let go ('' for none). Returns 1 if it was ours.
 RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] .. ' ' .. ARGV[2] then redis.call('DEL', KEYS[1]) end
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local holder = string.match(cur, '^(%S+ %S+) %d+$')
+if cur ~= ARGV[1] .. ' ' .. ARGV[2] and not (ARGV[2] == '' and holder == ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[3] and ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return 1
 """
 

@@ -147,13 +147,7 @@ class RedisStore:
             str(score),
         ]
         if release:
-            channel = "" if tell is None else self.node_channel_of(tell)
-            said = {"op": "released", "session": sid}
-            args += [
-                "1",
-                channel,
-                sealed_message(said, self.node_id, channel, self._secret) if channel else "",
-            ]
+            args += ["1", *self._released_to(sid, tell)]
         held = await self.bounded("put", self._scripts["put"](keys=keys, args=args))
         if held and self.sharded:
             await self.indexes.add(record.principal, sid, score)
@@ -295,11 +289,20 @@ class RedisStore:
         lost, missing = await self.bounded("renew", self._scripts["renew"](keys=keys, args=args))
         return [held[int(i) - 1][0] for i in lost], [held[int(i) - 1][0] for i in missing]
 
-    async def release(self, session_id: str, epoch: int) -> None:
-        await self.bounded(
-            "release",
-            self._scripts["release"](keys=[self._key("lease", session_id)], args=[self.holder, str(epoch)]),
-        )
+    async def release(self, session_id: str, epoch: int | None, *, tell: str | None = None) -> bool:
+        """Let go of the lease if this process holds it at `epoch` (None: at any epoch, a lease
+        no session here stands for), saying "released" to the node `tell`; whether it was ours."""
+        args = [self.holder, "" if epoch is None else str(epoch), *self._released_to(session_id, tell)]
+        keys = [self._key("lease", session_id)]
+        return bool(await self.bounded("release", self._scripts["release"](keys=keys, args=args)))
+
+    def _released_to(self, session_id: str, node_id: str | None) -> list[str]:
+        """The channel and sealed "released" message for `node_id` (none: two empty strings)."""
+        if node_id is None:
+            return ["", ""]
+        channel = self.node_channel_of(node_id)
+        said = {"op": "released", "session": session_id}
+        return [channel, sealed_message(said, self.node_id, channel, self._secret)]
 
     # ------------------------------------------------------------------ channels
 

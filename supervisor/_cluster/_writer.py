@@ -119,6 +119,10 @@ class RecordWriter:
     def is_queued(self, session_id: str) -> bool:
         return session_id in self._dirty
 
+    def ending(self, session_id: str) -> bool:
+        """An actor of this session ended here and its end (record, lease) is not written yet."""
+        return session_id in self._ends
+
     def asked_by(self, session_id: str, node_id: str) -> None:
         """Another node asked for this session: tell it "released" once the end is written."""
         self._asked_by[session_id] = node_id

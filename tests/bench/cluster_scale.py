@@ -142,8 +142,9 @@ async def open_awake(cluster: Cluster, count: int, kept: list[bytes]) -> dict[st
     await _in_parallel(count, one, a)
     after_rss = _rss_kib(a)
     admin = AdminClient(Connection("127.0.0.1", a.admin_port))
-    while int(str((await admin.stats())["hibernating"])) < count:  # noqa: ASYNC110
-        await trio.sleep(1.0)
+    with trio.move_on_after(120):  # the default hibernation delay is 30 s
+        while int(str((await admin.stats())["hibernating"])) < count:  # noqa: ASYNC110
+            await trio.sleep(1.0)
     return {
         "sessions": count,
         "node_bytes_per_session_awake": round((after_rss - before_rss) * 1024 / count, 1),
@@ -271,7 +272,9 @@ async def _benchmark(cluster: Cluster, command: list[str]) -> float:
 
 
 async def scale(workdir: Path, sessions: int, awake_count: int) -> dict[str, Any]:
-    extra = ("--lease-ttl", "6", "--max-sessions", str(2 * awake_count))
+    # Default flags but these: room for the held sessions, and no eviction by idleness (the
+    # evicted ones are evicted by hand right after their call; the held ones must stay held).
+    extra = ("--lease-ttl", "6", "--max-sessions", str(2 * awake_count), "--evict-after", "0")
     results: dict[str, Any] = {"sessions": sessions, "awake": awake_count}
     async with running_cluster(workdir, count=2, extra=extra) as cluster:
         a = cluster.node("a")
@@ -292,6 +295,11 @@ async def scale(workdir: Path, sessions: int, awake_count: int) -> dict[str, Any
         print("large capabilities", file=PROGRESS)
         results["large_capabilities_8k"] = await open_evicted(cluster, 4000, [], padding=8192)
         results["redis_benchmark_requests_per_second"] = await redis_ceiling(cluster)
+        stats = await AdminClient(Connection("127.0.0.1", a.admin_port)).stats()
+        results["node_a_at_the_end"] = {key: stats[key] for key in ("live", "hibernating", "closed")}
+        store = stats["cluster"]
+        assert isinstance(store, dict)
+        results["node_a_at_the_end"]["store"] = {key: store.get(key) for key in ("fenced", "store")}
     return results
 
 

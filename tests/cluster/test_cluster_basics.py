@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import httpx2
 import pytest
+import trio
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
@@ -110,3 +111,22 @@ async def test_the_stateless_era_goes_through_the_same_front(cluster: Cluster) -
     # No session, no record, no lease: any ready node answers, and more than one did.
     assert answers <= {"a", "b", "c"} and len(answers) > 1
     assert await cluster.redis.command("KEYS", "mcp-supervisor:rec:*") == ""
+
+
+async def test_a_lease_left_behind_by_a_node_is_freed_when_another_asks(cluster: Cluster) -> None:
+    """A node's lease on a session it no longer holds (a check of its leases that crossed the
+    session's eviction can set one again): asked for the session, the node frees that lease and
+    says "released", so the move goes on at once instead of failing at the move timeout."""
+    a, b, _ = cluster.nodes
+    async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
+        session_id = await open_session(http, f"{a.url}/mcp")
+        assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
+        assert (await a.admin("DELETE", f"/admin/sessions/{session_id}?mode=evict")).status_code == 200
+        node_epoch = await cluster.redis.command("GET", "mcp-supervisor:member:a")
+        epoch = await cluster.redis.command("GET", f"mcp-supervisor:epoch:{session_id}")
+        lease = f"mcp-supervisor:lease:{session_id}"
+        await cluster.redis.command("SET", lease, f"a {node_epoch} {epoch}", "PX", "60000")
+        with trio.fail_after(2):  # well within the move timeout a lease nobody frees would cost
+            assert answer_text(await call_where(http, f"{b.url}/mcp", session_id)) == "b"
+        operations = (await b.admin("GET", "/admin/stats")).json()["cluster"]["store"]["operations"]
+        assert operations["claim"] == 2, operations  # the first claim, and the one after "released"

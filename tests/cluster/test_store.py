@@ -85,6 +85,23 @@ async def test_a_record_is_written_only_under_its_lease(nodes: list[RedisStore])
     assert await a.count_of(Principal("alice")) == 0
 
 
+async def test_a_first_write_tried_again_finds_its_own_lease(nodes: list[RedisStore], redis: Redis) -> None:
+    """A new session's first write claims its lease. If that write landed but its answer never
+    came back (a budget ran out on a busy node), the writer tries again with epoch 0: the lease
+    is this process's own, so the write goes on under it, and the session is not taken for lost
+    (the scale run fenced one of 100,000 sessions that way). Another node's, or another
+    process's of the same node id, is still refused."""
+    a, b = nodes
+    mine = record("a." + "6" * 32)
+    epoch = await a.put(mine, 0, ttl=60)
+    again = attrs.evolve(mine, initialized=True)
+    assert await a.put(again, 0, ttl=60) == epoch
+    assert (await b.load(mine.session_id))[0] == again
+    assert await b.put(mine, 0, ttl=60) == 0
+    await redis.command("SET", f"mcp-supervisor:lease:{mine.session_id}", f"a other-process {epoch}")
+    assert await a.put(mine, 0, ttl=60) == 0
+
+
 async def test_a_client_id_finds_every_principal_it_came_with_on_any_node(nodes: list[RedisStore]) -> None:
     a, b = nodes
     u1, u2 = (Principal("acme", "https://issuer.example", user) for user in ("u1", "u2"))
