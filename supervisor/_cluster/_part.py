@@ -122,7 +122,7 @@ class Cluster:
     async def revoke(self, principal: Principal) -> list[str]:
         """End `principal`'s sessions on every node and delete their records; the ids found."""
         try:
-            found = await self.store.sessions_of(principal)
+            found = await self.store.indexes.sessions_of(principal)
             await self.store.publish(
                 self.store.cluster_channel, {"op": "revoke", "principal": attrs.asdict(principal)}
             )

@@ -25,7 +25,7 @@ from supervisor._cluster._cluster_secret import unsealed
 from supervisor._cluster._lease_values import Claim, Membership
 from supervisor._cluster._redis_channels import messages_of, sealed_message
 from supervisor._cluster._redis_indexes import PrincipalIndexes
-from supervisor._cluster._redis_listing import listed_records
+from supervisor._cluster._redis_listing import RecordListing
 from supervisor._cluster._redis_marker import ForgetMarker
 from supervisor._cluster._redis_scripts import CLAIM, END_MEMBER, FORGET, MEMBER, PUT, RELEASE, RENEW
 from supervisor._cluster._store_health import HealthWatch, StoreHealth
@@ -72,9 +72,18 @@ class RedisStore:
         self._watch = HealthWatch(settings.budget, closed_errors)
         self._secret = settings.secret
         self.sharded = settings.mode is RedisMode.CLUSTER
-        self.indexes = PrincipalIndexes(prefix, client, self.bounded)
-        self._marker = ForgetMarker(f"{prefix}:marker", node_id, client, self.bounded)
         """A Redis Cluster: scripts touch one session's keys; indexes are written beside them."""
+        self.indexes = PrincipalIndexes(prefix, client, self.bounded)
+        """Each principal's sessions; `listing`, up to N records of the whole cluster (a SCAN)."""
+        self._marker = ForgetMarker(f"{prefix}:marker", node_id, client, self.bounded)
+        self.listing = RecordListing(
+            prefix,
+            client,
+            self.bounded,
+            sharded=self.sharded,
+            load_many=self.load_many,
+            member_key=self.member_key,
+        )
         self._no_retry = no_retry
 
     # ------------------------------------------------------------------ keys
@@ -202,20 +211,10 @@ class RedisStore:
         if self.sharded:
             await self.indexes.remove(record.principal, sid)
 
-    async def count_of(self, principal: Principal) -> int:
-        return await self.indexes.count_of(principal)
-
-    async def sessions_of(self, principal: Principal) -> list[str]:
-        return await self.indexes.sessions_of(principal)
-
     async def principals_named(self, client_id: str) -> set[Principal]:
         """Every principal with a session in the store whose client id is `client_id`."""
         found = await self.load_many(await self.indexes.sessions_of_client(client_id))
         return {rec.principal for rec, _ in found if rec is not None and rec.principal is not None}
-
-    async def records(self, limit: int) -> list[tuple[SessionRecord, str | None]]:
-        """Up to `limit` records of the whole cluster, with each one's live holder (a SCAN)."""
-        return await listed_records(self, limit)
 
     # ------------------------------------------------------------------ leases
 

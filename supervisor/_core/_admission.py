@@ -44,7 +44,7 @@ class Caps:
         cap = self.config.max_sessions_per_principal
         if self.cluster is None or principal is None or cap is None:
             return None
-        held = await or_none(self.cluster.store.count_of(principal))
+        held = await or_none(self.cluster.store.indexes.count_of(principal))
         if held is not None and held >= cap:
             logger.warning(
                 "refusing a new session: principal %s holds %d in the cluster", principal.client_id, held

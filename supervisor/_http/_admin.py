@@ -165,7 +165,7 @@ class AdminApi:
         if cluster is None:
             raise AdminError(400, "scope=cluster needs a session store (--redis-url)")
         limit = _number(query.get("limit", "100"), "limit", 1, MAX_PAGE)
-        found = await or_none(cluster.store.records(limit))
+        found = await or_none(cluster.store.listing.records(limit))
         if found is None:
             raise AdminError(503, "the session store does not answer")
         return {

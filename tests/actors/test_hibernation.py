@@ -15,6 +15,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 from mcp.types import TextContent
 
+from actors._sdk import lowlevel_of
 from supervisor import SessionSupervisor, SupervisorConfig, open_supervisor
 from supervisor.testing import check_quiescent, serve_for_test
 from tests.conformance.event_store import MemoryEventStore
@@ -259,7 +260,7 @@ async def test_a_wake_does_not_show_the_server_the_handshake_again(
         seen.append(ctx.method)
         return await call_next(ctx)
 
-    server._lowlevel_server.middleware.append(watching)
+    lowlevel_of(server).middleware.append(watching)
     async with open_supervisor(server, config(json_response=json_response)) as supervisor:
         session_id = await open_in_process(supervisor)
         for request_id in (2, 3):

@@ -16,7 +16,7 @@ import pytest
 
 from tests.cluster.test_cluster_basics import answer_text, auth, call_where
 from tests.cluster.test_store_tls import certificate
-from tests.support.cluster import Cluster, have_cluster_tools, running_cluster
+from tests.support.cluster import Cluster, have_cluster_tools, running_cluster, started
 from tests.support.helpers import open_session
 from tests.support.redis_cluster import RedisCluster
 
@@ -27,12 +27,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 async def shards(tmp_path: Path) -> AsyncIterator[RedisCluster]:
-    running = RedisCluster(tmp_path)
-    try:
-        await running.start()
+    async with started(RedisCluster(tmp_path)) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
@@ -90,9 +86,7 @@ async def test_a_redis_cluster_over_tls(tmp_path: Path) -> None:
     `rediss://` URL and its CA reach every shard the client finds, the bus runs over TLS too, and
     sessions open and move as on the plain one."""
     cert = certificate(tmp_path, "127.0.0.1", ip=True)
-    shards = RedisCluster(tmp_path, tls=cert)
-    try:
-        await shards.start()
+    async with started(RedisCluster(tmp_path, tls=cert)) as shards:
         assert shards.url.startswith("rediss://")
         extra = ("--redis-mode", "cluster")
         async with running_cluster(
@@ -104,5 +98,3 @@ async def test_a_redis_cluster_over_tls(tmp_path: Path) -> None:
                 for session_id in ids:
                     assert answer_text(await call_where(http, f"{b.url}/mcp", session_id)) == "b"
             assert len(await shards.keys("mcp-supervisor:rec:*")) == 4
-    finally:
-        await shards.stop()

@@ -193,7 +193,7 @@ async def test_the_documented_acl_user_is_enough_for_a_node(redis: Redis) -> Non
         assert (await other.load(SID))[0] == record
         assert (await other.claim(SID, ttl=60)).owner == "n1"
         assert await store.renew([(SID, epoch)], 60.0) == ([], [])
-        assert await other.count_of(Principal("alice")) == 1
+        assert await other.indexes.count_of(Principal("alice")) == 1
         seen: list[dict[str, object]] = []
         async with trio.open_nursery() as nursery:
             nursery.start_soon(listen_for, other, 1, seen)

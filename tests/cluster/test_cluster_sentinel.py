@@ -17,7 +17,7 @@ import trio
 
 from tests.cluster.test_cluster_basics import answer_text, auth, call_where
 from tests.cluster.test_store_tls import certificate
-from tests.support.cluster import Cluster, eventually, have_cluster_tools, running_cluster
+from tests.support.cluster import Cluster, eventually, have_cluster_tools, running_cluster, started
 from tests.support.helpers import open_session
 from tests.support.sentinel import SERVICE, Sentinels
 
@@ -30,12 +30,8 @@ SENTINEL_FLAGS = ("--redis-mode", "sentinel", "--redis-sentinel-master", SERVICE
 
 @pytest.fixture
 async def sentinels(tmp_path: Path) -> AsyncIterator[Sentinels]:
-    running = Sentinels(tmp_path)
-    try:
-        await running.start()
+    async with started(Sentinels(tmp_path)) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
@@ -126,9 +122,8 @@ async def _store_up_on(cluster: Cluster) -> None:
 async def test_a_sentinel_set_over_tls(tmp_path: Path) -> None:
     """Sentinels, primary and replica that speak only TLS: the `rediss://` URL's context checks
     the sentinel and every primary it names; sessions open and move as without TLS."""
-    sentinels = Sentinels(tmp_path, tls=certificate(tmp_path, "127.0.0.1", ip=True))
-    try:
-        await sentinels.start()
+    cert = certificate(tmp_path, "127.0.0.1", ip=True)
+    async with started(Sentinels(tmp_path, tls=cert)) as sentinels:
         assert sentinels.url.startswith("rediss://")
         store = (sentinels.primary, sentinels.url)
         async with running_cluster(tmp_path, count=2, extra=SENTINEL_FLAGS, store=store) as cluster:
@@ -138,5 +133,3 @@ async def test_a_sentinel_set_over_tls(tmp_path: Path) -> None:
                 assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
                 assert answer_text(await call_where(http, f"{b.url}/mcp", session_id)) == "b"
             assert await sentinels.primary.command("EXISTS", f"mcp-supervisor:rec:{session_id}") == "1"
-    finally:
-        await sentinels.stop()

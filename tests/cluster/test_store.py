@@ -14,16 +14,19 @@ import attrs
 import pytest
 import trio
 
+from actors import CloseReason
 from actors._record import Principal, SessionRecord, new_record
 from supervisor._cluster._claims import Claims
 from supervisor._cluster._lease_values import Membership
 from supervisor._cluster._leases import Leases
+from supervisor._cluster._listener import Listener
 from supervisor._cluster._redis_connect import open_store
 from supervisor._cluster._redis_store import RedisStore
 from supervisor._cluster._store_health import StoreUnavailable
 from supervisor._cluster._store_settings import StoreSettings
 from supervisor._cluster._terms import Wake
-from tests.support.cluster import CutLink, Redis, free_port, have_cluster_tools
+from supervisor._cluster._writer import RecordWriter
+from tests.support.cluster import CutLink, Redis, eventually, free_port, have_cluster_tools
 
 pytestmark = pytest.mark.skipif(
     not have_cluster_tools() and not os.environ.get("CI"), reason="needs redis-server"
@@ -79,10 +82,10 @@ async def test_a_record_is_written_only_under_its_lease(nodes: list[RedisStore])
     assert await b.put(mine, 7, ttl=60) == 0  # a stale epoch: refused
     loaded, owner = await b.load(mine.session_id)
     assert loaded == mine and owner == "a"
-    assert await a.count_of(Principal("alice")) == 1
+    assert await a.indexes.count_of(Principal("alice")) == 1
     await a.forget(mine)
     assert await b.load(mine.session_id) == (None, None)
-    assert await a.count_of(Principal("alice")) == 0
+    assert await a.indexes.count_of(Principal("alice")) == 0
 
 
 async def test_a_first_write_tried_again_finds_its_own_lease(nodes: list[RedisStore], redis: Redis) -> None:
@@ -129,7 +132,7 @@ async def test_many_records_load_in_one_round_trip(nodes: list[RedisStore]) -> N
         (ids[1], "a"),
         (None, None),
     ]
-    listed = await b.records(limit=10)
+    listed = await b.listing.records(limit=10)
     assert {loaded.session_id for loaded, _ in listed} == set(ids[:2])
 
 
@@ -297,3 +300,70 @@ async def test_a_wake_of_a_session_nobody_holds_is_one_call(nodes: list[RedisSto
     woken = await claims.wake(evicted.session_id, evicted.principal)
     assert woken == evicted
     assert sum(b.health().operations.values()) - before == 1
+
+
+class _Revoked:
+    """The `Member` side of a node in these tests: it only says when a revocation reached it."""
+
+    def __init__(self) -> None:
+        self.reached = trio.Event()
+
+    def fence(self, session_id: str) -> None:
+        raise AssertionError(f"nothing is fenced here ({session_id})")
+
+    async def release(self, session_id: str) -> None:
+        raise AssertionError(f"nothing held here is asked for ({session_id})")
+
+    async def revoke_here(self, principal: Principal) -> None:
+        self.reached.set()
+
+    def record_of(self, session_id: str) -> SessionRecord | None:
+        return None
+
+
+async def test_a_node_asked_for_a_session_whose_end_it_is_writing_says_released_once_written(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    """scale-out.md, "Move on demand": the ask finds the session ended here but its last record
+    not written yet; the node says "released" to the asker in the write that lets it go, so the
+    asker claims it then, not a fallback later, and finds the last record."""
+    a, b = nodes
+    leases = Leases(a.settings.lease_ttl)
+    writer = RecordWriter(a, leases, idle_timeout=60.0, fence=lambda sid: None)
+    listener = Listener(a, leases, writer, Claims(a, leases, record_keep=60.0))
+    mine = record("a." + "7" * 32)
+    leases.opened(mine.session_id)
+    assert leases.written(mine.session_id, await a.put(mine, 0, ttl=60), trio.current_time())
+    last = attrs.evolve(mine, initialized=True)
+    writer.ended(last, CloseReason.EVICTED)  # queued: the writer's task does not run here
+    member = _Revoked()
+    seen_when_released: list[SessionRecord | None] = []
+
+    async def asker() -> None:
+        """Node b: what the store holds for the session the moment "released" reaches it."""
+        async with b.listening() as messages:
+            async for message in messages:
+                if message.get("op") == "released":
+                    seen_when_released.append((await b.load(mine.session_id))[0])
+                    return
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listener.run, member, nursery)
+            nursery.start_soon(asker)
+
+            async def subscribed() -> bool:
+                counts = (await redis.command("PUBSUB", "NUMSUB", a.node_channel, b.node_channel)).split()
+                return counts[1::2] == ["1", "1"]
+
+            await eventually(subscribed)
+            await b.publish(a.node_channel, {"op": "release", "session": mine.session_id})
+            # Messages reach a node in the order sent: once this one arrives, the ask has been heard.
+            await b.publish(a.cluster_channel, {"op": "revoke", "principal": {"client_id": "nobody"}})
+            await member.reached.wait()
+            assert await writer.flush(2.0)
+            while not seen_when_released:  # noqa: ASYNC110 (the asker fills it and returns)
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+    assert seen_when_released == [last]
+    assert (await b.load(mine.session_id))[0] == last

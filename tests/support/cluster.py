@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import attrs
 import httpx
@@ -150,6 +151,27 @@ class Redis:
     async def command(self, *args: str) -> str:
         done = await trio.run_process([*self.cli(), *args], capture_stdout=True, check=False)
         return done.stdout.decode().strip()
+
+
+class StoreSet(Protocol):
+    """Redis processes a test starts and stops as one (a Sentinel set, a Redis Cluster)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+StoreSetT = TypeVar("StoreSetT", bound=StoreSet)
+
+
+@asynccontextmanager
+async def started(store_set: StoreSetT) -> AsyncIterator[StoreSetT]:
+    """`store_set` running for the block, stopped however it ends."""
+    try:
+        await store_set.start()
+        yield store_set
+    finally:
+        await store_set.stop()
 
 
 @attrs.define(eq=False)
