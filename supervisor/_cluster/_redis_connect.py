@@ -5,6 +5,7 @@ coredis is imported only here, and only when a store is configured.
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,6 +27,7 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
             "a session store needs the coredis package (a dependency of trio-mcp-supervisor): "
             "reinstall it, e.g. pip install -e . from a clone"
         ) from None
+    _quiet_connection_tracebacks(logging.getLogger("coredis"))
     options: dict[str, Any] = {
         "decode_responses": True,
         "connect_timeout": settings.budget,
@@ -53,6 +55,29 @@ async def open_store(settings: StoreSettings, node_id: str) -> AsyncIterator[Red
             )
         closed = (coredis.exceptions.ConnectionError,)
         yield RedisStore(settings, node_id, client, no_retry=NoRetryPolicy(), closed_errors=closed)
+
+
+class OneLineTraceback(logging.Filter):
+    """coredis logs a failed connection with its whole traceback: keep the line, drop the trace.
+
+    The store's health already reports the outage (`session store unreachable: ...`). And a
+    handler that renders tracebacks richly (the SDK's `MCPServer` installs one) can block the
+    event loop for seconds per record, in the middle of a call that has a budget.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            cause = error.__cause__ or error.__context__
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {error}"
+            record.msg += f"; caused by {type(cause).__name__})" if cause is not None else ")"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
+def _quiet_connection_tracebacks(coredis_logger: logging.Logger) -> None:
+    if not any(isinstance(each, OneLineTraceback) for each in coredis_logger.filters):
+        coredis_logger.addFilter(OneLineTraceback())
 
 
 @asynccontextmanager

@@ -102,13 +102,15 @@ class HealthWatch:
         self, kind: str, make_call: Callable[[], Awaitable[T]], *, again: bool, budget: float | None
     ) -> T:
         self._operations[kind] += 1
-        with trio.move_on_after(self._budget if budget is None else budget):
+        with trio.move_on_after(self._budget if budget is None else budget) as scope:
             while True:
                 try:
                     answer = await make_call()
                 except StoreUnavailable:
                     raise
                 except Exception as error:
+                    if scope.cancel_called:
+                        break  # the client turned the budget's cancellation into an error of its own
                     if again and isinstance(error, self._closed_errors):
                         again = False
                         continue

@@ -5,10 +5,11 @@ Two `RedisStore`s on one Redis stand for two nodes. Whatever they race for, exac
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import attrs
 import pytest
@@ -173,17 +174,37 @@ async def test_a_stopped_redis_is_reported_within_the_budget(redis: Redis) -> No
         assert store.up
 
 
-async def test_a_store_that_never_answers_counts_as_down_within_the_budget(tmp_path: Path) -> None:
-    # A listener that accepts and never answers: Redis hung, or a black-holed network.
+async def test_a_store_that_never_answers_counts_as_down_within_the_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A listener that accepts and never answers: Redis hung, or a black-holed network. coredis logs
+    # the failed connection; a handler that renders its traceback slowly (the SDK's MCPServer
+    # installs a rich one) must not hold the event loop inside the budget: the trace is dropped.
     port = free_port()
     listener = await trio.open_tcp_listeners(port, host="127.0.0.1")
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(trio.serve_listeners, _hang, listener)
-        settings = StoreSettings(redis_url=f"redis://127.0.0.1:{port}/0", budget=0.3)
-        async with open_store(settings, "a") as store:
-            with trio.fail_after(3), pytest.raises(StoreUnavailable):
-                await store.ping()
-        nursery.cancel_scope.cancel()
+    slow = _SlowOnTracebacks()
+    logging.getLogger().addHandler(slow)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, _hang, listener)
+            settings = StoreSettings(redis_url=f"redis://127.0.0.1:{port}/0", budget=0.3)
+            async with open_store(settings, "a") as store:
+                with trio.fail_after(3), pytest.raises(StoreUnavailable, match="within the budget"):
+                    await store.ping()
+            nursery.cancel_scope.cancel()
+    finally:
+        logging.getLogger().removeHandler(slow)
+    failed = [each for each in caplog.records if each.name == "coredis"]
+    assert failed and all(each.exc_info is None for each in failed)
+    assert "Connection attempt failed" in failed[0].getMessage()
+
+
+class _SlowOnTracebacks(logging.Handler):
+    """A handler as slow as a rich traceback render on a busy machine, for records with one."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            time.sleep(4)
 
 
 async def _hang(stream: trio.SocketStream) -> None:
