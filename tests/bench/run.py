@@ -218,6 +218,15 @@ class Errors:
 
 
 @attrs.define
+class CallWindow:
+    """What one window of back-to-back calls measured: each call's latency, and CPU seconds."""
+
+    latencies: list[float] = attrs.field(factory=list)
+    generator_cpu: float = 0.0
+    server_cpu: float = 0.0
+
+
+@attrs.define
 class Bench:
     """One server process under measurement, and the load generator's clients for it."""
 
@@ -282,17 +291,34 @@ class Bench:
     async def calls(self, concurrency: int) -> dict[str, float]:
         """tools/call throughput and latency with `concurrency` sessions, each on its own connection."""
         settings = self.settings
-        sessions, _ = await self.open_sessions(concurrency, min(concurrency, settings.concurrency))
-        if len(sessions) != concurrency:
-            raise RuntimeError(f"opened {len(sessions)} of the {concurrency} sessions: {self.errors.sample}")
-        latencies: list[float] = []
-        start = time.perf_counter() + settings.call_warmup
-        end = start + settings.call_duration
-        cpu: dict[str, float] = {}
+        sessions = await self.open_exactly(concurrency)
+        window = await self.call_window(sessions, settings.call_warmup, settings.call_duration)
+        await self.delete_sessions(sessions, min(concurrency, settings.concurrency))
+        window.latencies.sort()
+        return {
+            "rate": len(window.latencies) / settings.call_duration,
+            "p50_ms": percentile(window.latencies, 0.50) * 1000,
+            "p99_ms": percentile(window.latencies, 0.99) * 1000,
+            "gen_cpu": window.generator_cpu / settings.call_duration,
+            "server_cpu": window.server_cpu / settings.call_duration,
+        }
+
+    async def open_exactly(self, count: int) -> list[bytes]:
+        sessions, _ = await self.open_sessions(count, min(count, self.settings.concurrency))
+        if len(sessions) != count:
+            raise RuntimeError(f"opened {len(sessions)} of the {count} sessions: {self.errors.sample}")
+        return sessions
+
+    async def call_window(self, sessions: list[bytes], warmup: float, duration: float) -> CallWindow:
+        """Back-to-back tools/calls on each session (one connection each) for `warmup + duration`
+        seconds; what completed inside the last `duration` seconds is counted and timed."""
+        window = CallWindow()
+        start = time.perf_counter() + warmup
+        end = start + duration
 
         async def worker(client: McpClient, session: bytes) -> None:
-            # Calls go on back to back until the window closes; a call counts (and its latency is
-            # sampled) when it completes inside the window, whenever it began.
+            # A call counts (and its latency is sampled) when it completes inside the window,
+            # whenever it began.
             while time.perf_counter() < end:
                 began = time.perf_counter()
                 try:
@@ -302,29 +328,21 @@ class Bench:
                     continue
                 done = time.perf_counter()
                 if start <= done <= end:
-                    latencies.append(done - began)
+                    window.latencies.append(done - began)
 
         async def meter() -> None:
             """CPU seconds of the load generator and of the server over the window."""
             await trio.sleep(max(0.0, start - time.perf_counter()))
             generator, server = cpu_seconds(), cpu_seconds(self.process.pid)
             await trio.sleep(max(0.0, end - time.perf_counter()))
-            cpu["gen"] = (cpu_seconds() - generator) / settings.call_duration
-            cpu["server"] = (cpu_seconds(self.process.pid) - server) / settings.call_duration
+            window.generator_cpu = cpu_seconds() - generator
+            window.server_cpu = cpu_seconds(self.process.pid) - server
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(meter)
             for n, session in enumerate(sessions):
                 nursery.start_soon(worker, self.client(n), session)
-        await self.delete_sessions(sessions, min(concurrency, settings.concurrency))
-        latencies.sort()
-        return {
-            "rate": len(latencies) / settings.call_duration,
-            "p50_ms": percentile(latencies, 0.50) * 1000,
-            "p99_ms": percentile(latencies, 0.99) * 1000,
-            "gen_cpu": cpu["gen"],
-            "server_cpu": cpu["server"],
-        }
+        return window
 
     async def one_call_latency(self, session: bytes) -> float:
         """Median milliseconds of sequential tools/calls on one session (after a few unmeasured)."""
