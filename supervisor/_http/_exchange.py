@@ -27,7 +27,8 @@ class ExchangeState(enum.Enum):
 
     NOTHING_SENT = "nothing_sent"
     HEAD_HELD = "head_held"
-    """A 5xx head is held back so that its body can name the request (the SDK says `"id": null`)."""
+    """A plain (not SSE) head is held back until its body comes: both go out under one bounded
+    scope, and a 5xx body can name the request (the SDK says `"id": null`)."""
     STREAMING = "streaming"
     """The head went out; the body is open."""
     COMPLETE = "complete"
@@ -132,9 +133,7 @@ class Exchange:
             for name, value in message.get("headers", ()):
                 if bytes(name).lower() == b"content-type" and bytes(value).startswith(b"text/event-stream"):
                     self.is_sse = True
-            if self.status >= 500 and not self.is_sse and self._request_id is not None:
-                # The SDK answers a request its loop could not take with `"id": null`: hold the
-                # headers so the body can name the request (its length may change).
+            if not self.is_sse:
                 self._held = message
                 self.state = ExchangeState.HEAD_HELD
                 return
@@ -152,18 +151,18 @@ class Exchange:
             self.state = ExchangeState.STREAMING if more else ExchangeState.COMPLETE
             if held is not None:
                 self._held = None
-                body = _with_request_id(body, self._request_id)
-                headers = [
-                    (n, v) for n, v in held.get("headers", ()) if bytes(n).lower() != b"content-length"
-                ]
-                headers.append((b"content-length", str(len(body)).encode()))
-                await self._forward({**held, "headers": headers})
-                message = {**message, "body": body}
+                if self.status is not None and self.status >= 500 and self._request_id is not None:
+                    # The SDK answers a request its loop could not take with `"id": null`: the
+                    # body names the request (its length may change).
+                    held, message = _naming_request(held, message, body, self._request_id)
+                await self._forward(held, message)
+                return
         await self._forward(message)
 
-    async def _forward(self, message: Message) -> None:
+    async def _forward(self, *messages: Message) -> None:
         with trio.move_on_after(self._send_timeout, shield=True) as scope:
-            await self._send(message)
+            for message in messages:
+                await self._send(message)
         if scope.cancelled_caught:
             self.client_left()
 
@@ -226,6 +225,14 @@ class Exchange:
         if self.is_sse and request_id is not None and not self.answered:
             await self.send(chunk(sse_error_event(code, message, request_id), more=True))
         await self.send(chunk(b"", more=False))
+
+
+def _naming_request(head: Message, message: Message, body: bytes, request_id: Any) -> tuple[Message, Message]:
+    """A held 5xx head and its body, the body naming the request and the length fitted to it."""
+    body = _with_request_id(body, request_id)
+    headers = [(n, v) for n, v in head.get("headers", ()) if bytes(n).lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    return {**head, "headers": headers}, {**message, "body": body}
 
 
 def _carries_response(chunk: bytes) -> bool:

@@ -17,6 +17,7 @@ import logging
 
 import httpx2
 import trio
+from opentelemetry import trace
 from opentelemetry.propagate import inject
 from starlette.types import Receive, Send
 
@@ -91,6 +92,8 @@ class Forwarder:
 def _with_trace(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The holder's span becomes a child of this node's (W3C trace context of the current span,
     when it is traced here; else the caller's headers as they came)."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return headers  # not traced here (tracing off): no propagator to run per request
     carrier: dict[str, str] = {}
     inject(carrier)
     if "traceparent" not in carrier:

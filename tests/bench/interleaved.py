@@ -7,8 +7,9 @@ works), and at each concurrency short windows go round the servers in a rotated 
 cycle. A drift then falls on all of them alike; the figures are the sums over each server's windows.
 
 Prints one JSON document: per server and concurrency, calls/s, p50 and p99 latency, and the
-server's CPU milliseconds per call (the figure a slower or faster moment moves least); and each
-`ours-*` server's ratio against the SDK server of its mode.
+server's CPU milliseconds per call; each `ours-*` server's ratio against the SDK server of its
+mode; and with `--before DIR` (another checkout, e.g. `git worktree add DIR REV`) each of ours
+also run from DIR, and the ratio after/before: a change measured in one batch.
 """
 
 from __future__ import annotations
@@ -22,15 +23,24 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
-from tests.bench.run import FULL, SERVERS, CallWindow, percentile, started
+from tests.bench.run import FULL, SERVERS, CallWindow, ServerSpec, percentile, started
+
+
+def chosen(keys: Sequence[str], before: Path | None) -> list[ServerSpec]:
+    """The servers by key; with `before`, each of ours also as run from that checkout (`KEY@before`)."""
+    specs = [spec for key in keys for spec in SERVERS if spec.key == key]
+    if before is not None:
+        ours = [spec for spec in specs if spec.family == "ours"]
+        specs += [attrs.evolve(spec, key=f"{spec.key}@before", root=before) for spec in ours]
+    return specs
 
 
 async def measure(
-    keys: Sequence[str], concurrencies: Sequence[int], cycles: int, seconds: float
+    specs: Sequence[ServerSpec], concurrencies: Sequence[int], cycles: int, seconds: float
 ) -> dict[str, Any]:
-    specs = [spec for key in keys for spec in SERVERS if spec.key == key]
     logs = Path(tempfile.mkdtemp(prefix="mcp-interleaved-"))
     totals: dict[tuple[str, int], CallWindow] = {}
     async with AsyncExitStack() as stack:
@@ -70,11 +80,14 @@ def report(totals: dict[tuple[str, int], CallWindow], seconds: float, errors: in
             }
         )
     ratios: dict[str, dict[str, float]] = {}
+    changes: dict[str, dict[str, float]] = {}
     for key, figures in servers.items():
-        sdk = servers.get("sdk-" + key.split("-")[1]) if key.startswith("ours-") else None
-        if sdk is not None:
-            ratios[key] = {name: round(value / sdk[name], 3) for name, value in figures.items() if sdk[name]}
-    return {"servers": servers, "ours_over_sdk": ratios, "errors": errors}
+        if key.startswith("ours-") and "@" not in key:
+            for other, into in ((f"sdk-{key.split('-')[1]}", ratios), (f"{key}@before", changes)):
+                base = servers.get(other)
+                if base is not None:
+                    into[key] = {name: round(v / base[name], 3) for name, v in figures.items() if base[name]}
+    return {"servers": servers, "ours_over_sdk": ratios, "after_over_before": changes, "errors": errors}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,9 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrencies")
     parser.add_argument("--cycles", type=int, default=8, help="windows per server and concurrency")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one measured window")
+    parser.add_argument(
+        "--before", type=Path, default=None, help="another checkout: ours from it too, as KEY@before"
+    )
     options = parser.parse_args(argv)
     concurrencies = [int(each) for each in options.concurrency.split(",")]
-    result = trio.run(measure, options.only.split(","), concurrencies, options.cycles, options.seconds)
+    specs = chosen(options.only.split(","), options.before)
+    result = trio.run(measure, specs, concurrencies, options.cycles, options.seconds)
     print(json.dumps(result, indent=2))
     return 1 if result["errors"] else 0
 

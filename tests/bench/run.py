@@ -113,6 +113,8 @@ class ServerSpec:
     argv: Callable[[str], list[str]]
     hibernate_after: float | None = None
     """Seconds after which its idle sessions hibernate: the idle phases wait that long."""
+    root: Path = ROOT
+    """The source tree it runs from (another checkout measures a before/after in one batch)."""
 
     @property
     def check_echo(self) -> bool:
@@ -394,7 +396,7 @@ async def started(spec: ServerSpec, settings: Settings, logs: Path, name: str) -
     port = free_port(HOST)
     argv = ["taskset", "-c", SERVER_CPU, *spec.argv(f"{HOST}:{port}")]
     with (logs / f"{name}.log").open("wb") as log:
-        process = await trio.lowlevel.open_process(argv, cwd=str(ROOT), stdout=log, stderr=log)
+        process = await trio.lowlevel.open_process(argv, cwd=str(spec.root), stdout=log, stderr=log)
         bench = Bench(spec, settings, port, process)
         try:
             await wait_for_port(HOST, port, 30.0, lambda: process.poll() is None)
