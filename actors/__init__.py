@@ -44,7 +44,7 @@ from actors._reasons import (
     RequestOutcome,
     tells_retry,
 )
-from actors._record import Principal, SessionRecord, new_record
+from actors._record import Principal, SessionRecord, UnreadParams, new_record
 from actors._sdk import lowlevel_of, session_manager_kept, sharing_lifespan
 from actors._settings import CLEANUP_TIMEOUT, ActorHooks, ActorSettings, OwnedActor, TransportOptions
 from actors._state import ActorState, Residence, ResidenceEvent, next_residence
@@ -91,6 +91,7 @@ __all__ = [
     "SessionLog",
     "SessionRecord",
     "TransportOptions",
+    "UnreadParams",
     "answers_directly",
     "asyncio_tool",
     "chunk",

@@ -193,21 +193,12 @@ class SessionActor:
         SERVING.set(self)
         try:
             with self._life_scope:
-                awake = self.residence is Residence.AWAKE
-                if not awake:
+                if self.residence is not Residence.AWAKE:
                     self._started(task_status)
-                    task_status = trio.TASK_STATUS_IGNORED
-                while awake or await self._wait_dormant():
-                    incarnation = self._incarnate()
-                    try:
-                        # Returns once every request ended, the loop is cancelled, the transport ended.
-                        await incarnation.live(functools.partial(self._awake, incarnation, task_status))
-                    finally:
-                        self._retire()
+                while self.residence is Residence.AWAKE or await self._wait_dormant():
+                    await self._live_once(task_status)
                     if self.residence is not Residence.HIBERNATING:
                         break
-                    task_status = trio.TASK_STATUS_IGNORED
-                    awake = False
         except Exception:
             # Whatever broke, it breaks this session only.
             self.log.exception("actor failed")
@@ -216,11 +207,20 @@ class SessionActor:
         finally:
             self._finish()
 
+    async def _live_once(self, task_status: trio.TaskStatus[None]) -> None:
+        """One incarnation's life, in a frame of its own: nothing of it outlives it while dormant."""
+        incarnation = self._incarnate()
+        try:  # returns once every request ended, the loop is cancelled, the transport ended
+            await incarnation.live(functools.partial(self._awake, incarnation, task_status))
+        finally:
+            self._retire()
+
     def _started(self, task_status: trio.TaskStatus[None]) -> None:
         if self.state is ActorState.STARTING:
             self.state = next_state(self.state, ActorEvent.STARTED)
-        task_status.started()
-        self.ready.set()
+        if not self.ready.is_set():  # once: later incarnations find the actor ready
+            task_status.started()
+            self.ready.set()
 
     def _finish(self) -> None:
         if self._wake is not None:

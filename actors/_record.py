@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -150,31 +150,50 @@ class SessionRecord:
             bodies.append(_message("resources/subscribe", {"uri": uri}, f"wake:subscribe:{number}"))
         return bodies
 
-    def to_json(self) -> str:
+    def to_json(self, params_ref: str | None = None) -> str:
         """Compact: fields at their default are left out, and the client's params are nested as
         JSON rather than quoted in a string (a record lives in Redis for every session: issue
         26.3). Readers of either shape take both (`from_json` fills defaults, the params converter
-        takes an object or its text)."""
+        takes an object or its text). `params_ref`: the params are stored apart under that name."""
         data = attrs.asdict(self, recurse=True, filter=_not_default)
-        if self.client_params is not None:
+        if params_ref is not None:
+            data.pop("client_params", None)
+            data["client_params_ref"] = params_ref
+        elif self.client_params is not None:
             data["client_params"] = json.loads(self.client_params)
         data["format"] = RECORD_FORMAT
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> SessionRecord:
-        """The record a `to_json` wrote; ValueError (with what is wrong) for anything else."""
+    def from_json(cls, text: str | bytes, params: Callable[[str], str | None] | None = None) -> SessionRecord:
+        """The record a `to_json` wrote; ValueError (with what is wrong) for anything else.
+        `params` gives the text of params stored apart; UnreadParams if it has none."""
         try:
             data = json.loads(text)
         except ValueError as error:
             raise ValueError(f"not a session record: {error}") from None
         if not isinstance(data, dict) or data.pop("format", None) != RECORD_FORMAT:
             raise ValueError(f"not a session record of format {RECORD_FORMAT}")
+        ref = data.pop("client_params_ref", None)
+        if ref is not None:
+            if not isinstance(ref, str):
+                raise ValueError("not a session record: client_params_ref is not text")
+            data["client_params"] = params(ref) if params is not None else None
+            if data["client_params"] is None:
+                raise UnreadParams(ref)
         try:
             principal = data.pop("principal", None)
             return cls(**data, principal=Principal(**principal) if principal is not None else None)
         except (TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"not a session record: {error}") from None
+
+
+class UnreadParams(Exception):
+    """A record names params stored apart (`client_params_ref`) that its reader has not read."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(ref)
+        self.ref = ref
 
 
 def _not_default(attribute: attrs.Attribute[Any], value: object) -> bool:

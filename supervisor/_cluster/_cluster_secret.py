@@ -59,6 +59,10 @@ class ClusterSecret:
     def _mac(self, key: bytes, where: str, text: str) -> str:
         return hmac.new(key, f"{where}\n{text}".encode(), hashlib.sha256).hexdigest()
 
+    def digest(self, where: str, text: str) -> str:
+        """A name for `text` that only holders of the secret can make (the signing key's MAC)."""
+        return self._mac(self.keys[0], where, text)
+
     def seal(self, where: str, text: str) -> str:
         """`text` with its MAC, for the place `where` (a record's key, a message's channel)."""
         return f"{SEALED}{self._mac(self.keys[0], where, text)}:{text}"

@@ -93,11 +93,12 @@ end
 # kept). Run for every held session only when the node's membership had lapsed; else only for
 # those whose record is near its expiry. KEYS: lease, epoch, record per session. ARGV: holder,
 # record ms (0: no expiry), then an epoch per session. Returns the 1-based indexes lost, and
-# those whose record is missing (Redis lost it: the holder writes it again).
+# those whose record is missing (Redis lost it: the holder writes it again), and the refs of the
+# shared client params the kept records name (the holder keeps those as long: _redis_records.py).
 RENEW = (
     _MINE
     + """
-local lost, missing = {}, {}
+local lost, missing, shared = {}, {}, {}
 local keep = tonumber(ARGV[2]) > 0
 for i = 1, #ARGV - 2 do
   local lease, epochkey, rec = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
@@ -107,6 +108,10 @@ for i = 1, #ARGV - 2 do
       redis.call('PEXPIRE', lease, ARGV[2])
       redis.call('PEXPIRE', epochkey, ARGV[2])
       kept = redis.call('PEXPIRE', rec, ARGV[2])
+      if kept == 1 then
+        local ref = string.match(redis.call('GET', rec), '"client_params_ref":"(%w+)"')
+        if ref then table.insert(shared, ref) end
+      end
     else
       kept = redis.call('EXISTS', rec)
     end
@@ -115,7 +120,7 @@ for i = 1, #ARGV - 2 do
     table.insert(lost, i)
   end
 end
-return {lost, missing}
+return {lost, missing, shared}
 """
 )
 

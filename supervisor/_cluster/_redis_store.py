@@ -21,12 +21,12 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from actors import Principal, SessionRecord
-from supervisor._cluster._cluster_secret import unsealed
 from supervisor._cluster._lease_values import Claim, Membership
 from supervisor._cluster._redis_channels import messages_of, sealed_message
 from supervisor._cluster._redis_indexes import PrincipalIndexes
 from supervisor._cluster._redis_listing import RecordListing
 from supervisor._cluster._redis_marker import ForgetMarker
+from supervisor._cluster._redis_records import StoredRecords
 from supervisor._cluster._redis_scripts import CLAIM, END_MEMBER, FORGET, MEMBER, PUT, RELEASE, RENEW
 from supervisor._cluster._store_health import HealthWatch, StoreHealth
 from supervisor._cluster._store_settings import RedisMode, StoreSettings
@@ -73,6 +73,8 @@ class RedisStore:
         self._secret = settings.secret
         self.sharded = settings.mode is RedisMode.CLUSTER
         """A Redis Cluster: scripts touch one session's keys; indexes are written beside them."""
+        self.records = StoredRecords(prefix, client, self._watch, self._secret)
+        """How a record is kept: sealed, and with long client params stored once per value."""
         self.indexes = PrincipalIndexes(prefix, client, self.bounded)
         """Each principal's sessions; `listing`, up to N records of the whole cluster (a SCAN)."""
         self._marker = ForgetMarker(f"{prefix}:marker", node_id, client, self.bounded)
@@ -146,9 +148,8 @@ class RedisStore:
         indexes = self.indexes.keys_of(record.principal)
         if not self.sharded:
             keys += indexes
-        text = record.to_json()
         args = [
-            text if self._secret is None else self._secret.seal(keys[0], text),
+            await self.records.stored(record, keys[0], self._ms(ttl)),
             self._ms(ttl),
             self.holder,
             str(epoch),
@@ -173,33 +174,15 @@ class RedisStore:
         keys = [key for sid in session_ids for key in (self._key("rec", sid), self._key("lease", sid))]
         values = await self._watch.read("load", lambda: self.client.mget(keys))
         return [
-            self._parsed(sid, keys[2 * i], *values[2 * i : 2 * i + 2]) for i, sid in enumerate(session_ids)
+            await self._parsed(sid, keys[2 * i], *values[2 * i : 2 * i + 2])
+            for i, sid in enumerate(session_ids)
         ]
 
-    def _parsed(
+    async def _parsed(
         self, session_id: str, key: str, text: str | None, lease: str | None
     ) -> tuple[SessionRecord | None, str | None]:
         owner = lease.split(" ", 1)[0] if isinstance(lease, str) else None
-        if text is None:
-            return None, owner
-        opened = unsealed(text) if self._secret is None else self._secret.unseal(key, text)
-        if opened is None:
-            self._watch.refused("record")
-            logger.error(
-                "a record in the store for %s failed the cluster secret's check (changed in Redis, or "
-                "written with another secret): taken as no record",
-                session_id[:64],
-            )
-            return None, owner
-        try:
-            record = SessionRecord.from_json(opened)
-        except ValueError:
-            logger.error("unreadable record in the store for %s", session_id[:64])  # noqa: TRY400
-            return None, owner
-        if record.session_id != session_id:
-            logger.error("the record stored for %s names another session", session_id[:64])
-            return None, owner
-        return record, owner
+        return await self.records.record_of(session_id, key, text), owner
 
     async def forget(self, record: SessionRecord) -> None:
         """Delete a session's record, lease and epoch, and its place in its principal's indexes."""
@@ -262,7 +245,7 @@ class RedisStore:
         script = self._scripts["claim"]
         won, epoch, value, text = await self._watch.read("claim", lambda: script(keys=keys, args=args))
         claim = Claim.of(won, epoch, value)
-        record, _ = self._parsed(session_id, record_key, str(text) or None, str(value))
+        record, _ = await self._parsed(session_id, record_key, str(text) or None, str(value))
         return claim, record
 
     async def renew(
@@ -285,7 +268,8 @@ class RedisStore:
             keys += [self._key("lease", sid), self._key("epoch", sid), self._key("rec", sid)]
         args = [self.holder, self._ms(record_ttl)]
         args += [str(epoch) for _, epoch in held]
-        lost, missing = await self.bounded("renew", self._scripts["renew"](keys=keys, args=args))
+        lost, missing, shared = await self.bounded("renew", self._scripts["renew"](keys=keys, args=args))
+        await self.records.keep_params([str(ref) for ref in shared], self._ms(record_ttl))
         return [held[int(i) - 1][0] for i in lost], [held[int(i) - 1][0] for i in missing]
 
     async def release(self, session_id: str, epoch: int | None, *, tell: str | None = None) -> bool:

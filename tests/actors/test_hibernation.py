@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import httpx
@@ -67,6 +69,25 @@ async def test_idle_session_hibernates_and_wakes_with_its_handshake(
         assert await call(supervisor, session_id, "echo", 4) == "x"
         assert supervisor.stats().closed == {}
         check_quiescent(supervisor, sessions=1)
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_a_hibernating_session_keeps_nothing_of_its_last_incarnation(
+    autojump_clock: trio.testing.MockClock, json_response: bool
+) -> None:
+    """What a hibernated session costs is its record and a waiting task: the transport, loop and
+    streams of its last incarnation are garbage (a frame that kept them cost ~8 KiB a session)."""
+    async with open_supervisor(build_server(), config(json_response=json_response)) as supervisor:
+        session_id = await open_in_process(supervisor)
+        assert await call(supervisor, session_id, "echo", 2) == "x"
+        actor = supervisor.actor_of(session_id)
+        assert actor is not None and actor.transport is not None
+        transport = weakref.ref(actor.transport)
+        await trio.sleep(HIBERNATE + 1)
+        assert not awake(supervisor, session_id)
+        gc.collect()
+        assert transport() is None
+        assert await call(supervisor, session_id, "echo", 3) == "x"
 
 
 async def test_a_hibernating_session_still_times_out(autojump_clock: trio.testing.MockClock) -> None:

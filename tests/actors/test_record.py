@@ -11,6 +11,7 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
+from actors import UnreadParams
 from supervisor import Principal, SessionRecord, open_supervisor
 from tests.actors.test_hibernation import HIBERNATE, awake, config, recording_server
 from tests.support.helpers import rpc
@@ -132,3 +133,17 @@ def test_a_record_is_stored_compactly_and_either_shape_reads_back() -> None:
         "subscriptions": [],
     }
     assert SessionRecord.from_json(json.dumps(full)) == record
+
+
+def test_a_record_whose_params_are_stored_apart_needs_them_to_be_read() -> None:
+    params = {"protocolVersion": "2025-11-25", "capabilities": {"experimental": {"x": "y" * 600}}}
+    record = SessionRecord(session_id="a." + "1" * 32, principal=Principal("alice"), client_params=params)
+    text = record.to_json(params_ref="r1")
+    assert 'client_params"' not in text and '"client_params_ref":"r1"' in text
+    shared = {"r1": record.client_params}
+    assert SessionRecord.from_json(text, shared.get) == record
+    with pytest.raises(UnreadParams) as unread:
+        SessionRecord.from_json(text)
+    assert unread.value.ref == "r1"
+    with pytest.raises(UnreadParams):
+        SessionRecord.from_json(text, lambda ref: None)

@@ -145,13 +145,15 @@ async def test_a_node_that_lost_its_lease_stops_serving_the_session(tmp_path: Pa
         async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
             session_id = await open_session(http, f"{a.url}/mcp")
             assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
-            # As if another node had claimed it while a was paused: a's membership lapsed (all a
-            # pause does in Redis), then a newer epoch, someone else's.
-            await cluster.redis.command("DEL", "mcp-supervisor:member:a")
+            # As if another node had claimed it while a was paused: a newer epoch, someone else's,
+            # and a's membership lapsed (all a pause does in Redis). The lease goes first: a
+            # renewal round between the two would otherwise set the membership again and check
+            # a lease that is still a's, and nothing would make a look again.
             epoch = int(await cluster.redis.command("INCR", f"mcp-supervisor:epoch:{session_id}"))
             await cluster.redis.command(
                 "SET", f"mcp-supervisor:lease:{session_id}", f"z 0 {epoch}", "PX", "60000"
             )
+            await cluster.redis.command("DEL", "mcp-supervisor:member:a")
 
             async def fenced() -> bool:
                 return (await a.admin("GET", f"/admin/sessions/{session_id}")).status_code == 404
