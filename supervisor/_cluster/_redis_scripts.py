@@ -14,17 +14,27 @@ node's membership inside a script (the claimer reads it in a call of its own).
 """
 
 # A node's membership. KEYS: member. ARGV: node epoch, ms, '1' to take it whatever it holds (a
-# process starting). Returns 1 (renewed), 2 (it had lapsed, or Redis lost it: set again; what the
-# node holds must be checked), 0 (another process of the same node id holds it now).
+# process starting), the next node epoch. Returns 1 (renewed), 2 (taken by a process starting),
+# 3 (it had lapsed, or Redis lost it: set again under the next epoch, or found set so by a round
+# whose answer was lost; what the node holds must be checked and moved over: `Holder`), 0
+# (another process of the same node id holds it now).
 MEMBER = """
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
+if cur and cur == ARGV[4] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 3
+end
 if cur and ARGV[3] ~= '1' then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 2
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[2])
+return 3
 """
 
 # End a node's membership if it still holds `epoch` (its channel is silent: it is gone, or cut
@@ -36,7 +46,8 @@ return 1
 
 # Claim a lease. KEYS: lease, epoch, and the record to read once claimed (optional: a wake then
 # costs one call). ARGV: holder ("<node> <node epoch>"), lease ms (0: none), epoch-key ms (0:
-# keep), the lease value the caller saw and may replace ('' = only if free).
+# keep), the lease value the caller saw and may replace ('' = only if free), the holder's
+# previous value ('' for none: a lease under it is this process's own, moved over).
 # Returns {won, epoch, value found or made} (and the record, '' for none, if asked: then a free
 # lease is claimed only if the record exists).
 CLAIM = """
@@ -47,7 +58,11 @@ end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local holder, ep = string.match(cur, '^(%S+ %S+) (%d+)$')
-  if holder == ARGV[1] then
+  if holder == ARGV[1] or (holder == ARGV[5] and ARGV[5] ~= '') then
+    if holder ~= ARGV[1] then
+      cur = ARGV[1] .. ' ' .. ep
+      redis.call('SET', KEYS[1], cur, 'KEEPTTL')
+    end
     if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
     return answer(1, tonumber(ep), cur)
   end
@@ -67,12 +82,17 @@ end
 return answer(1, e, value)
 """
 
-# Is the lease ours? Ours too if it is gone and nobody claimed since (the epoch counter unmoved:
-# Redis lost it, or it expired with its record). `ms` 0: no expiry.
+# Is the lease ours? Ours too if it is under this process's `previous` holder value (moved over
+# now), or if it is gone and nobody claimed since (the epoch counter unmoved: Redis lost it, or
+# it expired with its record). `ms` 0: no expiry.
 _MINE = """
-local function mine(lease, epochkey, holder, epoch, ms)
+local function mine(lease, epochkey, holder, epoch, ms, previous)
   local cur = redis.call('GET', lease)
   if cur == holder .. ' ' .. epoch then return true end
+  if previous ~= '' and cur == previous .. ' ' .. epoch then
+    redis.call('SET', lease, holder .. ' ' .. epoch, 'KEEPTTL')
+    return true
+  end
   if not cur then
     local seen = redis.call('GET', epochkey)
     if seen == epoch or not seen then
@@ -92,17 +112,18 @@ end
 # Check leases (and keep their records and leases as long as a record of an awake session is
 # kept). Run for every held session only when the node's membership had lapsed; else only for
 # those whose record is near its expiry. KEYS: lease, epoch, record per session. ARGV: holder,
-# record ms (0: no expiry), then an epoch per session. Returns the 1-based indexes lost, and
-# those whose record is missing (Redis lost it: the holder writes it again), and the refs of the
-# shared client params the kept records name (the holder keeps those as long: _redis_records.py).
+# record ms (0: no expiry), the previous holder ('' for none), then an epoch per session.
+# Returns the 1-based indexes lost, those whose record is missing (Redis lost it: the holder
+# writes it again), and the refs of the shared client params the kept records name (the holder
+# keeps those as long: _redis_records.py).
 RENEW = (
     _MINE
     + """
 local lost, missing, shared = {}, {}, {}
 local keep = tonumber(ARGV[2]) > 0
-for i = 1, #ARGV - 2 do
+for i = 1, #ARGV - 3 do
   local lease, epochkey, rec = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
-  if mine(lease, epochkey, ARGV[1], ARGV[i+2], ARGV[2]) then
+  if mine(lease, epochkey, ARGV[1], ARGV[i+3], ARGV[2], ARGV[3]) then
     local kept
     if keep then
       redis.call('PEXPIRE', lease, ARGV[2])
@@ -128,8 +149,8 @@ return {lost, missing, shared}
 # both, or left out: no principal, or a Redis Cluster, where the caller writes the indexes).
 # ARGV: json, record ms (0: no expiry; the lease keeps as long), holder, epoch ('0': a new
 # session, claim it; a lease this process holds already is its own earlier try), session id,
-# index score; and, to let go of the session once written (a
-# hand-over: issue 26.4), '1', a channel and a message to publish there (the "released").
+# index score, the holder's previous value ('' for none); and, to let go of the session once
+# written (a hand-over: issue 26.4), '1', a channel and a message to publish there (the "released").
 # Returns the epoch held, or 0 if another node holds the session.
 PUT = (
     _MINE
@@ -140,7 +161,7 @@ if epoch == '0' then
   if cur then
     -- Ours already (an earlier try whose answer never came back): go on under it.
     local holder, ep = string.match(cur, '^(%S+ %S+) (%d+)$')
-    if holder ~= ARGV[3] then return 0 end
+    if holder ~= ARGV[3] and (ARGV[7] == '' or holder ~= ARGV[7]) then return 0 end
     epoch = ep
   else
     epoch = tostring(redis.call('INCR', KEYS[3]))
@@ -150,7 +171,7 @@ if epoch == '0' then
   else
     redis.call('SET', KEYS[2], ARGV[3] .. ' ' .. epoch)
   end
-elseif not mine(KEYS[2], KEYS[3], ARGV[3], epoch, ARGV[2]) then
+elseif not mine(KEYS[2], KEYS[3], ARGV[3], epoch, ARGV[2], ARGV[7]) then
   return 0
 end
 if tonumber(ARGV[2]) > 0 then
@@ -165,22 +186,26 @@ if #KEYS >= 5 and KEYS[4] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
   redis.call('ZADD', KEYS[5], ARGV[6], ARGV[5])
 end
-if ARGV[7] == '1' then
+if ARGV[8] == '1' then
   redis.call('DEL', KEYS[2])
-  if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+  if ARGV[9] ~= '' then redis.call('PUBLISH', ARGV[9], ARGV[10]) end
 end
 return tonumber(epoch)
 """
 )
 
 # Let go of a lease if it is still ours. KEYS: lease. ARGV: holder, epoch ('' = whatever epoch
-# this process holds it at: a lease left behind that no session here stands for), and a channel
-# and a message to publish there once let go ('' for none). Returns 1 if it was ours.
+# this process holds it at: a lease left behind that no session here stands for), a channel
+# and a message to publish there once let go ('' for none), the holder's previous value ('' for
+# none). Returns 1 if it was ours.
 RELEASE = """
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
 local holder = string.match(cur, '^(%S+ %S+) %d+$')
-if cur ~= ARGV[1] .. ' ' .. ARGV[2] and not (ARGV[2] == '' and holder == ARGV[1]) then return 0 end
+local function ours(h)
+  return h ~= '' and (cur == h .. ' ' .. ARGV[2] or (ARGV[2] == '' and holder == h))
+end
+if not ours(ARGV[1]) and not ours(ARGV[5]) then return 0 end
 redis.call('DEL', KEYS[1])
 if ARGV[3] and ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return 1

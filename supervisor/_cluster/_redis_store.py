@@ -12,7 +12,6 @@ coredis is imported here alone, and only when a store is configured.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from actors import Principal, SessionRecord
-from supervisor._cluster._lease_values import Claim, Membership
+from supervisor._cluster._lease_values import Claim, Holder, Membership
 from supervisor._cluster._redis_channels import messages_of, sealed_message
 from supervisor._cluster._redis_indexes import PrincipalIndexes
 from supervisor._cluster._redis_listing import RecordListing
@@ -48,9 +47,8 @@ class RedisStore:
     ) -> None:
         self.settings = settings
         self.node_id = node_id
-        self.node_epoch = secrets.token_hex(6)
-        """This process's membership epoch: its leases are good while `member:<node>` holds it."""
-        self.holder = f"{node_id} {self.node_epoch}"
+        self.identity = Holder(node_id)
+        """This process in leases; its leases are good while `member:<node>` holds its epoch."""
         self.client = client
         """The coredis client (the Redis event store shares it)."""
         prefix = self.prefix = settings.prefix
@@ -87,6 +85,14 @@ class RedisStore:
             member_key=self.member_key,
         )
         self._no_retry = no_retry
+
+    @property
+    def node_epoch(self) -> str:
+        return self.identity.epoch
+
+    @property
+    def holder(self) -> str:
+        return self.identity.value
 
     # ------------------------------------------------------------------ keys
 
@@ -155,6 +161,7 @@ class RedisStore:
             str(epoch),
             sid,
             str(score),
+            self.identity.previous,
         ]
         if release:
             args += ["1", *self._released_to(sid, tell)]
@@ -206,11 +213,15 @@ class RedisStore:
 
     async def renew_member(self, *, take: bool = False) -> Membership:
         """Renew this process's membership (`take`: as a process starting, whatever it holds)."""
-        args = [self.node_epoch, self._ms(self.settings.lease_ttl), "1" if take else "0"]
-        found = await self.bounded(
-            "member", self._scripts["member"](keys=[self.member_key(self.node_id)], args=args)
+        ms = self._ms(self.settings.lease_ttl)
+        args = [self.node_epoch, ms, "1" if take else "0", self.identity.next_epoch]
+        script = self._scripts["member"]
+        found = int(await self.bounded("member", script(keys=[self.member_key(self.node_id)], args=args)))
+        if found == 3:
+            self.identity.rejoined()  # under a new epoch: what it holds is moved over by a check
+        return {1: Membership.RENEWED, 2: Membership.REJOINED, 3: Membership.REJOINED}.get(
+            found, Membership.SUPERSEDED
         )
-        return {1: Membership.RENEWED, 2: Membership.REJOINED}.get(int(found), Membership.SUPERSEDED)
 
     async def member_epoch(self, node_id: str) -> str | None:
         """The epoch of the process that is `node_id`'s member now; None: no member (it is gone)."""
@@ -227,7 +238,7 @@ class RedisStore:
         """Take the lease if it is free (or ours, or exactly `replace`); it keeps for `ttl` (None:
         no expiry), as the record of an awake session does."""
         keys = [self._key("lease", session_id), self._key("epoch", session_id)]
-        args = [self.holder, self._ms(ttl), self._ms(ttl), replace]
+        args = [self.holder, self._ms(ttl), self._ms(ttl), replace, self.identity.previous]
         won, epoch, value = await self.bounded("claim", self._scripts["claim"](keys=keys, args=args))
         return Claim.of(won, epoch, value)
 
@@ -239,7 +250,7 @@ class RedisStore:
         exists is claimed; none: not won, and no owner."""
         record_key = self._key("rec", session_id)
         keys = [self._key("lease", session_id), self._key("epoch", session_id), record_key]
-        args = [self.holder, self._ms(ttl), self._ms(ttl), replace]
+        args = [self.holder, self._ms(ttl), self._ms(ttl), replace, self.identity.previous]
         # Tried once more on a fresh connection if its own was found closed (a healed link), as a
         # read is: a second try finds the lease ours already and answers the same.
         script = self._scripts["claim"]
@@ -266,7 +277,7 @@ class RedisStore:
         keys: list[str] = []
         for sid, _ in held:
             keys += [self._key("lease", sid), self._key("epoch", sid), self._key("rec", sid)]
-        args = [self.holder, self._ms(record_ttl)]
+        args = [self.holder, self._ms(record_ttl), self.identity.previous]
         args += [str(epoch) for _, epoch in held]
         lost, missing, shared = await self.bounded("renew", self._scripts["renew"](keys=keys, args=args))
         await self.records.keep_params([str(ref) for ref in shared], self._ms(record_ttl))
@@ -276,6 +287,7 @@ class RedisStore:
         """Let go of the lease if this process holds it at `epoch` (None: at any epoch, a lease
         no session here stands for), saying "released" to the node `tell`; whether it was ours."""
         args = [self.holder, "" if epoch is None else str(epoch), *self._released_to(session_id, tell)]
+        args.append(self.identity.previous)
         keys = [self._key("lease", session_id)]
         return bool(await self.bounded("release", self._scripts["release"](keys=keys, args=args)))
 

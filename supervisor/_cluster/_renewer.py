@@ -107,6 +107,7 @@ class Renewer:
             # Good again only once what was taken meanwhile is found: until then the membership
             # stays in doubt, and a request for a held session waits for this check.
             await self._check(self._leases.renewable(), sent)
+            self._store.identity.checked()  # every lease still ours is under the new epoch now
             self._after_outage = False
             self._leases.renewed(sent)
             return

@@ -280,6 +280,54 @@ async def test_a_nodes_membership_is_renewed_taken_back_and_superseded(
         assert await b.member_epoch("a") is None
 
 
+@pytest.mark.parametrize("claim_lands_first", [False, True])
+async def test_a_claim_that_read_the_holder_gone_never_makes_a_second_holder(
+    nodes: list[RedisStore], redis: Redis, claim_lands_first: bool
+) -> None:
+    """a was paused: its membership lapsed, and b read it as gone. a comes back and checks what it
+    holds while b's claim is on its way. Whichever lands first, one of them holds the session:
+    a rejoins under a new node epoch and moves its leases over, so b's claim, which may replace
+    only the lease it saw, either wins before a's check (a finds it lost) or not at all."""
+    a, b = nodes
+    await a.renew_member(take=True)
+    await b.renew_member(take=True)
+    mine = record("a." + "6" * 32)
+    epoch = await a.put(mine, 0, ttl=60)
+    await redis.command("DEL", "mcp-supervisor:member:a")
+    seen = await b.claim(mine.session_id, ttl=60)
+    assert not seen.won and await b.member_epoch("a") is None  # b reads a as gone
+    old_epoch = a.node_epoch
+    assert await a.renew_member() is Membership.REJOINED
+    if claim_lands_first:
+        taken = await b.claim(mine.session_id, ttl=60, replace=seen.seen)
+        lost, _ = await a.renew([(mine.session_id, epoch)], 60)
+    else:
+        lost, _ = await a.renew([(mine.session_id, epoch)], 60)
+        taken = await b.claim(mine.session_id, ttl=60, replace=seen.seen)
+    assert taken.won is claim_lands_first
+    assert lost == ([mine.session_id] if claim_lands_first else [])
+    assert a.node_epoch != old_epoch and await b.member_epoch("a") == a.node_epoch
+    if not claim_lands_first:
+        # a's lease is under its new epoch: its writes go on, and b now sees a live holder.
+        assert await redis.command("GET", f"mcp-supervisor:lease:{mine.session_id}") == f"{a.holder} {epoch}"
+        assert await a.put(mine, epoch, ttl=60) == epoch
+        again = await b.claim(mine.session_id, ttl=60)
+        assert not again.won and again.owner_epoch == await b.member_epoch("a")
+
+
+async def test_a_rejoin_whose_answer_was_lost_is_adopted_next_round(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    a, _ = nodes
+    await a.renew_member(take=True)
+    # The rejoin's script ran (the membership is under the next epoch) but its answer never came.
+    await redis.command("SET", "mcp-supervisor:member:a", a.identity.next_epoch, "PX", "60000")
+    offered = a.identity.next_epoch
+    assert await a.renew_member() is Membership.REJOINED  # not another process of node a
+    assert a.node_epoch == offered
+    assert await a.renew_member() is Membership.RENEWED
+
+
 async def test_a_lease_of_a_process_that_is_no_member_is_taken_over_without_asking(
     nodes: list[RedisStore], redis: Redis
 ) -> None:
