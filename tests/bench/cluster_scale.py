@@ -219,11 +219,11 @@ async def redis_ceiling(cluster: Cluster) -> dict[str, float]:
     """redis-benchmark (16 clients, no pipelining) for the scripts a node runs, on this Redis."""
     record = "r" * 600  # a record's size; redis-benchmark's CSV does not quote what it echoes
     runs = {
-        "member renewal (MEMBER)": (scripts.MEMBER, ["bench:member:__rand_int__"], ["e1", "6000", "0"]),
+        "member renewal (MEMBER)": (scripts.MEMBER, ["bench:member:__rand_int__"], ["e1", "6000", "0", "e2"]),
         "claim (CLAIM)": (
             scripts.CLAIM,
             ["bench:lease:__rand_int__", "bench:epoch:__rand_int__"],
-            ["a e1", "1800000", "1800000", ""],
+            ["a e1", "1800000", "1800000", "", ""],
         ),
         "record write (PUT)": (
             scripts.PUT,
@@ -234,7 +234,7 @@ async def redis_ceiling(cluster: Cluster) -> dict[str, float]:
                 "bench:w",
                 "bench:c",
             ],
-            [record, "1800000", "a e1", "0", "sid__rand_int__", "1"],
+            [record, "1800000", "a e1", "0", "sid__rand_int__", "1", ""],
         ),
     }
     results: dict[str, float] = {}
@@ -294,6 +294,8 @@ async def scale(workdir: Path, sessions: int, awake_count: int) -> dict[str, Any
         results["latency"] = await wake_and_move(cluster, evicted, awake)
         print("large capabilities", file=PROGRESS)
         results["large_capabilities_8k"] = await open_evicted(cluster, 4000, [], padding=8192)
+        print("large capabilities, the same for every client (clients of one release)", file=PROGRESS)
+        results["large_capabilities_8k_same"] = await open_evicted(cluster, 4000, [], padding=-8192)
         results["redis_benchmark_requests_per_second"] = await redis_ceiling(cluster)
         stats = await AdminClient(Connection("127.0.0.1", a.admin_port)).stats()
         results["node_a_at_the_end"] = {key: stats[key] for key in ("live", "hibernating", "closed")}

@@ -16,13 +16,18 @@ import attrs
 from tests.bench.client import PROTOCOL_VERSION, BadResponse, Connection, Response, rpc_message
 from tests.support.cluster import ADMIN_TOKEN, TOKENS
 
+SAME_BLOB = secrets.token_hex(8192)
+"""Large capabilities that every client of a run sends alike (as clients of one release do)."""
+
 
 def capabilities_of(padding: int) -> dict[str, object]:
     """A client's capabilities; `padding` characters of experimental ones (a client with large
-    ones), random hex: no store may shrink them by compression."""
+    ones), random hex: no store may shrink them by compression. Each client's own when positive;
+    when negative, the same for every client of the run."""
     if not padding:
         return {}
-    return {"experimental": {"bench": {"blob": secrets.token_hex(padding // 2)}}}
+    blob = secrets.token_hex(padding // 2) if padding > 0 else SAME_BLOB[:-padding]
+    return {"experimental": {"bench": {"blob": blob}}}
 
 
 def _request(method: bytes, path: bytes, host: bytes, headers: list[bytes], body: bytes) -> bytes:
