@@ -24,11 +24,10 @@ import actors._incarnation as incarnation
 import supervisor._cluster._claims as claims
 import supervisor._core._supervisor as core
 from actors import CloseReason
-from supervisor import SessionSupervisor, StoreSettings, SupervisorConfig, open_supervisor
+from supervisor import SessionSupervisor
 from tests.support.cluster import Redis
 from tests.support.helpers import rpc
-from tests.support.inprocess import open_in_process, post
-from tests.support.servers import build_server
+from tests.support.inprocess import open_in_process, post, two_nodes
 
 CALL = rpc("tools/call", 2, {"name": "echo", "arguments": {"text": "x"}})
 PARTS: dict[str, list[float]] = {}
@@ -87,15 +86,7 @@ async def main(count: int = 200) -> None:
         redis = Redis(Path(directory))
         await redis.start()
         try:
-            store = StoreSettings(redis_url=redis.url, lease_ttl=6.0)
-
-            def config(node_id: str) -> SupervisorConfig:
-                return SupervisorConfig(store=store, node_id=node_id, json_response=True)
-
-            async with (
-                open_supervisor(build_server(), config("n1")) as n1,
-                open_supervisor(build_server(), config("n2")) as n2,
-            ):
+            async with two_nodes(redis.url) as (n1, n2):
                 print(await _measure(n1, n2, count))
                 await n1.shutdown()
                 await n2.shutdown()

@@ -12,15 +12,14 @@ import pytest
 
 from actors import CloseReason
 from actors._record import Principal, SessionRecord, new_record
-from supervisor import StoreSettings, SupervisorConfig, open_supervisor
+from supervisor import StoreSettings
 from supervisor._cluster._cluster_secret import ClusterSecret
 from supervisor._cluster._redis_connect import open_store
 from supervisor._cluster._redis_records import INLINE_LIMIT
 from supervisor._cluster._redis_store import RedisStore
 from tests.support.cluster import Redis, have_cluster_tools
 from tests.support.helpers import PROTOCOL, rpc
-from tests.support.inprocess import post
-from tests.support.servers import build_server
+from tests.support.inprocess import post, two_nodes
 
 pytestmark = pytest.mark.skipif(
     not have_cluster_tools() and not os.environ.get("CI"), reason="needs redis-server"
@@ -106,18 +105,8 @@ async def test_params_changed_in_redis_make_the_record_unreadable(
     assert (await b.load(record.session_id))[0] is None
 
 
-async def test_a_client_with_long_params_is_woken_on_another_node_as_it_was(
-    redis: Redis,
-) -> None:
-    store = StoreSettings(redis_url=redis.url, lease_ttl=6.0)
-
-    def config(node_id: str) -> SupervisorConfig:
-        return SupervisorConfig(store=store, node_id=node_id, json_response=True)
-
-    async with (
-        open_supervisor(build_server(), config("n1")) as n1,
-        open_supervisor(build_server(), config("n2")) as n2,
-    ):
+async def test_a_client_with_long_params_is_woken_on_another_node_as_it_was(redis: Redis) -> None:
+    async with two_nodes(redis.url) as (n1, n2):
         opened = await post(n1, rpc("initialize", 1, LARGE))
         assert opened.status == 200, opened.body
         session_id = opened.headers["mcp-session-id"]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
 import trio
 
-from supervisor import SessionSupervisor
+from supervisor import SessionSupervisor, StoreSettings, SupervisorConfig, open_supervisor
 from tests.support.helpers import initialize_body, mcp_headers, rpc
+from tests.support.servers import build_server
 from tests.support.sse import sse_messages
 
 
@@ -146,3 +149,19 @@ async def open_stream(supervisor: SessionSupervisor, session_id: str, nursery: t
     while not stream.status and not stream.ended.is_set():
         await stream.next_chunk()
     return stream
+
+
+@asynccontextmanager
+async def two_nodes(redis_url: str) -> AsyncIterator[tuple[SessionSupervisor, SessionSupervisor]]:
+    """Two supervisors in this process, nodes n1 and n2 (JSON answers), sharing the Redis at
+    `redis_url`: a wake or a move between nodes with no HTTP around it."""
+    store = StoreSettings(redis_url=redis_url, lease_ttl=6.0)
+
+    def config(node_id: str) -> SupervisorConfig:
+        return SupervisorConfig(store=store, node_id=node_id, json_response=True)
+
+    async with (
+        open_supervisor(build_server(), config("n1")) as n1,
+        open_supervisor(build_server(), config("n2")) as n2,
+    ):
+        yield n1, n2
