@@ -10,7 +10,7 @@ names one text forever, so the cache is never stale.
 
 The shared key lives as long as the longest-lived record that names it: each write of such a
 record first makes sure of that (one script), so a record never names params Redis dropped
-before it.
+before it. Records that never expire (no idle timeout) keep their params inline.
 """
 
 from __future__ import annotations
@@ -31,17 +31,14 @@ INLINE_LIMIT = 512
 CACHED = 256
 """Distinct params a node keeps in memory once read (each at most `--max-initialize-bytes`)."""
 
-# Store a shared params value, keeping it at least `ms` (0: for ever). KEYS: params. ARGV: value
-# ('': only keep what is there), ms. A value already there is the same text (the key is its
-# digest): only its life may grow.
+# Store a shared params value, keeping it at least `ms` (> 0). KEYS: params. ARGV: value ('':
+# only keep what is there), ms. A value already there is the same text (the key is its digest):
+# only its life may grow.
 SHARE = """
 local left = redis.call('PTTL', KEYS[1])
 if left == -1 then return 0 end
 if left == -2 and ARGV[1] == '' then return 0 end
-if tonumber(ARGV[2]) == 0 then
-  redis.call('PERSIST', KEYS[1])
-  if left == -2 then redis.call('SET', KEYS[1], ARGV[1]) end
-elseif left < tonumber(ARGV[2]) then
+if left < tonumber(ARGV[2]) then
   if left == -2 then
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   else
@@ -72,9 +69,11 @@ class StoredRecords:
         return self._secret.digest("params", text)[:32]
 
     async def stored(self, record: SessionRecord, key: str, ms: int) -> str:
-        """The text to keep under `key`: params inline if short, else shared (kept `ms`; 0: ever)."""
+        """The text to keep under `key`: params inline if short, else shared (kept `ms`). A
+        record that never expires (`ms` 0: no idle timeout) keeps them inline: nothing would
+        tell when no record names shared ones any more."""
         params = record.client_params
-        if params is None or len(params) <= INLINE_LIMIT:
+        if params is None or len(params) <= INLINE_LIMIT or ms == 0:
             text = record.to_json()
         else:
             ref = self._ref_of(params)

@@ -1,10 +1,11 @@
 """The session store in Redis: records, leases with epochs, and the channels nodes talk on.
 
 Every call is bounded by the budget and every multi-key change is one Lua script, so a change is
-atomic and costs one round trip. A lease is `"<node> <epoch>"` under `lease:<id>`, expiring
-unless renewed; the epoch counter `epoch:<id>` only grows, so a node whose claim lapsed and was
-taken can tell (its epoch is no longer the lease's) and stops serving: fencing. A record is only
-written by the node whose lease it checks in the same script.
+atomic and costs one round trip. A lease is `"<node> <node epoch> <epoch>"` under `lease:<id>`,
+good while that node's membership holds that node epoch (`_redis_scripts.py`); the epoch counter
+`epoch:<id>` only grows, so a node whose lease was taken can tell (the lease is no longer its
+value) and stops serving: fencing. A record is only written by the node whose lease it checks in
+the same script; how it is kept is `StoredRecords`'.
 
 coredis is imported here alone, and only when a store is configured.
 """

@@ -73,6 +73,16 @@ async def test_short_params_stay_in_the_record(nodes: list[RedisStore], redis: R
     assert (await b.load(small.session_id))[0] == small
 
 
+async def test_a_record_that_never_expires_keeps_its_params(nodes: list[RedisStore], redis: Redis) -> None:
+    """No idle timeout: a record lives until its session ends, and nothing would tell when no
+    record names shared params any more, so such a record keeps its params inline."""
+    a, b = nodes
+    record = large_record(8)
+    await a.put(record, 0, ttl=None)
+    assert await keys(redis, "params") == []
+    assert (await b.load(record.session_id))[0] == record
+
+
 async def test_shared_params_live_as_long_as_the_records_that_name_them(
     nodes: list[RedisStore], redis: Redis
 ) -> None:
