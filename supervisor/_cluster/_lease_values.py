@@ -1,4 +1,5 @@
-"""What the store answers about ownership: a claim's outcome, a membership renewal's.
+"""What the store answers about ownership (a claim's outcome, a membership renewal's), and who
+this process is in leases (`Holder`).
 
 A lease's value is `"<node> <node epoch> <session epoch>"` (`_redis_scripts.py`): the node, the
 process of it that holds the session (good while that process is the node's member), the session's

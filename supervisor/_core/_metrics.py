@@ -92,10 +92,10 @@ def _cluster_metrics(cluster: ClusterStats) -> Iterator[Metric]:
     )
     refused = CounterMetricFamily(
         "mcp_store_refused",
-        "Records and messages that failed the cluster secret's check, by kind",
+        "Records, shared client params and messages that failed their check, by kind",
         labels=["kind"],
     )
-    for kind in ("record", "message"):
+    for kind in ("record", "params", "message"):
         refused.add_metric([kind], store.refused.get(kind, 0))
     yield refused
     yield GaugeMetricFamily("mcp_leases_held", "Sessions this node holds the lease of", value=cluster.leases)

@@ -178,6 +178,8 @@ async def test_through_real_nodes_a_forged_principal_or_revocation_serves_nobody
         assert 'mcp_store_refused_total{kind="message"} 1.0' in metrics
         metrics_b = (await http.get(b.url + "/metrics", headers=bob)).text
         assert 'mcp_store_refused_total{kind="record"} 1.0' in metrics_b
+        # Shared client params have a kind of their own (counted: tests/cluster/test_shared_params.py).
+        assert 'mcp_store_refused_total{kind="params"} 0.0' in metrics_b
 
 
 async def test_the_documented_acl_user_is_enough_for_a_node(redis: Redis) -> None:

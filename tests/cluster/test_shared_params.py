@@ -58,9 +58,13 @@ async def test_sessions_with_the_same_long_params_share_one_key(
     assert len(await keys(redis, "params")) == 1
     for record_key in await keys(redis, "rec"):
         assert int(await redis.command("MEMORY", "USAGE", record_key)) < 1024
-    # Another node, which has never seen the params, reads every record whole.
+    # Another node, which has never seen the params, reads every record whole: one read of the
+    # params, then none (its cache).
     loaded = await b.load_many([record.session_id for record in records])
     assert [found for found, _ in loaded] == records
+    assert b.health().operations["params"] == 1
+    assert (await b.load(records[0].session_id))[0] == records[0]
+    assert b.health().operations["params"] == 1
     assert json.loads(records[0].client_params or "") == LARGE
 
 
@@ -111,6 +115,7 @@ async def test_params_changed_in_redis_make_the_record_unreadable(
     changed = json.dumps({**LARGE, "clientInfo": {"name": "someone-else", "version": "1"}})
     await redis.command("SET", params_key, changed)
     assert (await b.load(record.session_id))[0] is None
+    assert b.health().refused == {"params": 1}
     await redis.command("DEL", params_key)
     assert (await b.load(record.session_id))[0] is None
 

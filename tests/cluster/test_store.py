@@ -315,6 +315,23 @@ async def test_a_claim_that_read_the_holder_gone_never_makes_a_second_holder(
         assert not again.won and again.owner_epoch == await b.member_epoch("a")
 
 
+async def test_until_its_check_a_rejoined_node_writes_claims_and_frees_under_either_epoch(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    a, _ = nodes
+    await a.renew_member(take=True)
+    mine, other = record("a." + "7" * 32), record("a." + "8" * 32)
+    epoch = await a.put(mine, 0, ttl=60)
+    other_epoch = await a.put(other, 0, ttl=60)
+    await redis.command("DEL", "mcp-supervisor:member:a")
+    assert await a.renew_member() is Membership.REJOINED  # its leases are still under the old epoch
+    assert await a.put(mine, epoch, ttl=60) == epoch
+    assert await redis.command("GET", f"mcp-supervisor:lease:{mine.session_id}") == f"{a.holder} {epoch}"
+    claimed = await a.claim(other.session_id, ttl=60)
+    assert claimed.won and claimed.epoch == other_epoch
+    assert await a.release(other.session_id, other_epoch)
+
+
 async def test_a_rejoin_whose_answer_was_lost_is_adopted_next_round(
     nodes: list[RedisStore], redis: Redis
 ) -> None:
