@@ -184,6 +184,17 @@ SERVERS = (
 )
 
 
+def with_before(before: Path) -> tuple[ServerSpec, ...]:
+    """Every server, and each of ours once more as run from the checkout `before` (`KEY@before`):
+    a change measured before and after in one batch, so a drift of the machine falls on both."""
+    earlier = (
+        attrs.evolve(spec, key=f"{spec.key}@before", label=f"{spec.label}, before", root=before.resolve())
+        for spec in SERVERS
+        if spec.family == "ours"
+    )
+    return (*SERVERS, *earlier)
+
+
 def cpu_seconds(pid: int | str = "self") -> float:
     """User + system CPU seconds of a process, from /proc/PID/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -646,16 +657,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--calls-only", action="store_true", help="only the tools/call phase (c1, c16, c64), for tuning"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="another checkout (git worktree add DIR REV): each of ours also runs from it, as KEY@before, "
+        "in the same batch",
+    )
     options = parser.parse_args(argv)
     settings = QUICK if options.quick else FULL
     if options.rounds is not None:
         settings = attrs.evolve(settings, rounds=options.rounds)
     if options.sessions is not None:
         settings = attrs.evolve(settings, idle_sessions=options.sessions)
-    specs: tuple[ServerSpec, ...] = SERVERS
+    specs: tuple[ServerSpec, ...] = SERVERS if options.before is None else with_before(options.before)
     if options.only:
         wanted = options.only.split(",")
-        specs = tuple(spec for spec in SERVERS if spec.key in wanted)
+        specs = tuple(spec for spec in specs if spec.key in wanted)
     if sorted(os.sched_getaffinity(0)) == [int(SERVER_CPU)]:
         print("warning: the load generator shares CPU 0 with the servers", file=sys.stderr)
     out = Path(options.out)
