@@ -64,7 +64,9 @@ class Holder:
     node_id: str
     epoch: str = attrs.field(factory=lambda: secrets.token_hex(6))
     previous: str = ""
-    """The holder before the last rejoin, until the check after it is done ('' for none)."""
+    """The holder before the last rejoin, until the check after it is done ('' for none). One
+    only: after a second lapse before that check, leases still under the first are lost to this
+    process (fenced, the safe side; scale-out.md)."""
     next_epoch: str = attrs.field(factory=lambda: secrets.token_hex(6))
     """The epoch offered when the membership is found lapsed (kept until adopted, so that a
     rejoin whose answer was lost is adopted on the next round, not taken for another process)."""

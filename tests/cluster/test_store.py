@@ -332,6 +332,32 @@ async def test_until_its_check_a_rejoined_node_writes_claims_and_frees_under_eit
     assert await a.release(other.session_id, other_epoch)
 
 
+async def test_a_second_lapse_before_the_check_fences_what_is_still_under_the_first_epoch(
+    nodes: list[RedisStore], redis: Redis
+) -> None:
+    """A node remembers one holder before its last rejoin. Lapsed twice before the check after the
+    first rejoin ran, its leases still under the first node epoch are lost to it: the check
+    fences them and another node may take them (the safe side: one holder, never two)."""
+    a, b = nodes
+    await a.renew_member(take=True)
+    await b.renew_member(take=True)
+    mine = record("a." + "9" * 32)
+    epoch = await a.put(mine, 0, ttl=60)
+    first = a.holder
+    for _ in range(2):  # lapsed, rejoined, and lapsed again before any check
+        await redis.command("DEL", "mcp-supervisor:member:a")
+        assert await a.renew_member() is Membership.REJOINED
+    assert await redis.command("GET", f"mcp-supervisor:lease:{mine.session_id}") == f"{first} {epoch}"
+    lost, _ = await a.renew([(mine.session_id, epoch)], 60)
+    assert lost == [mine.session_id]
+    seen = await b.claim(mine.session_id, ttl=60)
+    assert not seen.won and seen.seen == f"{first} {epoch}"  # a's first epoch: no member holds it
+    assert await b.member_epoch("a") == a.node_epoch != first.split()[1]
+    taken = await b.claim(mine.session_id, ttl=60, replace=seen.seen)
+    assert taken.won
+    assert await a.put(mine, epoch, ttl=60) == 0
+
+
 async def test_a_rejoin_whose_answer_was_lost_is_adopted_next_round(
     nodes: list[RedisStore], redis: Redis
 ) -> None:
