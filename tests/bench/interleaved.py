@@ -26,16 +26,25 @@ from typing import Any
 import attrs
 import trio
 
-from tests.bench.run import FULL, SERVERS, CallWindow, ServerSpec, percentile, started
+from tests.bench.run import FULL, SERVERS, CallWindow, ServerSpec, as_before, percentile, started
 
 
-def chosen(keys: Sequence[str], before: Path | None) -> list[ServerSpec]:
-    """The servers by key; with `before`, each of ours also as run from that checkout (`KEY@before`)."""
+def chosen(keys: Sequence[str], before: Path | None, flags: str = "") -> list[ServerSpec]:
+    """The servers by key; with `before`, each of ours also as run from that checkout (`KEY@before`);
+    with `flags`, each of ours also run with those flags added (`KEY+FLAGS`)."""
     specs = [spec for key in keys for spec in SERVERS if spec.key == key]
+    ours = [spec for spec in specs if spec.family == "ours"]
+    if flags:
+        specs += [with_flags(spec, flags.split()) for spec in ours]
     if before is not None:
-        ours = [spec for spec in specs if spec.family == "ours"]
-        specs += [attrs.evolve(spec, key=f"{spec.key}@before", root=before) for spec in ours]
+        specs += [as_before(spec, before) for spec in ours]
     return specs
+
+
+def with_flags(spec: ServerSpec, flags: list[str]) -> ServerSpec:
+    """`spec` with `flags` after its own (a later flag wins): a setting's cost measured in turns."""
+    key = f"{spec.key}+{' '.join(flags)}"
+    return attrs.evolve(spec, key=key, argv=lambda bind: [*spec.argv(bind), *flags])
 
 
 async def measure(
@@ -99,9 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--before", type=Path, default=None, help="another checkout: ours from it too, as KEY@before"
     )
+    parser.add_argument(
+        "--flags",
+        default="",
+        help="each of ours also run with these flags added, as KEY+FLAGS (--flags='--hibernate-after 0')",
+    )
     options = parser.parse_args(argv)
     concurrencies = [int(each) for each in options.concurrency.split(",")]
-    specs = chosen(options.only.split(","), options.before)
+    specs = chosen(options.only.split(","), options.before, options.flags)
     result = trio.run(measure, specs, concurrencies, options.cycles, options.seconds)
     print(json.dumps(result, indent=2))
     return 1 if result["errors"] else 0

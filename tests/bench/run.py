@@ -184,15 +184,15 @@ SERVERS = (
 )
 
 
+def as_before(spec: ServerSpec, before: Path) -> ServerSpec:
+    """`spec` as run from the checkout `before` (`KEY@before`): a change measured before and after
+    in one batch, so a drift of the machine falls on both."""
+    return attrs.evolve(spec, key=f"{spec.key}@before", label=f"{spec.label}, before", root=before.resolve())
+
+
 def with_before(before: Path) -> tuple[ServerSpec, ...]:
-    """Every server, and each of ours once more as run from the checkout `before` (`KEY@before`):
-    a change measured before and after in one batch, so a drift of the machine falls on both."""
-    earlier = (
-        attrs.evolve(spec, key=f"{spec.key}@before", label=f"{spec.label}, before", root=before.resolve())
-        for spec in SERVERS
-        if spec.family == "ours"
-    )
-    return (*SERVERS, *earlier)
+    """Every server, and each of ours once more as run from the checkout `before`."""
+    return (*SERVERS, *(as_before(spec, before) for spec in SERVERS if spec.family == "ours"))
 
 
 def cpu_seconds(pid: int | str = "self") -> float:
