@@ -27,14 +27,22 @@ from tests.bench.client import free_port, wait_for_port
 LOADS = (400, 2000)
 
 
-async def profile(spec: run.ServerSpec, calls: int, concurrency: int, out: Path) -> pstats.Stats:
-    """One server under cProfile: `calls` echo calls at `concurrency`, then SIGTERM; its stats."""
+async def drive(
+    spec: run.ServerSpec, runner: Sequence[str], calls: int, concurrency: int, ready: float
+) -> None:
+    """One server run by `runner` in place of its interpreter (the interpreter under a profiler),
+    pinned to the server CPU: `calls` echo calls at `concurrency`, then SIGTERM and its exit.
+
+    `ready`: seconds the server may take to listen (a server under valgrind starts slowly).
+    """
     port = free_port(run.HOST)
-    python, *rest = spec.argv(f"{run.HOST}:{port}")
-    argv = ["taskset", "-c", run.SERVER_CPU, python, "-m", "cProfile", "-o", str(out), *rest]
-    process = await trio.lowlevel.open_process(argv, cwd=str(run.ROOT), stdout=subprocess.DEVNULL)
+    _, *rest = spec.argv(f"{run.HOST}:{port}")
+    argv = ["taskset", "-c", run.SERVER_CPU, *runner, *rest]
+    process = await trio.lowlevel.open_process(
+        argv, cwd=str(spec.root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     bench = run.Bench(spec, run.QUICK, port, process)
-    await wait_for_port(run.HOST, port, 60.0, lambda: process.poll() is None)
+    await wait_for_port(run.HOST, port, ready, lambda: process.poll() is None)
     sessions, _ = await bench.open_sessions(concurrency, concurrency)
 
     async def caller(index: int, session: bytes) -> None:
@@ -50,6 +58,12 @@ async def profile(spec: run.ServerSpec, calls: int, concurrency: int, out: Path)
     await process.wait()
     if bench.errors.count:
         raise RuntimeError(f"{spec.key}: {bench.errors.count} bad answers: {bench.errors.sample}")
+
+
+async def profile(spec: run.ServerSpec, calls: int, concurrency: int, out: Path) -> pstats.Stats:
+    """One server under cProfile: `calls` echo calls at `concurrency`, then SIGTERM; its stats."""
+    python = spec.argv(run.HOST)[0]
+    await drive(spec, [python, "-m", "cProfile", "-o", str(out)], calls, concurrency, 60.0)
     return pstats.Stats(str(out))
 
 
