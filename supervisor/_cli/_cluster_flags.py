@@ -109,7 +109,8 @@ def store_settings(options: argparse.Namespace, drain_grace: float) -> StoreSett
         raise ValueError("--redis-sentinel-master names a service of --redis-mode sentinel: give that too")
     if sentinel and not options.redis_url.startswith(("redis://", "rediss://")):
         raise ValueError(
-            "--redis-mode sentinel takes a redis:// or rediss:// URL naming one sentinel (host:port)"
+            "--redis-mode sentinel takes a redis:// or rediss:// URL naming its sentinels "
+            "(host:port, or a comma-separated list)"
         )
     if value["redis_mode"] == RedisMode.CLUSTER.value and not options.redis_url.startswith(
         ("redis://", "rediss://")

@@ -13,7 +13,7 @@ from typing import Any
 
 from supervisor._cluster._redis_store import RedisStore
 from supervisor._cluster._store_settings import RedisMode, StoreSettings
-from supervisor._cluster._store_urls import tls_context
+from supervisor._cluster._store_urls import SENTINEL_PORT, hosts_of, tls_context
 
 
 @asynccontextmanager
@@ -82,15 +82,16 @@ def _quiet_connection_tracebacks(coredis_logger: logging.Logger) -> None:
 
 @asynccontextmanager
 async def _primary_of(settings: StoreSettings, options: dict[str, Any]) -> AsyncIterator[Any]:
-    """A client of the primary that the sentinel at `redis_url` names for the service; after a
-    failover its next connection goes to the new primary. With `rediss://` the sentinel and
-    every primary it names are dialled over TLS, checked with the same context."""
+    """A client of the primary that the sentinels at `redis_url` name for the service; after a
+    failover its next connection goes to the new primary. With `rediss://` the sentinels and
+    every primary they name are dialled over TLS, checked with the same context."""
     import coredis
     from coredis.connection import TCPLocation
 
     url = urllib.parse.urlsplit(settings.redis_url)
     database = int(url.path.strip("/") or 0)
-    location = TCPLocation(url.hostname or "127.0.0.1", url.port or 26379)
+    # Asked in turn: one sentinel down does not keep the node from its primary.
+    locations = [TCPLocation(host, port) for host, port in hosts_of(settings.redis_url, SENTINEL_PORT)]
     kept = ("connect_timeout", "stream_timeout", "ssl_context")
     sentinel_options: dict[str, Any] = {key: options[key] for key in kept if key in options}
     connection: dict[str, Any] = {
@@ -102,7 +103,7 @@ async def _primary_of(settings: StoreSettings, options: dict[str, Any]) -> Async
     if url.username:
         connection["username"] = urllib.parse.unquote(url.username)
     sentinel = coredis.Sentinel(
-        [location],
+        locations,
         sentinel_kwargs=sentinel_options,
         retry_policy=options["retry_policy"],
         decode_responses=True,

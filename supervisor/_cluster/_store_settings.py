@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from supervisor._cluster._cluster_secret import ClusterSecret
-from supervisor._cluster._store_urls import redacted, tls_context
+from supervisor._cluster._store_urls import SENTINEL_PORT, hosts_of, lists_hosts, redacted, tls_context
 
 DEFAULT_LEASE_TTL = 6.0
 
@@ -129,9 +129,16 @@ class StoreSettings:
                 raise ValueError("the sentinel mode needs the service's name (sentinel_master)")
             if not self.redis_url.startswith(("redis://", "rediss://")):
                 raise ValueError(
-                    "the sentinel mode takes a redis:// or rediss:// URL naming one sentinel (host:port)"
+                    "the sentinel mode takes a redis:// or rediss:// URL naming its sentinels "
+                    "(host:port, or a comma-separated list)"
                 )
-        elif self.mode is RedisMode.CLUSTER and not self.redis_url.startswith(("redis://", "rediss://")):
+            hosts_of(self.redis_url, SENTINEL_PORT)
+        elif self.redis_url.startswith(("redis://", "rediss://")) and lists_hosts(self.redis_url):
+            raise ValueError(
+                f"redis_url names several hosts ({redacted(self.redis_url)}): only the sentinel mode "
+                "takes a list (its sentinels)"
+            )
+        if self.mode is RedisMode.CLUSTER and not self.redis_url.startswith(("redis://", "rediss://")):
             raise ValueError(
                 "the cluster mode takes a redis:// or rediss:// URL naming any node of the cluster"
             )

@@ -8,6 +8,10 @@ optional|none`, `ssl_check_hostname=true|false`.
 
 A URL is never printed with its credentials: `redacted` drops the user info and every password
 parameter, for log lines and error messages alike.
+
+In the sentinel mode the URL may name several sentinels, comma-separated
+(`redis://h1:26379,h2:26379,h3:26379/0`): the node asks them in turn, so one sentinel down does
+not keep it from finding the primary (`hosts_of`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,31 @@ _CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "non
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _SECRET_PARAMETERS = {"password", "pass", "pwd", "token", "secret", "auth"}
+SENTINEL_PORT = 26379
+
+
+def lists_hosts(url: str) -> bool:
+    """Whether the URL's authority names more than one host (comma-separated)."""
+    return "," in urlsplit(url).netloc.rpartition("@")[2]
+
+
+def hosts_of(url: str, default_port: int) -> list[tuple[str, int]]:
+    """The (host, port) pairs the URL's authority names, comma-separated, the user info left out
+    (`[v6::addr]:port` for IPv6); ValueError, naming the bad entry, for an empty host or a bad port."""
+    hosts = []
+    for entry in urlsplit(url).netloc.rpartition("@")[2].split(","):
+        if entry.startswith("["):
+            host, _, rest = entry[1:].partition("]")
+            port = rest.removeprefix(":")
+        elif entry.count(":") == 1:
+            host, _, port = entry.partition(":")
+        else:
+            host, port = entry, ""
+        number = int(port) if port.isdigit() else default_port if not port else 0
+        if not host or not 0 < number < 65536:
+            raise ValueError(f"redis_url names a host as {entry!r}: give host:port, comma-separated")
+        hosts.append((host, number))
+    return hosts
 
 
 def tls_context(url: str) -> ssl.SSLContext | None:

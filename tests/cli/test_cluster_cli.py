@@ -79,7 +79,22 @@ def test_haproxy_config_refuses_bad_flags_in_one_line(args: list[str], said: str
                 "--redis-sentinel-master",
                 "m",
             ],
-            "--redis-mode sentinel takes a redis:// or rediss:// URL naming one sentinel",
+            "--redis-mode sentinel takes a redis:// or rediss:// URL naming its sentinels",
+        ),
+        (
+            [
+                "--redis-url",
+                "redis://a:26379,b:x/0",
+                "--redis-mode",
+                "sentinel",
+                "--redis-sentinel-master",
+                "m",
+            ],
+            "--redis-url names a host as 'b:x': give host:port, comma-separated",
+        ),
+        (
+            ["--redis-url", "redis://:secret@a:6379,b:6379/0"],
+            "--redis-url names several hosts (redis://***@a:6379,b:6379/0): only the sentinel mode",
         ),
         (
             ["--redis-url", "redis://x", "--redis-mode", "sharded"],

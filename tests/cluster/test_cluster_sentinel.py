@@ -17,7 +17,14 @@ import trio
 
 from tests.cluster.test_cluster_basics import answer_text, auth, call_where
 from tests.cluster.test_store_tls import certificate
-from tests.support.cluster import Cluster, eventually, have_cluster_tools, running_cluster, started
+from tests.support.cluster import (
+    Cluster,
+    eventually,
+    free_port,
+    have_cluster_tools,
+    running_cluster,
+    started,
+)
 from tests.support.helpers import open_session
 from tests.support.sentinel import SERVICE, Sentinels
 
@@ -104,6 +111,33 @@ async def test_a_primary_killed_fails_over_and_no_awake_session_is_lost(
         assert answer_text(await call_where(http, f"{a.url}/mcp", fresh)) == "a"
         for session_id in on_a[1:]:
             assert answer_text(await call_where(http, f"{a.url}/mcp", session_id)) == "a"
+
+
+async def test_a_sentinel_list_finds_the_primary_with_sentinels_down(
+    tmp_path: Path, sentinels: Sentinels
+) -> None:
+    """`--redis-url` names a list: one that never answers first, then the three. The nodes start
+    and serve through the others; with the first live sentinel killed too, the primary's SIGKILL
+    still fails over (two sentinels are a quorum) and the nodes follow it: sessions held before
+    move, and new ones open, on the new primary."""
+    store = (sentinels.primary, sentinels.list_url(free_port()))
+    async with running_cluster(tmp_path, count=2, extra=SENTINEL_FLAGS, store=store) as cluster:
+        a, b = cluster.nodes
+        async with httpx.AsyncClient(timeout=30, headers=auth()) as http:
+            before = await open_session(http, f"{a.url}/mcp")
+            assert answer_text(await call_where(http, f"{b.url}/mcp", before)) == "b"  # a move
+            await sentinels.kill_sentinel(0)
+            await sentinels.primary.stop()  # SIGKILL
+
+            async def promoted() -> bool:
+                return await sentinels.primary_port() == sentinels.replica.port
+
+            await eventually(promoted, timeout=30.0)
+            await _store_up_on(cluster)
+            assert answer_text(await call_where(http, f"{a.url}/mcp", before)) == "a"  # a move
+            fresh = await open_session(http, f"{b.url}/mcp")
+            assert answer_text(await call_where(http, f"{a.url}/mcp", fresh)) == "a"
+        assert await sentinels.replica.command("EXISTS", f"mcp-supervisor:rec:{fresh}") == "1"
 
 
 async def _store_up_on(cluster: Cluster) -> None:

@@ -39,6 +39,17 @@ class Sentinels:
             return f"rediss://127.0.0.1:{self.ports[0]}/0?ssl_ca_certs={self.tls[0]}"
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
+    def list_url(self, *dead: int) -> str:
+        """A `--redis-url` naming a list of sentinels: the ports in `dead` (nothing listens there),
+        then the three."""
+        hosts = ",".join(f"127.0.0.1:{port}" for port in (*dead, *self.ports))
+        return f"redis://{hosts}/0"
+
+    async def kill_sentinel(self, index: int) -> None:
+        process = self.processes[index]
+        process.kill()
+        await process.wait()
+
     def _listening(self, port: int) -> str:
         if self.tls is None:
             return f"port {port}\n"
@@ -67,10 +78,13 @@ class Sentinels:
             await wait_for_port(port, process)
 
     async def primary_port(self) -> int:
-        """The primary the sentinels name now."""
+        """The primary the sentinels name now (asked of the first that still runs)."""
         tls = ["--tls", "--cacert", str(self.tls[0])] if self.tls is not None else []
+        port = next(
+            port for port, run in zip(self.ports, self.processes, strict=True) if run.returncode is None
+        )
         done = await trio.run_process(
-            ["redis-cli", "-p", str(self.ports[0]), *tls, "SENTINEL", "get-master-addr-by-name", SERVICE],
+            ["redis-cli", "-p", str(port), *tls, "SENTINEL", "get-master-addr-by-name", SERVICE],
             capture_stdout=True,
             check=False,
         )
