@@ -30,6 +30,7 @@ import trio
 
 from tests.bench import run
 from tests.bench.call_count import drive
+from tests.bench.interleaved import chosen
 
 LOADS = (100, 500)
 STARTUP = 900.0
@@ -109,9 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, body in PRIMITIVES.items():
             print(f"{primitive(body) / 1000:7.1f} k instructions  {name}")
         return 0
-    specs = [spec for key in options.keys.split(",") for spec in run.SERVERS if spec.key == key]
-    if options.before is not None:
-        specs += [run.as_before(spec, options.before) for spec in specs if spec.family == "ours"]
+    specs = chosen(options.keys.split(","), options.before)
     for spec in specs:
         key = spec.key
         count = trio.run(per_call, spec, options.concurrency)

@@ -25,6 +25,7 @@ import trio
 
 from tests.bench import run
 from tests.bench.call_count import drive
+from tests.bench.interleaved import chosen
 
 LOADS = (100, 400)
 TRACER = Path(__file__).with_name("opcode_tracer.py")
@@ -66,9 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--before", type=Path, default=None, help="another checkout: ours from it too")
     options = parser.parse_args(argv)
-    specs = [spec for key in options.keys.split(",") for spec in run.SERVERS if spec.key == key]
-    if options.before is not None:
-        specs += [run.as_before(spec, options.before) for spec in specs if spec.family == "ours"]
+    specs = chosen(options.keys.split(","), options.before)
     measured = {spec.key: trio.run(per_call, spec, options.concurrency) for spec in specs}
     first = specs[0].key
     for key, (bytecodes, python_calls) in measured.items():
