@@ -6,11 +6,7 @@ checkout DIR, as `KEY@before`): starts each server under cachegrind (instruction
 cache simulation) twice, drives 100 and then 500 `echo` calls at C (1), stops it with SIGTERM,
 and prints the instructions per call of the difference, so start-up and shutdown cancel out.
 Rates and CPU times on this machine swing by a third between runs; an instruction count repeats
-to within 0.1 %, which tells apart differences of a few per cent.
-
-`--primitives` prints instead what trio's primitives cost in instructions (an empty cancel scope,
-`move_on_after`, a spawned task that ends at once, a checkpoint): the units in which our extra
-per-request bookkeeping is counted (docs/benchmarks.md, issue 25).
+to within 1 %, which tells apart differences of a few per cent.
 
 Needs valgrind (`apt-get install -y valgrind`). About 2 minutes per server.
 """
@@ -20,7 +16,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -60,45 +55,10 @@ async def per_call(spec: run.ServerSpec, concurrency: int) -> float:
     return (counts[1] - counts[0]) / (LOADS[1] - LOADS[0])
 
 
-PRIMITIVES = {
-    "cancel scope, entered and left": "with trio.CancelScope(): pass",
-    "move_on_after, entered and left": "with trio.move_on_after(10): pass",
-    "a task spawned that ends at once, and the checkpoint that runs it": (
-        "nursery.start_soon(nothing)\n            await trio.sleep(0)"
-    ),
-    "a checkpoint (one scheduler pass)": "await trio.sleep(0)",
-}
-SNIPPET = """
-import sys, trio
-async def nothing():
-    pass
-async def main():
-    async with trio.open_nursery() as nursery:
-        for _ in range(int(sys.argv[1])):
-            {body}
-trio.run(main)
-"""
-
-
-def primitive(body: str, repeats: int = 2000) -> float:
-    """Instructions of one run of `body` in a trio task: the difference between 0 and `repeats` runs."""
-    counts = []
-    with tempfile.TemporaryDirectory() as folder:
-        script = Path(folder) / "snippet.py"
-        script.write_text(SNIPPET.format(body=body))
-        for times in (0, repeats):
-            out = Path(folder) / f"{times}.out"
-            argv = [*cachegrind(out), run.PYTHON, str(script), str(times)]
-            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            counts.append(total(out))
-    return (counts[1] - counts[0]) / repeats
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.instructions", description=__doc__)
     parser.add_argument("keys", nargs="?", default="ours-json,sdk-json", help="comma-separated server keys")
     parser.add_argument("--concurrency", type=int, default=1)
-    parser.add_argument("--primitives", action="store_true", help="trio's primitives instead of servers")
     parser.add_argument(
         "--before", type=Path, default=None, help="another checkout: ours from it too, as KEY@before"
     )
@@ -106,10 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("tests.bench.instructions: needs valgrind (apt-get install -y valgrind)", file=sys.stderr)
         return 2
-    if options.primitives:
-        for name, body in PRIMITIVES.items():
-            print(f"{primitive(body) / 1000:7.1f} k instructions  {name}")
-        return 0
     specs = chosen(options.keys.split(","), options.before)
     for spec in specs:
         key = spec.key
