@@ -1,6 +1,6 @@
 """Python function calls a server makes per tools/call: a measure of the hot path that noise cannot move.
 
-`python -m tests.bench.call_count [KEYS] [CONCURRENCY]` (KEYS from tests/bench/run.py, default
+`python -m tests.bench.call_count [KEYS] [CONCURRENCY]` (KEYS from tests/bench/servers.py, default
 `ours-json,sdk-json`): starts each server under cProfile twice, drives 400 and then 2,000
 `echo` calls at CONCURRENCY (16), stops it with SIGTERM, and prints the difference per call:
 function calls (coroutine resumptions count as calls) and the top functions by calls. On a
@@ -21,28 +21,28 @@ from pathlib import Path
 
 import trio
 
-from tests.bench import run
+from tests.bench import harness, servers
 from tests.bench.client import free_port, wait_for_port
 
 LOADS = (400, 2000)
 
 
 async def drive(
-    spec: run.ServerSpec, runner: Sequence[str], calls: int, concurrency: int, ready: float
+    spec: servers.ServerSpec, runner: Sequence[str], calls: int, concurrency: int, ready: float
 ) -> None:
     """One server run by `runner` in place of its interpreter (the interpreter under a profiler),
     pinned to the server CPU: `calls` echo calls at `concurrency`, then SIGTERM and its exit.
 
     `ready`: seconds the server may take to listen (a server under valgrind starts slowly).
     """
-    port = free_port(run.HOST)
-    _, *rest = spec.argv(f"{run.HOST}:{port}")
-    argv = ["taskset", "-c", run.SERVER_CPU, *runner, *rest]
+    port = free_port(servers.HOST)
+    _, *rest = spec.argv(f"{servers.HOST}:{port}")
+    argv = ["taskset", "-c", servers.SERVER_CPU, *runner, *rest]
     process = await trio.lowlevel.open_process(
         argv, cwd=str(spec.root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    bench = run.Bench(spec, run.QUICK, port, process)
-    await wait_for_port(run.HOST, port, ready, lambda: process.poll() is None)
+    bench = harness.Bench(spec, servers.QUICK, port, process)
+    await wait_for_port(servers.HOST, port, ready, lambda: process.poll() is None)
     sessions, _ = await bench.open_sessions(concurrency, concurrency)
 
     async def caller(index: int, session: bytes) -> None:
@@ -60,14 +60,14 @@ async def drive(
         raise RuntimeError(f"{spec.key}: {bench.errors.count} bad answers: {bench.errors.sample}")
 
 
-async def profile(spec: run.ServerSpec, calls: int, concurrency: int, out: Path) -> pstats.Stats:
+async def profile(spec: servers.ServerSpec, calls: int, concurrency: int, out: Path) -> pstats.Stats:
     """One server under cProfile: `calls` echo calls at `concurrency`, then SIGTERM; its stats."""
-    python = spec.argv(run.HOST)[0]
+    python = spec.argv(servers.HOST)[0]
     await drive(spec, [python, "-m", "cProfile", "-o", str(out)], calls, concurrency, 60.0)
     return pstats.Stats(str(out))
 
 
-async def measure(spec: run.ServerSpec, concurrency: int) -> tuple[float, list[tuple[float, str]]]:
+async def measure(spec: servers.ServerSpec, concurrency: int) -> tuple[float, list[tuple[float, str]]]:
     """Function calls per tools/call, and the 15 functions called most per call."""
     with tempfile.TemporaryDirectory() as folder:
         low = await profile(spec, LOADS[0], concurrency, Path(folder) / "low.prof")
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = (args[0] if args else "ours-json,sdk-json").split(",")
     concurrency = int(args[1]) if len(args) > 1 else 16
     for key in keys:
-        spec = next(spec for spec in run.SERVERS if spec.key == key)
+        spec = next(spec for spec in servers.SERVERS if spec.key == key)
         per_call, top = trio.run(measure, spec, concurrency)
         print(f"{key}: {per_call:.0f} Python function calls per tools/call at concurrency {concurrency}")
         for count, name in top:

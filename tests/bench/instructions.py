@@ -1,7 +1,7 @@
 """Machine instructions per tools/call, counted by valgrind: a CPU cost that noise cannot move.
 
 `python -m tests.bench.instructions [KEYS] [--concurrency C] [--before DIR]` (KEYS from
-tests/bench/run.py, default `ours-json,sdk-json`; with `--before`, each of ours also run from the
+tests/bench/servers.py, default `ours-json,sdk-json`; with `--before`, each of ours also run from the
 checkout DIR, as `KEY@before`): starts each server under cachegrind (instruction counts only, no
 cache simulation) twice, drives 100 and then 500 `echo` calls at C (1), stops it with SIGTERM,
 and prints the instructions per call of the difference, so start-up and shutdown cancel out.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import trio
 
-from tests.bench import run
+from tests.bench import servers
 from tests.bench.call_count import drive
 from tests.bench.interleaved import chosen
 
@@ -43,9 +43,9 @@ def total(out: Path) -> int:
     return int(found.group(1))
 
 
-async def per_call(spec: run.ServerSpec, concurrency: int) -> float:
+async def per_call(spec: servers.ServerSpec, concurrency: int) -> float:
     """Instructions per tools/call: the difference between the two loads, per call."""
-    python = spec.argv(run.HOST)[0]
+    python = spec.argv(servers.HOST)[0]
     counts = []
     with tempfile.TemporaryDirectory() as folder:
         for calls in LOADS:

@@ -26,7 +26,8 @@ from typing import Any
 import attrs
 import trio
 
-from tests.bench.run import FULL, SERVERS, CallWindow, ServerSpec, as_before, percentile, started
+from tests.bench.harness import CallWindow, percentile, started
+from tests.bench.servers import FULL, SERVERS, ServerSpec, as_before
 
 
 def chosen(keys: Sequence[str], before: Path | None, flags: str = "") -> list[ServerSpec]:

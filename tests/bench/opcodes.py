@@ -1,7 +1,7 @@
 """Python bytecodes per tools/call, by module: the CPU cost of each layer, counted exactly.
 
 `python -m tests.bench.opcodes [KEYS] [--concurrency C] [--before DIR]` (KEYS from
-tests/bench/run.py, default `ours-json,sdk-json`; `--before`: each of ours also run from the
+tests/bench/servers.py, default `ours-json,sdk-json`; `--before`: each of ours also run from the
 checkout DIR, as `KEY@before`): starts each server under `tests/bench/opcode_tracer.py` twice,
 drives 100 and then 400 `echo` calls at C (1), stops it with SIGTERM, and prints per call, from
 the difference of the two runs: the bytecodes run and the Python calls made, and by module where
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import trio
 
-from tests.bench import run
+from tests.bench import servers
 from tests.bench.call_count import drive
 from tests.bench.interleaved import chosen
 
@@ -42,9 +42,9 @@ def module_of(filename: str, root: Path) -> str:
     return filename
 
 
-async def per_call(spec: run.ServerSpec, concurrency: int) -> tuple[Counter[str], float]:
+async def per_call(spec: servers.ServerSpec, concurrency: int) -> tuple[Counter[str], float]:
     """Bytecodes per tools/call by module, and Python calls per tools/call."""
-    python = spec.argv(run.HOST)[0]
+    python = spec.argv(servers.HOST)[0]
     runs = []
     with tempfile.TemporaryDirectory() as folder:
         for calls in LOADS:
