@@ -1,13 +1,14 @@
-"""Python bytecodes per tools/call, by module: the CPU cost of each layer, counted exactly.
+"""Python bytecodes per tools/call, by module: the CPU cost of each layer, counted, not timed.
 
 `python -m tests.bench.opcodes [KEYS] [--concurrency C] [--before DIR]` (KEYS from
 tests/bench/servers.py, default `ours-json,sdk-json`; `--before`: each of ours also run from the
 checkout DIR, as `KEY@before`): starts each server under `tests/bench/opcode_tracer.py` twice,
 drives 100 and then 400 `echo` calls at C (1), stops it with SIGTERM, and prints per call, from
 the difference of the two runs: the bytecodes run and the Python calls made, and by module where
-each server's bytecodes go, next to the first server's. A count repeats exactly from run to run,
-where rates on this machine swing by a third; unlike `tests.bench.instructions` it needs no
-valgrind, but sees no work done in C (validation, JSON, the interpreter's own).
+each server's bytecodes go, next to the first server's. A count repeats to within a few
+bytecodes per call, where rates on this machine swing by a third; unlike
+`tests.bench.instructions` it needs no valgrind, but sees no work done in C (validation, JSON,
+the interpreter's own).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import sys
 import sysconfig
 import tempfile
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def module_of(filename: str, root: Path) -> str:
     return filename
 
 
-async def per_call(spec: servers.ServerSpec, concurrency: int) -> tuple[Counter[str], float]:
+async def per_call(spec: servers.ServerSpec, concurrency: int) -> tuple[dict[str, float], float]:
     """Bytecodes per tools/call by module, and Python calls per tools/call."""
     python = spec.argv(servers.HOST)[0]
     runs = []
@@ -52,7 +53,7 @@ async def per_call(spec: servers.ServerSpec, concurrency: int) -> tuple[Counter[
             await drive(spec, [python, str(TRACER), str(out)], calls, concurrency, 120.0)
             runs.append(json.loads(out.read_text()))
     calls = LOADS[1] - LOADS[0]
-    bytecodes: Counter[str] = Counter()
+    bytecodes: defaultdict[str, float] = defaultdict(float)
     python_calls = 0.0
     for sign, rows in ((-1, runs[0]), (1, runs[1])):
         for filename, _, _, count, called in rows:
@@ -76,9 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, (bytecodes, _) in list(measured.items())[1:]:
         base = measured[first][0]
         print(f"\nby module, {first} against {key} (bytecodes per call):")
-        modules = sorted(base.keys() | bytecodes.keys(), key=lambda name: -abs(base[name] - bytecodes[name]))
-        for name in modules[:SHOWN]:
-            print(f"  {base[name]:8.0f} {bytecodes[name]:8.0f} {base[name] - bytecodes[name]:+8.0f}  {name}")
+        names = base.keys() | bytecodes.keys()
+        rows = [(base.get(name, 0.0), bytecodes.get(name, 0.0), name) for name in names]
+        rows.sort(key=lambda row: -abs(row[0] - row[1]))
+        for mine, theirs, name in rows[:SHOWN]:
+            print(f"  {mine:8.0f} {theirs:8.0f} {mine - theirs:+8.0f}  {name}")
     return 0
 
 

@@ -307,7 +307,8 @@ def render(results: dict[str, Any], out: Path, *, write_docs: bool = True) -> st
     body = tables(results)
     if write_docs:
         update_markdown(out / "benchmarks.md", body)
-        from tests.bench.plots import plots  # matplotlib's figures, which need the tables' names
+        # Here, not at the top: plots.py draws with this module's labels and targets.
+        from tests.bench.plots import plots
 
         for path in plots(results, out):
             print(f"wrote {path}")

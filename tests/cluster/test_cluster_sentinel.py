@@ -127,6 +127,8 @@ async def test_a_sentinel_list_finds_the_primary_with_sentinels_down(
             before = await open_session(http, f"{a.url}/mcp")
             assert answer_text(await call_where(http, f"{b.url}/mcp", before)) == "b"  # a move
             await sentinels.kill_sentinel(0)
+            # A call in the meantime needs no sentinel: the node asks one only to find a primary.
+            assert answer_text(await call_where(http, f"{b.url}/mcp", before)) == "b"
             await sentinels.primary.stop()  # SIGKILL
 
             async def promoted() -> bool:
