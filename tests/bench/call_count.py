@@ -87,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     keys = (args[0] if args else "ours-json,sdk-json").split(",")
     concurrency = int(args[1]) if len(args) > 1 else 16
-    for key in keys:
-        spec = next(spec for spec in servers.SERVERS if spec.key == key)
+    for spec in servers.chosen(keys, None):
+        key = spec.key
         per_call, top = trio.run(measure, spec, concurrency)
         print(f"{key}: {per_call:.0f} Python function calls per tools/call at concurrency {concurrency}")
         for count, name in top:

@@ -25,7 +25,6 @@ import trio
 
 from tests.bench import servers
 from tests.bench.call_count import drive
-from tests.bench.interleaved import chosen
 
 LOADS = (100, 500)
 STARTUP = 900.0
@@ -66,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("tests.bench.instructions: needs valgrind (apt-get install -y valgrind)", file=sys.stderr)
         return 2
-    specs = chosen(options.keys.split(","), options.before)
+    specs = servers.chosen(options.keys.split(","), options.before)
     for spec in specs:
         key = spec.key
         count = trio.run(per_call, spec, options.concurrency)

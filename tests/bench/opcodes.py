@@ -26,7 +26,6 @@ import trio
 
 from tests.bench import servers
 from tests.bench.call_count import drive
-from tests.bench.interleaved import chosen
 
 LOADS = (100, 400)
 TRACER = Path(__file__).with_name("opcode_tracer.py")
@@ -68,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--before", type=Path, default=None, help="another checkout: ours from it too")
     options = parser.parse_args(argv)
-    specs = chosen(options.keys.split(","), options.before)
+    specs = servers.chosen(options.keys.split(","), options.before)
     measured = {spec.key: trio.run(per_call, spec, options.concurrency) for spec in specs}
     first = specs[0].key
     for key, (bytecodes, python_calls) in measured.items():

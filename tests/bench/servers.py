@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
@@ -152,3 +152,21 @@ def as_before(spec: ServerSpec, before: Path) -> ServerSpec:
 def with_before(before: Path) -> tuple[ServerSpec, ...]:
     """Every server, and each of ours once more as run from the checkout `before`."""
     return (*SERVERS, *(as_before(spec, before) for spec in SERVERS if spec.family == "ours"))
+
+
+def chosen(keys: Sequence[str], before: Path | None, flags: str = "") -> list[ServerSpec]:
+    """The servers by key; with `before`, each of ours also as run from that checkout (`KEY@before`);
+    with `flags`, each of ours also run with those flags added (`KEY+FLAGS`)."""
+    specs = [spec for key in keys for spec in SERVERS if spec.key == key]
+    ours = [spec for spec in specs if spec.family == "ours"]
+    if flags:
+        specs += [with_flags(spec, flags.split()) for spec in ours]
+    if before is not None:
+        specs += [as_before(spec, before) for spec in ours]
+    return specs
+
+
+def with_flags(spec: ServerSpec, flags: list[str]) -> ServerSpec:
+    """`spec` with `flags` after its own (a later flag wins): a setting's cost measured in turns."""
+    key = f"{spec.key}+{' '.join(flags)}"
+    return attrs.evolve(spec, key=key, argv=lambda bind: [*spec.argv(bind), *flags])
