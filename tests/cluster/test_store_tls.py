@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from supervisor import StoreSettings, SupervisorConfig, open_supervisor
 from supervisor._cluster._redis_connect import open_store
 from supervisor._cluster._store_health import StoreUnavailable
-from supervisor._cluster._store_urls import redacted
+from supervisor._cluster._store_urls import SENTINEL_PORT, hosts_of, redacted
 from tests.support.cli_process import run_serve
 from tests.support.cluster import free_port, have_cluster_tools, wait_for_port
 from tests.support.servers import build_server
@@ -136,6 +136,22 @@ def test_redacted_drops_every_credential() -> None:
     assert redacted(f"redis://user:{SECRET}@10.0.0.1:6379/0") == "redis://***@10.0.0.1:6379/0"
     assert redacted(f"redis://10.0.0.1/0?password={SECRET}&db=1") == "redis://10.0.0.1/0?password=***&db=1"
     assert SECRET not in redacted(f"rediss://:{SECRET}@h/0?ssl_check_hostname=false")
+
+
+def test_a_sentinel_list_is_read_host_by_host() -> None:
+    """What `--redis-url` names in the sentinel mode: a port left out is Sentinel's, IPv6 goes in
+    brackets, the user info is no host; a bad entry is named (and nothing secret with it)."""
+    url = f"redis://:{SECRET}@10.0.0.5,10.0.0.6:26380,[::1]:26381,[fe80::2]/0"
+    assert hosts_of(url, SENTINEL_PORT) == [
+        ("10.0.0.5", 26379),
+        ("10.0.0.6", 26380),
+        ("::1", 26381),
+        ("fe80::2", 26379),
+    ]
+    for bad, entry in (("a:1,,b:2", ""), ("a:1,b:0", "b:0"), ("a:1,:2", ":2"), ("[::1]x", "[::1]x")):
+        with pytest.raises(ValueError, match="give host:port, comma-separated") as raised:
+            hosts_of(f"redis://:{SECRET}@{bad}/0", SENTINEL_PORT)
+        assert repr(entry) in str(raised.value) and SECRET not in str(raised.value)
 
 
 def test_a_bad_store_url_never_shows_its_password() -> None:
